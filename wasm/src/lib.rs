@@ -1,0 +1,28 @@
+//! `selfservice-rules`: every rule of the Smartcard Self-Service journeys and every message
+//! type, in one crate compiled natively into the host and the portal and to wasm for the
+//! extension pages, so the three can never disagree.
+//!
+//! - [`passcode`]: the effective passcode rule (seeds' rule, card, organisation) and its checks
+//! - [`email`]: approved email domains
+//! - [`questions`]: the 20 security questions, the choice rule, answer normalisation
+//! - [`codes`]: emailed codes, their 15-minute life, question attempt counting
+//! - [`protocol`]: native messaging between the extension and the host
+//! - [`api`]: the portal's HTTP API
+//! - [`authorization`]: the portal's signed unblock authorization
+//! - [`proof`]: binding a card signature to an origin and a challenge
+//! - [`names`]: product, host and extension names and ids
+//! - [`verdict`]: the one shape every check returns to JavaScript and to the shared vectors
+
+pub mod api;
+pub mod authorization;
+pub mod codes;
+pub mod email;
+pub mod names;
+pub mod passcode;
+pub mod proof;
+pub mod protocol;
+pub mod questions;
+pub mod verdict;
+
+#[cfg(target_arch = "wasm32")]
+mod wasm_api;
