@@ -109,6 +109,7 @@ pub enum PasscodeRejection {
 
 /// The organisation's override cannot be applied (IT set a minimum above the maximum).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+#[cfg_attr(target_arch = "wasm32", derive(Tsify))]
 #[serde(
     tag = "code",
     rename_all = "kebab-case",

@@ -338,7 +338,7 @@ pub struct Hello {
     rename_all = "kebab-case",
     rename_all_fields = "camelCase"
 )]
-pub enum Event {
+pub enum HostEvent {
     /// The PC/SC service stopped or cannot be reached.
     ServiceUnavailable,
     /// The PC/SC service is back.
@@ -357,12 +357,12 @@ pub enum Event {
     },
 }
 
+/// (Its TypeScript type, `HostEvent & { type: "event" }`, is declared in `wasm_api`.)
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(target_arch = "wasm32", derive(Tsify))]
 #[serde(tag = "type", rename = "event")]
 pub struct EventMessage {
     #[serde(flatten)]
-    pub event: Event,
+    pub event: HostEvent,
 }
 
 /// What the extension can do about a failure; `code` is kebab-case on the wire.
@@ -668,7 +668,7 @@ mod tests {
             r#"{"type":"hello","protocol":1,"version":"0.1.0","capabilities":["status"]}"#
         );
         let event = HostMessage::Event(EventMessage {
-            event: Event::CardInserted {
+            event: HostEvent::CardInserted {
                 reader: "R 00".into(),
             },
         });

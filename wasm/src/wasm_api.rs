@@ -23,6 +23,8 @@ export interface RequestProblem { id?: number; field: string }
 export type ErrorBody = HostError & { message: string };
 /** A portal error response's `error` member. */
 export type ApiErrorDetail = ApiError & { message: string };
+/** An event frame from the host. */
+export type EventMessage = HostEvent & { type: "event" };
 /** A reply from the host to one request. */
 export type Reply = { id: number; result: unknown } | { id: number; error: ErrorBody };
 /** Any frame the host writes. */

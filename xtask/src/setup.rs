@@ -1,0 +1,149 @@
+//! `cargo xtask setup`: installs what is missing, and nothing that is already there.
+
+use anyhow::{bail, Context, Result};
+use std::path::Path;
+
+use crate::cmd;
+
+const WASM_TARGET: &str = "wasm32-unknown-unknown";
+
+/// A Debian package the build or the tests need, and how to tell it is already there.
+struct DebianPackage {
+    name: &'static str,
+    present: fn() -> bool,
+}
+
+fn dpkg_installed(name: &str) -> bool {
+    cmd::output("dpkg-query", &["-W", "-f=${Status}", name])
+        .is_some_and(|status| status.contains("install ok installed"))
+}
+
+/// What the project needs from Debian. Node may come from elsewhere on a developer's machine;
+/// any working `node` and `npm` will do.
+const DEBIAN_PACKAGES: &[DebianPackage] = &[
+    DebianPackage {
+        name: "nodejs",
+        present: || cmd::exists("node"),
+    },
+    DebianPackage {
+        name: "npm",
+        present: || cmd::exists("npm"),
+    },
+    DebianPackage {
+        name: "gzip",
+        present: || dpkg_installed("gzip"),
+    },
+];
+
+pub fn run() -> Result<()> {
+    debian_packages()?;
+    rust_parts()?;
+    wasm_bindgen_cli()?;
+    npm_packages()?;
+    Ok(())
+}
+
+fn is_root() -> bool {
+    cmd::output("id", &["-u"]).is_some_and(|uid| uid.trim() == "0")
+}
+
+fn debian_packages() -> Result<()> {
+    let missing: Vec<&str> = DEBIAN_PACKAGES
+        .iter()
+        .filter(|p| !(p.present)())
+        .map(|p| p.name)
+        .collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    cmd::step(&format!("apt-get install {}", missing.join(" ")));
+    if !is_root() {
+        bail!(
+            "missing Debian packages; as root run: apt-get install --no-install-recommends {}",
+            missing.join(" ")
+        );
+    }
+    std::env::set_var("DEBIAN_FRONTEND", "noninteractive");
+    cmd::run("apt-get", &["update", "-q"])?;
+    let mut args = vec!["install", "-y", "-q", "--no-install-recommends"];
+    args.extend(&missing);
+    cmd::run("apt-get", &args)
+}
+
+fn rust_parts() -> Result<()> {
+    let installed = cmd::output("rustup", &["target", "list", "--installed"]).unwrap_or_default();
+    if !installed.lines().any(|t| t.trim() == WASM_TARGET) {
+        cmd::step(&format!("rustup target add {WASM_TARGET}"));
+        cmd::run("rustup", &["target", "add", WASM_TARGET])?;
+    }
+    for (component, probe) in [("rustfmt", "cargo-fmt"), ("clippy", "cargo-clippy")] {
+        if !cmd::exists(probe) {
+            cmd::step(&format!("rustup component add {component}"));
+            cmd::run("rustup", &["component", "add", component])?;
+        }
+    }
+    Ok(())
+}
+
+/// The version of a package in Cargo.lock: the CLI must equal the crate it post-processes.
+pub fn locked_version(package: &str) -> Result<String> {
+    let lock =
+        std::fs::read_to_string(cmd::root().join("Cargo.lock")).context("reading Cargo.lock")?;
+    let mut lines = lock.lines();
+    while let Some(line) = lines.next() {
+        if line == format!("name = \"{package}\"") {
+            if let Some(version) = lines
+                .next()
+                .and_then(|l| l.strip_prefix("version = \""))
+                .and_then(|l| l.strip_suffix('"'))
+            {
+                return Ok(version.to_string());
+            }
+        }
+    }
+    bail!("{package} is not in Cargo.lock")
+}
+
+fn wasm_bindgen_cli() -> Result<()> {
+    let wanted = locked_version("wasm-bindgen")?;
+    let have = cmd::output("wasm-bindgen", &["--version"]).unwrap_or_default();
+    if have.split_whitespace().nth(1) == Some(wanted.as_str()) {
+        return Ok(());
+    }
+    cmd::step(&format!(
+        "cargo install wasm-bindgen-cli {wanted} (about 3 minutes)"
+    ));
+    // Not --locked: the CLI's own lockfile pins a webpki-roots the index no longer serves.
+    cmd::cargo(&[
+        "install",
+        "wasm-bindgen-cli",
+        "--version",
+        &format!("={wanted}"),
+    ])
+}
+
+fn npm_packages() -> Result<()> {
+    let root = cmd::root();
+    let lock =
+        std::fs::read(root.join("package-lock.json")).context("reading package-lock.json")?;
+    let installed = std::fs::read(root.join("node_modules/.package-lock.json")).unwrap_or_default();
+    if same_packages(&lock, &installed) && Path::new(&root.join("node_modules/.bin/tsc")).exists() {
+        return Ok(());
+    }
+    cmd::step("npm ci");
+    cmd::run("npm", &["ci", "--no-audit", "--no-fund"])
+}
+
+/// npm ci writes node_modules/.package-lock.json with the same "packages" as package-lock.json;
+/// comparing them tells whether node_modules is current without asking the registry.
+fn same_packages(lock: &[u8], installed: &[u8]) -> bool {
+    fn packages(text: &[u8]) -> Vec<String> {
+        String::from_utf8_lossy(text)
+            .lines()
+            .map(str::trim)
+            .filter(|l| l.starts_with("\"node_modules/") || l.starts_with("\"version\""))
+            .map(str::to_string)
+            .collect()
+    }
+    !installed.is_empty() && packages(lock) == packages(installed)
+}

@@ -1,0 +1,85 @@
+//! The wasm package the extension imports: `selfservice-rules` for wasm32, wasm-bindgen
+//! `--target web` with TypeScript definitions, then `wasm-opt -Oz` from npm's binaryen
+//! (Debian's binaryen 108 breaks the externref table; see shared/research/browser-spike.md).
+
+use anyhow::{Context, Result};
+use std::io::Write;
+use std::path::Path;
+
+use crate::cmd;
+
+pub const PKG_DIR: &str = "wasm/pkg";
+const MODULE: &str = "selfservice_rules";
+
+pub fn build() -> Result<()> {
+    let root = cmd::root();
+    cmd::step("wasm package: cargo build --target wasm32-unknown-unknown --profile wasm");
+    cmd::cargo(&[
+        "build",
+        "--package",
+        "selfservice-rules",
+        "--target",
+        "wasm32-unknown-unknown",
+        "--profile",
+        "wasm",
+    ])?;
+    let built = root.join(format!("target/wasm32-unknown-unknown/wasm/{MODULE}.wasm"));
+    let pkg = root.join(PKG_DIR);
+    if pkg.exists() {
+        std::fs::remove_dir_all(&pkg).context("clearing wasm/pkg")?;
+    }
+    cmd::step("wasm package: wasm-bindgen --target web");
+    cmd::run(
+        "wasm-bindgen",
+        &[
+            "--target",
+            "web",
+            "--out-dir",
+            PKG_DIR,
+            built.to_str().context("non-UTF-8 path")?,
+        ],
+    )?;
+    let module = pkg.join(format!("{MODULE}_bg.wasm"));
+    let unoptimised = std::fs::read(&module)?.len();
+    cmd::step("wasm package: wasm-opt -Oz");
+    let module_arg = module.to_str().context("non-UTF-8 path")?;
+    cmd::run(
+        "node_modules/.bin/wasm-opt",
+        &[
+            "-Oz",
+            // The features rustc 1.95 enables for wasm32 by default.
+            "--enable-bulk-memory",
+            "--enable-nontrapping-float-to-int",
+            "--enable-reference-types",
+            "--enable-sign-ext",
+            "--enable-multivalue",
+            "--enable-mutable-globals",
+            "-o",
+            module_arg,
+            module_arg,
+        ],
+    )?;
+    report_sizes(&pkg, unoptimised)
+}
+
+fn gzip_size(bytes: &[u8]) -> Result<usize> {
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+    encoder.write_all(bytes)?;
+    Ok(encoder.finish()?.len())
+}
+
+fn report_sizes(pkg: &Path, unoptimised: usize) -> Result<()> {
+    let wasm = std::fs::read(pkg.join(format!("{MODULE}_bg.wasm")))?;
+    let glue = std::fs::read(pkg.join(format!("{MODULE}.js")))?;
+    let report = format!(
+        "wasm package sizes (bytes): module {} raw / {} gzip -9 (before wasm-opt {}); JS glue {} raw / {} gzip -9\n",
+        wasm.len(),
+        gzip_size(&wasm)?,
+        unoptimised,
+        glue.len(),
+        gzip_size(&glue)?,
+    );
+    eprint!("{report}");
+    std::fs::write(pkg.join("SIZES.txt"), report)?;
+    Ok(())
+}
