@@ -114,8 +114,10 @@ fn wasm_bindgen_cli() -> Result<()> {
         "cargo install wasm-bindgen-cli {wanted} (about 3 minutes)"
     ));
     // Not --locked: the CLI's own lockfile pins a webpki-roots the index no longer serves.
+    // --force: cargo skips a package it remembers installing even when the binary is gone.
     cmd::cargo(&[
         "install",
+        "--force",
         "wasm-bindgen-cli",
         "--version",
         &format!("={wanted}"),
