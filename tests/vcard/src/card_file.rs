@@ -1,0 +1,138 @@
+//! A card described in TOML: who it belongs to, its PIN and PUK, retry counters, PIN rule, keys
+//! and certificates. The card writes its state back after every change, atomically, so a test
+//! can read what the card holds.
+
+use anyhow::{bail, Context, Result};
+use selfservice_rules::passcode::CardPinConstraint;
+use serde::{Deserialize, Serialize};
+use std::path::Path;
+use time::Date;
+
+pub const DEFAULT_RETRY_LIMIT: u8 = 3;
+
+fn default_limit() -> u8 {
+    DEFAULT_RETRY_LIMIT
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct CardFile {
+    /// As printed on the card and in the certificates' common name.
+    pub holder_name: String,
+    /// The holder's NHS user identity number (12 digits).
+    pub uuid: String,
+    /// The card's CHUID GUID: 32 hex digits.
+    pub guid: String,
+    /// The card's expiry date, YYYY-MM-DD. Templates may give `expires-in-days` instead; it
+    /// is turned into a date when the card is first loaded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expiry: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_in_days: Option<i64>,
+    /// `piv-strict` (6 to 8 digits) or `seed-legacy` (4 to 8 printable characters).
+    pub pin_rule: CardPinConstraint,
+    pub pin: String,
+    pub puk: String,
+    pub pin_retries_left: u8,
+    #[serde(default = "default_limit")]
+    pub pin_retry_limit: u8,
+    pub puk_retries_left: u8,
+    #[serde(default = "default_limit")]
+    pub puk_retry_limit: u8,
+    /// Generated on first use from the test CA, then kept here.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub keys: Option<CardKeys>,
+}
+
+/// The two P-256 key pairs and their certificates.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct CardKeys {
+    /// PIV Authentication (slot 9A): PKCS#8 PEM key and PEM certificate.
+    pub authentication_key: String,
+    pub authentication_certificate: String,
+    /// Card Authentication (slot 9E).
+    pub card_authentication_key: String,
+    pub card_authentication_certificate: String,
+}
+
+impl CardFile {
+    pub fn load(path: &Path) -> Result<CardFile> {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("reading card file {}", path.display()))?;
+        let card: CardFile =
+            toml::from_str(&text).with_context(|| format!("parsing card file {}", path.display()))?;
+        card.validate()?;
+        Ok(card)
+    }
+
+    /// Writes to a temporary file beside the card file, then renames it over: a reader sees
+    /// the old state or the new one, never half a file.
+    pub fn save(&self, path: &Path) -> Result<()> {
+        let text = toml::to_string(self).context("serialising card file")?;
+        let file_name = path
+            .file_name()
+            .context("card file path has no file name")?
+            .to_string_lossy();
+        let temporary = path.with_file_name(format!(".{file_name}.tmp"));
+        std::fs::write(&temporary, text)
+            .with_context(|| format!("writing {}", temporary.display()))?;
+        std::fs::rename(&temporary, path).with_context(|| format!("replacing {}", path.display()))
+    }
+
+    fn validate(&self) -> Result<()> {
+        if self.guid.len() != 32 || !self.guid.chars().all(|c| c.is_ascii_hexdigit()) {
+            bail!("guid must be 32 hex digits");
+        }
+        if self.expiry.is_none() && self.expires_in_days.is_none() {
+            bail!("give expiry (YYYY-MM-DD) or expires-in-days");
+        }
+        if let Some(expiry) = &self.expiry {
+            parse_date(expiry)?;
+        }
+        if self.puk.len() != 8 {
+            bail!("puk must be 8 characters");
+        }
+        if self.pin.is_empty() || self.pin.len() > 8 {
+            bail!("pin must be 1 to 8 characters");
+        }
+        Ok(())
+    }
+
+    /// Fixes a relative expiry to a date, counted from `today`.
+    pub fn settle_expiry(&mut self, today: Date) -> Result<bool> {
+        match (self.expiry.is_some(), self.expires_in_days.take()) {
+            (false, Some(days)) => {
+                let date = today
+                    .checked_add(time::Duration::days(days))
+                    .context("expiry out of range")?;
+                self.expiry = Some(format_date(date));
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+
+    pub fn expiry_date(&self) -> Result<Date> {
+        parse_date(self.expiry.as_deref().context("expiry not settled")?)
+    }
+
+    pub fn guid_bytes(&self) -> Result<[u8; 16]> {
+        let mut out = [0u8; 16];
+        for (i, byte) in out.iter_mut().enumerate() {
+            *byte = u8::from_str_radix(&self.guid[2 * i..2 * i + 2], 16)?;
+        }
+        Ok(out)
+    }
+}
+
+const DATE: &[time::format_description::FormatItem<'static>] =
+    time::macros::format_description!("[year]-[month]-[day]");
+
+pub fn parse_date(text: &str) -> Result<Date> {
+    Date::parse(text, DATE).with_context(|| format!("'{text}' is not a YYYY-MM-DD date"))
+}
+
+pub fn format_date(date: Date) -> String {
+    date.format(DATE).unwrap_or_default()
+}

@@ -1,0 +1,21 @@
+//! `virtual-card`: a PIV smartcard (NIST SP 800-73) that plugs into the real PC/SC stack
+//! through the vsmartcard `vpcd` reader driver, so the host is tested on its real PC/SC path.
+//!
+//! - [`piv`]: the card application: SELECT, GET DATA, VERIFY, CHANGE REFERENCE DATA, RESET
+//!   RETRY COUNTER, GENERAL AUTHENTICATE, GET RESPONSE chaining
+//! - [`apdu`]: command APDU parsing, status words, BER-TLV
+//! - [`card_file`]: the TOML card description and its atomic write-back
+//! - [`ca`]: the test CA that issues the cards' certificates
+//! - [`runner`]: the vpcd connection, insertion, removal and fault injection
+//! - [`control`]: the control socket of a card run as a process
+//! - [`pcscd`]: a private pcscd with vpcd
+//! - [`world`]: `world up|down|status`
+
+pub mod apdu;
+pub mod ca;
+pub mod card_file;
+pub mod control;
+pub mod pcscd;
+pub mod piv;
+pub mod runner;
+pub mod world;

@@ -1,0 +1,150 @@
+//! The `virtual-card` command line. See `tests/vcard/README.md`.
+
+use anyhow::{Context, Result};
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+
+use virtual_card::{ca::TestCa, control, runner, world};
+
+#[derive(Parser)]
+#[command(name = "virtual-card", version, about = "A virtual PIV smartcard for pcscd's vpcd driver")]
+struct Cli {
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Run one card in a vpcd slot until told to stop.
+    Run {
+        /// The card file (rewritten with the card's state after every change).
+        #[arg(long)]
+        card: PathBuf,
+        /// The test CA folder (created if missing) that issues keys the card lacks.
+        #[arg(long)]
+        ca: PathBuf,
+        /// vpcd's port for the slot (slot 0: VPCD_PORT, slot 1: VPCD_PORT + 1).
+        #[arg(long)]
+        port: u16,
+        /// A control socket for insert/remove/fault/status/stop.
+        #[arg(long)]
+        control: PathBuf,
+        /// Start with the card out of the reader.
+        #[arg(long)]
+        removed: bool,
+    },
+    /// Send a command to a running card: insert, remove, status, stop,
+    /// fault remove-before N, fault remove-after N, fault sw N XXXX, fault clear.
+    Ctl {
+        #[arg(long, env = "VCARD_CONTROL_0")]
+        control: PathBuf,
+        #[arg(required = true, num_args = 1..)]
+        words: Vec<String>,
+    },
+    /// Create (if needed) the test CA in a folder and print its certificate's path.
+    Ca {
+        #[arg(long)]
+        dir: PathBuf,
+    },
+    /// Settle a card file's expiry and issue its keys now.
+    Prepare {
+        #[arg(long)]
+        card: PathBuf,
+        #[arg(long)]
+        ca: PathBuf,
+    },
+    /// A private pcscd with vpcd and cards, for a shell or a demo.
+    World {
+        #[command(subcommand)]
+        action: WorldAction,
+    },
+}
+
+#[derive(Subcommand)]
+enum WorldAction {
+    /// Start it and print `export` lines: eval "$(virtual-card world up)".
+    Up {
+        /// The card in slot 0: a template name or a card file.
+        #[arg(long, default_value = "unlocked")]
+        slot0: String,
+        /// The card in slot 1, if any.
+        #[arg(long)]
+        slot1: Option<String>,
+    },
+    /// Stop everything it started and remove its folder.
+    Down {
+        #[arg(long, env = world::WORLD_VARIABLE)]
+        dir: PathBuf,
+    },
+    /// What is running, and each card's state.
+    Status {
+        #[arg(long, env = world::WORLD_VARIABLE)]
+        dir: PathBuf,
+    },
+}
+
+fn main() -> std::process::ExitCode {
+    match run(Cli::parse()) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("virtual-card: {error:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<()> {
+    match cli.command {
+        Cmd::Run {
+            card,
+            ca,
+            port,
+            control: socket,
+            removed,
+        } => {
+            let ca = TestCa::load_or_create(&ca)?;
+            let piv = runner::prepare_card(&card, &ca)?;
+            let running = runner::RunningCard::start(piv, Some(card), port, !removed);
+            eprintln!("virtual-card: serving vpcd port {port}, control {}", socket.display());
+            control::serve(&running, &socket)?;
+            running.stop();
+            Ok(())
+        }
+        Cmd::Ctl { control: socket, words } => {
+            let reply = control::send(&socket, &words.join(" "))?;
+            println!("{}", serde_json::to_string_pretty(&reply)?);
+            Ok(())
+        }
+        Cmd::Ca { dir } => {
+            let ca = TestCa::load_or_create(&dir)?;
+            println!("{}", ca.cert_path().display());
+            Ok(())
+        }
+        Cmd::Prepare { card, ca } => {
+            let ca = TestCa::load_or_create(&ca)?;
+            runner::prepare_card(&card, &ca)?;
+            Ok(())
+        }
+        Cmd::World { action } => match action {
+            WorldAction::Up { slot0, slot1 } => {
+                let mut cards = vec![(0, world::resolve_card(&slot0)?)];
+                if let Some(slot1) = slot1 {
+                    cards.push((1, world::resolve_card(&slot1)?));
+                }
+                let program = std::env::current_exe().context("finding virtual-card itself")?;
+                let state = world::up(&cards, &program)?;
+                print!("{}", state.exports());
+                eprintln!(
+                    "world up in {}; stop it with: virtual-card world down (or cargo xtask world down)",
+                    state.dir.display()
+                );
+                Ok(())
+            }
+            WorldAction::Down { dir } => world::down(&dir),
+            WorldAction::Status { dir } => {
+                print!("{}", world::status(&dir)?);
+                Ok(())
+            }
+        },
+    }
+}

@@ -1,0 +1,307 @@
+//! Plugging a card into vpcd: the card connects to the reader driver's TCP port, answers its
+//! frames, and is "removed" by closing the connection. Insertion, removal and faults can be
+//! ordered at any time from another thread (or, through `control`, another process).
+//!
+//! vpcd framing (vsmartcard `vpcd.c`): u16 big-endian length, then that many bytes. A 1-byte
+//! frame is a control code (00 power off, 01 power on, 02 reset: no reply; 04 get ATR: reply
+//! with the ATR); anything longer is a command APDU answered by one response APDU.
+
+use anyhow::Result;
+use serde::{Deserialize, Serialize};
+use std::io::{Read, Write};
+use std::net::{Shutdown, TcpStream};
+use std::path::PathBuf;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use crate::card_file::CardFile;
+use crate::piv::PivCard;
+
+/// ATR of a T=1 card with historical bytes "SSS-PIV" (no checksum needed by vpcd/pcscd).
+pub const ATR: &[u8] = &[
+    0x3B, 0x88, 0x80, 0x01, 0x53, 0x53, 0x53, 0x2D, 0x50, 0x49, 0x56, 0x00, 0x0D,
+];
+
+/// A fault to inject, counted from the moment it is armed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "fault", rename_all = "kebab-case")]
+pub enum Fault {
+    /// Receive the Nth APDU, then vanish without running it.
+    RemoveBefore { apdu: u32 },
+    /// Run the Nth APDU (its effect is kept), then vanish without answering.
+    RemoveAfter { apdu: u32 },
+    /// Answer the Nth APDU with this status word instead of running it.
+    StatusWord { apdu: u32, sw: u16 },
+}
+
+/// What the control side can see.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Status {
+    pub inserted: bool,
+    pub connected: bool,
+    pub apdus: u64,
+    pub fault: Option<Fault>,
+    pub card: CardFile,
+}
+
+struct Shared {
+    card: PivCard,
+    path: Option<PathBuf>,
+    inserted: bool,
+    stopping: bool,
+    connection: Option<TcpStream>,
+    apdus: u64,
+    fault: Option<Fault>,
+    since_armed: u32,
+    save_error: Option<String>,
+}
+
+/// A card running in a thread, plugged into one vpcd slot.
+pub struct RunningCard {
+    shared: Arc<(Mutex<Shared>, Condvar)>,
+    thread: Option<JoinHandle<()>>,
+    pub port: u16,
+}
+
+impl RunningCard {
+    /// Starts the card on `port` (vpcd's slot 0 port, or that port + 1 for slot 1). When
+    /// `path` is given, the card file there is rewritten after every change of state.
+    pub fn start(card: PivCard, path: Option<PathBuf>, port: u16, inserted: bool) -> RunningCard {
+        let shared = Arc::new((
+            Mutex::new(Shared {
+                card,
+                path,
+                inserted,
+                stopping: false,
+                connection: None,
+                apdus: 0,
+                fault: None,
+                since_armed: 0,
+                save_error: None,
+            }),
+            Condvar::new(),
+        ));
+        let for_thread = Arc::clone(&shared);
+        let thread = std::thread::spawn(move || run(&for_thread, port));
+        RunningCard {
+            shared,
+            thread: Some(thread),
+            port,
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Shared> {
+        lock(&self.shared.0)
+    }
+
+    pub fn insert(&self) {
+        self.lock().inserted = true;
+        self.shared.1.notify_all();
+    }
+
+    /// Pulls the card out: the connection closes, vpcd reports the card absent.
+    pub fn remove(&self) {
+        let mut shared = self.lock();
+        shared.inserted = false;
+        if let Some(connection) = shared.connection.take() {
+            let _ = connection.shutdown(Shutdown::Both);
+        }
+        self.shared.1.notify_all();
+    }
+
+    pub fn set_fault(&self, fault: Option<Fault>) {
+        let mut shared = self.lock();
+        shared.fault = fault;
+        shared.since_armed = 0;
+    }
+
+    pub fn status(&self) -> Status {
+        let shared = self.lock();
+        Status {
+            inserted: shared.inserted,
+            connected: shared.connection.is_some(),
+            apdus: shared.apdus,
+            fault: shared.fault,
+            card: shared.card.file.clone(),
+        }
+    }
+
+    /// The last error writing the card file, if any (a test should fail on it).
+    pub fn save_error(&self) -> Option<String> {
+        self.lock().save_error.clone()
+    }
+
+    pub fn stop(mut self) {
+        self.shutdown();
+    }
+
+    fn shutdown(&mut self) {
+        {
+            let mut shared = self.lock();
+            shared.stopping = true;
+            if let Some(connection) = shared.connection.take() {
+                let _ = connection.shutdown(Shutdown::Both);
+            }
+        }
+        self.shared.1.notify_all();
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+impl Drop for RunningCard {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+fn lock(mutex: &Mutex<Shared>) -> MutexGuard<'_, Shared> {
+    // A panic elsewhere must not wedge the card: the state is still consistent per APDU.
+    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+fn run(shared: &Arc<(Mutex<Shared>, Condvar)>, port: u16) {
+    let (mutex, condvar) = &**shared;
+    loop {
+        {
+            let mut state = lock(mutex);
+            while !state.inserted && !state.stopping {
+                state = condvar
+                    .wait(state)
+                    .unwrap_or_else(|poisoned| poisoned.into_inner());
+            }
+            if state.stopping {
+                return;
+            }
+        }
+        // vpcd listens once pcscd has loaded it; keep trying while the card is "inserted".
+        let Ok(stream) = TcpStream::connect(("127.0.0.1", port)) else {
+            let state = lock(mutex);
+            let _ = condvar.wait_timeout(state, Duration::from_millis(100));
+            continue;
+        };
+        let _ = stream.set_nodelay(true);
+        {
+            let mut state = lock(mutex);
+            if state.stopping || !state.inserted {
+                let _ = stream.shutdown(Shutdown::Both);
+                continue;
+            }
+            state.connection = stream.try_clone().ok();
+            state.card.reset();
+        }
+        let _ = serve(stream, mutex);
+        let mut state = lock(mutex);
+        state.connection = None;
+        state.card.reset();
+    }
+}
+
+/// Answers vpcd until the connection closes (removal, fault, pcscd gone).
+fn serve(mut stream: TcpStream, mutex: &Mutex<Shared>) -> std::io::Result<()> {
+    loop {
+        let mut length = [0u8; 2];
+        quickack(&stream);
+        stream.read_exact(&mut length)?;
+        quickack(&stream);
+        let mut message = vec![0u8; usize::from(u16::from_be_bytes(length))];
+        stream.read_exact(&mut message)?;
+        quickack(&stream);
+        let reply = {
+            let mut state = lock(mutex);
+            match message.as_slice() {
+                [0x00] | [0x02] => {
+                    state.card.reset();
+                    None
+                }
+                [0x01] => None,
+                [0x04] => Some(ATR.to_vec()),
+                apdu => match answer(&mut state, apdu) {
+                    Some(reply) => Some(reply),
+                    None => {
+                        // Vanish mid-APDU: vpcd hands pcscd an empty response.
+                        state.inserted = false;
+                        state.connection = None;
+                        let _ = stream.shutdown(Shutdown::Both);
+                        return Ok(());
+                    }
+                },
+            }
+        };
+        if let Some(reply) = reply {
+            send(&mut stream, &reply)?;
+        }
+    }
+}
+
+/// Runs one APDU, honouring an armed fault; `None` means the card is pulled out now.
+fn answer(state: &mut Shared, apdu: &[u8]) -> Option<Vec<u8>> {
+    state.apdus += 1;
+    state.since_armed = state.since_armed.saturating_add(1);
+    let due = |n: u32| state.since_armed == n;
+    match state.fault {
+        Some(Fault::RemoveBefore { apdu: n }) if due(n) => {
+            state.fault = None;
+            return None;
+        }
+        Some(Fault::StatusWord { apdu: n, sw }) if due(n) => {
+            state.fault = None;
+            return Some(sw.to_be_bytes().to_vec());
+        }
+        _ => {}
+    }
+    let (reply, changed) = state.card.process(apdu);
+    if changed {
+        if let Some(path) = &state.path {
+            if let Err(error) = state.card.file.save(path) {
+                state.save_error = Some(format!("{error:#}"));
+            }
+        }
+    }
+    match state.fault {
+        Some(Fault::RemoveAfter { apdu: n }) if due(n) => {
+            state.fault = None;
+            None
+        }
+        _ => Some(reply),
+    }
+}
+
+/// One write per frame: Debian 12's vpcd otherwise waits 40 ms for a delayed ACK.
+fn send(stream: &mut TcpStream, message: &[u8]) -> std::io::Result<()> {
+    let length = u16::try_from(message.len())
+        .map_err(|_| std::io::Error::other("response longer than a vpcd frame"))?;
+    let mut frame = length.to_be_bytes().to_vec();
+    frame.extend_from_slice(message);
+    stream.write_all(&frame)
+}
+
+/// TCP_QUICKACK after every read: vpcd writes length and payload in two sends with Nagle on,
+/// and without a quick ACK each APDU stalls for the 40 ms delayed-ACK timer.
+#[cfg(target_os = "linux")]
+fn quickack(stream: &TcpStream) {
+    let socket = socket2::SockRef::from(stream);
+    let _ = socket.set_quickack(true);
+}
+
+#[cfg(not(target_os = "linux"))]
+fn quickack(_stream: &TcpStream) {}
+
+/// Loads a card file, settles a relative expiry, issues keys from the CA when missing, and
+/// saves it back so later runs reuse them.
+pub fn prepare_card(path: &std::path::Path, ca: &crate::ca::TestCa) -> Result<PivCard> {
+    let mut file = CardFile::load(path)?;
+    let today = time::OffsetDateTime::now_utc().date();
+    let mut changed = file.settle_expiry(today)?;
+    if file.keys.is_none() {
+        file.keys = Some(ca.issue_card_keys(&file)?);
+        changed = true;
+    }
+    if changed {
+        file.save(path)?;
+    }
+    PivCard::new(file)
+}
