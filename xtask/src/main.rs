@@ -4,6 +4,7 @@
 //!   npm packages); safe to run again.
 //! - `build`: the workspace in release mode and the wasm package the extension imports.
 //! - `test`: setup, format and lint checks with warnings as errors, then every test suite.
+//! - `world up|status|down`: a private pcscd with vpcd and virtual cards, for a shell.
 
 mod cmd;
 mod setup;
@@ -30,6 +31,13 @@ enum Task {
     Build,
     /// Run setup, the format and lint checks, and every test suite.
     Test,
+    /// A private pcscd with vpcd and virtual cards: `eval "$(cargo xtask world up)"`,
+    /// `cargo xtask world status`, `cargo xtask world down`.
+    World {
+        /// up [--slot0 CARD] [--slot1 CARD] | status | down
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true, required = true)]
+        args: Vec<String>,
+    },
 }
 
 fn main() -> std::process::ExitCode {
@@ -38,6 +46,7 @@ fn main() -> std::process::ExitCode {
         Task::Setup => setup::run(),
         Task::Build => build(),
         Task::Test => test::run(),
+        Task::World { args } => world(&args),
     };
     match outcome {
         Ok(()) => std::process::ExitCode::SUCCESS,
@@ -54,4 +63,14 @@ fn build() -> anyhow::Result<()> {
     cmd::cargo(&["build", "--workspace", "--release"])?;
     wasm_pkg::build()?;
     Ok(())
+}
+
+/// Builds the virtual card and hands the arguments to its `world` command, so the world's
+/// `export` lines reach the caller's stdout untouched.
+fn world(args: &[String]) -> anyhow::Result<()> {
+    cmd::cargo(&["build", "--quiet", "--package", "virtual-card"])?;
+    let program = cmd::root().join("target/debug/virtual-card");
+    let mut full = vec!["world"];
+    full.extend(args.iter().map(String::as_str));
+    cmd::run(program.to_str().unwrap_or("virtual-card"), &full)
 }

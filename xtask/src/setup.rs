@@ -29,9 +29,27 @@ const DEBIAN_PACKAGES: &[DebianPackage] = &[
         name: "npm",
         present: || cmd::exists("npm"),
     },
+    // The PC/SC stack the host is built against and tested on, with the virtual reader.
     DebianPackage {
-        name: "gzip",
-        present: || dpkg_installed("gzip"),
+        name: "pkg-config",
+        present: || dpkg_installed("pkg-config") || dpkg_installed("pkgconf"),
+    },
+    DebianPackage {
+        name: "libpcsclite-dev",
+        present: || dpkg_installed("libpcsclite-dev"),
+    },
+    DebianPackage {
+        name: "pcscd",
+        present: || dpkg_installed("pcscd"),
+    },
+    DebianPackage {
+        name: "vsmartcard-vpcd",
+        present: || dpkg_installed("vsmartcard-vpcd"),
+    },
+    // OpenSC: tools nobody here wrote, to check the virtual card's fidelity.
+    DebianPackage {
+        name: "opensc",
+        present: || dpkg_installed("opensc"),
     },
 ];
 

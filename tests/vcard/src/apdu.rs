@@ -62,7 +62,11 @@ pub fn parse(apdu: &[u8]) -> Option<Command<'_>> {
             let lc = usize::from(u16::from_be_bytes([*hi, *lo]));
             match rest.len().checked_sub(lc)? {
                 0 => Some(command(&rest[..lc], None, true)),
-                2 => Some(command(&rest[..lc], Some(extended_le(rest[lc], rest[lc + 1])), true)),
+                2 => Some(command(
+                    &rest[..lc],
+                    Some(extended_le(rest[lc], rest[lc + 1])),
+                    true,
+                )),
                 _ => None,
             }
         }
@@ -103,7 +107,10 @@ pub fn find_tlv<'a>(mut data: &'a [u8], wanted: &[u8]) -> Option<&'a [u8]> {
             n @ 0..=0x7F => (usize::from(n), 1),
             0x81 => (usize::from(*data.get(tag_len + 1)?), 2),
             0x82 => (
-                usize::from(u16::from_be_bytes([*data.get(tag_len + 1)?, *data.get(tag_len + 2)?])),
+                usize::from(u16::from_be_bytes([
+                    *data.get(tag_len + 1)?,
+                    *data.get(tag_len + 2)?,
+                ])),
                 3,
             ),
             _ => return None,

@@ -28,7 +28,9 @@ fn ca_params() -> CertificateParams {
     let mut params = CertificateParams::default();
     params.distinguished_name = DistinguishedName::new();
     params.distinguished_name.push(DnType::CommonName, CA_NAME);
-    params.distinguished_name.push(DnType::OrganizationName, ORGANISATION);
+    params
+        .distinguished_name
+        .push(DnType::OrganizationName, ORGANISATION);
     params.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
     params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
     params.not_before = OffsetDateTime::now_utc() - time::Duration::days(1);
@@ -93,7 +95,9 @@ impl TestCa {
         params
             .distinguished_name
             .push(DnType::CommonName, card.holder_name.as_str());
-        params.distinguished_name.push(DnType::OrganizationName, ORGANISATION);
+        params
+            .distinguished_name
+            .push(DnType::OrganizationName, ORGANISATION);
         params
             .distinguished_name
             .push(DnType::OrganizationalUnitName, role);
@@ -122,5 +126,12 @@ impl TestCa {
 
 fn hyphenated(guid: &str) -> String {
     let g = guid.to_ascii_lowercase();
-    format!("{}-{}-{}-{}-{}", &g[..8], &g[8..12], &g[12..16], &g[16..20], &g[20..])
+    format!(
+        "{}-{}-{}-{}-{}",
+        &g[..8],
+        &g[8..12],
+        &g[12..16],
+        &g[16..20],
+        &g[20..]
+    )
 }

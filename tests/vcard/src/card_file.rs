@@ -60,8 +60,8 @@ impl CardFile {
     pub fn load(path: &Path) -> Result<CardFile> {
         let text = std::fs::read_to_string(path)
             .with_context(|| format!("reading card file {}", path.display()))?;
-        let card: CardFile =
-            toml::from_str(&text).with_context(|| format!("parsing card file {}", path.display()))?;
+        let card: CardFile = toml::from_str(&text)
+            .with_context(|| format!("parsing card file {}", path.display()))?;
         card.validate()?;
         Ok(card)
     }

@@ -23,11 +23,16 @@ pub fn parse(line: &str) -> Result<Option<Request>> {
         ["status"] => Request::Status,
         ["stop"] => return Ok(None),
         ["fault", "clear"] => Request::Fault(None),
-        ["fault", "remove-before", n] => Request::Fault(Some(Fault::RemoveBefore { apdu: number(n)? })),
-        ["fault", "remove-after", n] => Request::Fault(Some(Fault::RemoveAfter { apdu: number(n)? })),
+        ["fault", "remove-before", n] => {
+            Request::Fault(Some(Fault::RemoveBefore { apdu: number(n)? }))
+        }
+        ["fault", "remove-after", n] => {
+            Request::Fault(Some(Fault::RemoveAfter { apdu: number(n)? }))
+        }
         ["fault", "sw", n, sw] => Request::Fault(Some(Fault::StatusWord {
             apdu: number(n)?,
-            sw: u16::from_str_radix(sw, 16).with_context(|| format!("'{sw}' is not a hex status word"))?,
+            sw: u16::from_str_radix(sw, 16)
+                .with_context(|| format!("'{sw}' is not a hex status word"))?,
         })),
         _ => bail!("unknown command '{line}'"),
     }))
@@ -77,14 +82,24 @@ pub fn serve(card: &RunningCard, socket: &Path) -> Result<()> {
 
 /// Sends one command to a running card and returns its JSON reply.
 pub fn send(socket: &Path, command: &str) -> Result<serde_json::Value> {
-    let mut stream = UnixStream::connect(socket)
-        .with_context(|| format!("connecting to the card's control socket {}", socket.display()))?;
+    let mut stream = UnixStream::connect(socket).with_context(|| {
+        format!(
+            "connecting to the card's control socket {}",
+            socket.display()
+        )
+    })?;
     writeln!(stream, "{command}")?;
     let mut line = String::new();
     BufReader::new(stream).read_line(&mut line)?;
-    let reply: serde_json::Value = serde_json::from_str(&line).context("reading the card's reply")?;
+    let reply: serde_json::Value =
+        serde_json::from_str(&line).context("reading the card's reply")?;
     if reply["ok"] != serde_json::Value::Bool(true) {
-        bail!("{}", reply["error"].as_str().unwrap_or("the card refused the command"));
+        bail!(
+            "{}",
+            reply["error"]
+                .as_str()
+                .unwrap_or("the card refused the command")
+        );
     }
     Ok(reply)
 }

@@ -7,7 +7,11 @@ use std::path::PathBuf;
 use virtual_card::{ca::TestCa, control, runner, world};
 
 #[derive(Parser)]
-#[command(name = "virtual-card", version, about = "A virtual PIV smartcard for pcscd's vpcd driver")]
+#[command(
+    name = "virtual-card",
+    version,
+    about = "A virtual PIV smartcard for pcscd's vpcd driver"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Cmd,
@@ -105,12 +109,18 @@ fn run(cli: Cli) -> Result<()> {
             let ca = TestCa::load_or_create(&ca)?;
             let piv = runner::prepare_card(&card, &ca)?;
             let running = runner::RunningCard::start(piv, Some(card), port, !removed);
-            eprintln!("virtual-card: serving vpcd port {port}, control {}", socket.display());
+            eprintln!(
+                "virtual-card: serving vpcd port {port}, control {}",
+                socket.display()
+            );
             control::serve(&running, &socket)?;
             running.stop();
             Ok(())
         }
-        Cmd::Ctl { control: socket, words } => {
+        Cmd::Ctl {
+            control: socket,
+            words,
+        } => {
             let reply = control::send(&socket, &words.join(" "))?;
             println!("{}", serde_json::to_string_pretty(&reply)?);
             Ok(())

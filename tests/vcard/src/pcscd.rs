@@ -27,7 +27,8 @@ pub enum Lifetime {
     /// Until the [`Pcscd`] is dropped or this process exits, however it exits: a small shell
     /// keeps a pipe from us open and stops pcscd when it closes (tests keep their pcscd in a
     /// static, which Rust never drops).
-    ThisProcess,
+    /// With `remove_dir`, the folder is removed afterwards too.
+    ThisProcess { remove_dir: bool },
     /// Until stopped by process id (`world down`).
     Detached,
 }
@@ -37,7 +38,7 @@ const LAUNCH: &str = "LISTEN_PID=$$ LISTEN_FDS=1 exec pcscd --foreground --info 
 
 /// The lifeline: start pcscd in the background, record its pid, wait for our pipe to close,
 /// then stop it (TERM, and KILL after 5 s).
-const LIFELINE: &str = r#"conf="$0"; pidfile="$1"
+const LIFELINE: &str = r#"conf="$0"; pidfile="$1"  # $2: a folder to remove at the end, or empty
 sh -c 'LISTEN_PID=$$ LISTEN_FDS=1 exec pcscd --foreground --info --config "$0"' "$conf" &
 pid=$!
 echo "$pid" > "$pidfile"
@@ -48,6 +49,7 @@ i=0
 while kill -0 "$pid" 2>/dev/null && [ $i -lt 50 ]; do sleep 0.1; i=$((i+1)); done
 kill -KILL "$pid" 2>/dev/null
 wait "$pid" 2>/dev/null
+[ -n "$2" ] && rm -rf "$2"
 "#;
 
 /// A running private pcscd.
@@ -78,21 +80,30 @@ impl Pcscd {
         )?;
         let socket = dir.join("pcscd.comm");
         let _ = std::fs::remove_file(&socket);
-        let listener = UnixListener::bind(&socket)
-            .with_context(|| format!("binding {}", socket.display()))?;
+        let listener =
+            UnixListener::bind(&socket).with_context(|| format!("binding {}", socket.display()))?;
         let log_path = dir.join("pcscd.log");
         let pid_path = dir.join("pcscd.pid");
         let _ = std::fs::remove_file(&pid_path);
         let log = std::fs::File::create(&log_path)?;
         let mut command = Command::new("sh");
         match lifetime {
-            Lifetime::ThisProcess => command
+            Lifetime::ThisProcess { remove_dir } => command
                 .arg("-c")
                 .arg(LIFELINE)
                 .arg(&conf)
                 .arg(&pid_path)
+                .arg(if remove_dir {
+                    dir.as_os_str()
+                } else {
+                    "".as_ref()
+                })
                 .stdin(Stdio::piped()),
-            Lifetime::Detached => command.arg("-c").arg(LAUNCH).arg(&conf).stdin(Stdio::null()),
+            Lifetime::Detached => command
+                .arg("-c")
+                .arg(LAUNCH)
+                .arg(&conf)
+                .stdin(Stdio::null()),
         };
         command
             .stdout(log.try_clone()?)
@@ -105,7 +116,9 @@ impl Pcscd {
                 child_fd: 3,
             }])
             .context("passing the socket to pcscd")?;
-        let child = command.spawn().context("starting pcscd (is it installed?)")?;
+        let child = command
+            .spawn()
+            .context("starting pcscd (is it installed?)")?;
         // The command holds the parent's copy of the socket; pcscd has its own.
         drop(command);
         let mut pcscd = Pcscd {
@@ -116,7 +129,7 @@ impl Pcscd {
             port,
         };
         pcscd.wait_ready(&log_path)?;
-        if lifetime == Lifetime::ThisProcess {
+        if let Lifetime::ThisProcess { .. } = lifetime {
             pcscd.pid = std::fs::read_to_string(&pid_path)?
                 .trim()
                 .parse()
@@ -166,7 +179,9 @@ impl Pcscd {
             std::thread::sleep(Duration::from_millis(20));
         }
         if alive(self.pid) {
-            let _ = Command::new("kill").args(["-KILL", &self.pid.to_string()]).status();
+            let _ = Command::new("kill")
+                .args(["-KILL", &self.pid.to_string()])
+                .status();
         }
         let _ = child.wait();
         // pcscd leaves its socket behind.

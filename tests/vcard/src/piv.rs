@@ -175,7 +175,10 @@ impl PivCard {
             tlv(&[0x4F], &PIV_AID[5..]),
             tlv(&[0x79], &tlv(&[0x4F], &PIV_AID[..5])),
             tlv(&[0x50], b"Smartcard Self-Service test PIV"),
-            tlv(&[0xAC], &[tlv(&[0x80], &[ALG_ECC_P256]), tlv(&[0x06], &[])].concat()),
+            tlv(
+                &[0xAC],
+                &[tlv(&[0x80], &[ALG_ECC_P256]), tlv(&[0x06], &[])].concat(),
+            ),
         ]
         .concat();
         Reply::ok(tlv(&[0x61], &template))

@@ -160,7 +160,9 @@ impl Drop for RunningCard {
 
 fn lock(mutex: &Mutex<Shared>) -> MutexGuard<'_, Shared> {
     // A panic elsewhere must not wedge the card: the state is still consistent per APDU.
-    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 fn run(shared: &Arc<(Mutex<Shared>, Condvar)>, port: u16) {

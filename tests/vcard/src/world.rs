@@ -82,8 +82,16 @@ impl WorldState {
             format!("export SELFSERVICE_TEST_CA={}", quote(&self.ca_certificate)),
         ];
         for card in &self.cards {
-            lines.push(format!("export VCARD_FILE_{}={}", card.slot, quote(&card.file)));
-            lines.push(format!("export VCARD_CONTROL_{}={}", card.slot, quote(&card.control)));
+            lines.push(format!(
+                "export VCARD_FILE_{}={}",
+                card.slot,
+                quote(&card.file)
+            ));
+            lines.push(format!(
+                "export VCARD_CONTROL_{}={}",
+                card.slot,
+                quote(&card.control)
+            ));
         }
         lines.join("\n") + "\n"
     }
@@ -181,7 +189,10 @@ fn wait_for_control(socket: &Path, pid: u32) -> Result<()> {
             return Ok(());
         }
         if !alive(pid) {
-            bail!("virtual-card exited; see its log beside {}", socket.display());
+            bail!(
+                "virtual-card exited; see its log beside {}",
+                socket.display()
+            );
         }
         std::thread::sleep(Duration::from_millis(50));
     }
@@ -203,7 +214,9 @@ pub fn down(dir: &Path) -> Result<()> {
         std::thread::sleep(Duration::from_millis(50));
     }
     for pid in pids.iter().filter(|p| alive(**p)) {
-        let _ = Command::new("kill").args(["-KILL", &pid.to_string()]).status();
+        let _ = Command::new("kill")
+            .args(["-KILL", &pid.to_string()])
+            .status();
     }
     std::fs::remove_dir_all(dir).with_context(|| format!("removing {}", dir.display()))
 }

@@ -25,7 +25,10 @@ fn select_answers_with_the_application_property_template() {
     let (data, sw) = transmit(&pcsc, SELECT_PIV);
     assert_eq!(sw, 0x9000);
     let template = find_tlv(&data, &[0x61]).expect("APT");
-    assert_eq!(find_tlv(template, &[0x4F]), Some(&[0x00, 0x00, 0x10, 0x00, 0x01, 0x00][..]));
+    assert_eq!(
+        find_tlv(template, &[0x4F]),
+        Some(&[0x00, 0x00, 0x10, 0x00, 0x01, 0x00][..])
+    );
     // Another application is not on this card.
     let other = [0x00, 0xA4, 0x04, 0x00, 0x05, 0xA0, 0x00, 0x00, 0x00, 0x63];
     assert_eq!(sw_of(&pcsc, &other), 0x6A82);
@@ -44,7 +47,10 @@ fn chuid_carries_the_guid_and_expiry() {
     assert_eq!(sw, 0x9000);
     let chuid = find_tlv(&data, &[0x53]).expect("53 wrapper");
     let file = card.file();
-    assert_eq!(find_tlv(chuid, &[0x34]), Some(&file.guid_bytes().expect("guid")[..]));
+    assert_eq!(
+        find_tlv(chuid, &[0x34]),
+        Some(&file.guid_bytes().expect("guid")[..])
+    );
     let expiry = file.expiry.expect("settled expiry").replace('-', "");
     assert_eq!(find_tlv(chuid, &[0x35]), Some(expiry.as_bytes()));
     disconnect(pcsc);
@@ -58,17 +64,32 @@ fn certificates_come_back_whole_through_get_response_and_chain_to_the_test_ca() 
     transmit(&pcsc, SELECT_PIV);
     // The first answer is only 256 bytes and 61xx: the rest needs GET RESPONSE.
     let mut buffer = [0u8; 300];
-    let first = pcsc.transmit(&get_data(CERT_9A), &mut buffer).expect("transmit");
+    let first = pcsc
+        .transmit(&get_data(CERT_9A), &mut buffer)
+        .expect("transmit");
     assert_eq!(first.len(), 258);
     assert_eq!(first[256], 0x61);
-    let ca = x509_cert::Certificate::from_der(&pem_to_der(&world.ca.cert_pem).expect("CA PEM")).expect("CA");
+    let ca = x509_cert::Certificate::from_der(&pem_to_der(&world.ca.cert_pem).expect("CA PEM"))
+        .expect("CA");
     let ca_key = VerifyingKey::from_public_key_der(
-        &ca.tbs_certificate.subject_public_key_info.to_der().expect("spki"),
+        &ca.tbs_certificate
+            .subject_public_key_info
+            .to_der()
+            .expect("spki"),
     )
     .expect("CA key");
     for (tag, expected_pem) in [
-        (CERT_9A, card.file().keys.expect("keys").authentication_certificate),
-        (CERT_9E, card.file().keys.expect("keys").card_authentication_certificate),
+        (
+            CERT_9A,
+            card.file().keys.expect("keys").authentication_certificate,
+        ),
+        (
+            CERT_9E,
+            card.file()
+                .keys
+                .expect("keys")
+                .card_authentication_certificate,
+        ),
     ] {
         let (data, sw) = transmit(&pcsc, &get_data(tag));
         assert_eq!(sw, 0x9000);
@@ -82,7 +103,11 @@ fn certificates_come_back_whole_through_get_response_and_chain_to_the_test_ca() 
         ca_key
             .verify(&cert.tbs_certificate.to_der().expect("tbs"), &signature)
             .expect("issued by the test CA");
-        assert!(cert.tbs_certificate.subject.to_string().contains("Amina Okafor"));
+        assert!(cert
+            .tbs_certificate
+            .subject
+            .to_string()
+            .contains("Amina Okafor"));
     }
     disconnect(pcsc);
 }
@@ -110,7 +135,10 @@ fn unknown_objects_and_malformed_commands_get_their_status_words() {
     transmit(&pcsc, SELECT_PIV);
     assert_eq!(sw_of(&pcsc, &get_data(&[0x5F, 0xC1, 0x0F])), 0x6A82);
     // VERIFY with 7 bytes of data.
-    assert_eq!(sw_of(&pcsc, &[0x00, 0x20, 0x00, 0x80, 0x07, 1, 2, 3, 4, 5, 6, 7]), 0x6700);
+    assert_eq!(
+        sw_of(&pcsc, &[0x00, 0x20, 0x00, 0x80, 0x07, 1, 2, 3, 4, 5, 6, 7]),
+        0x6700
+    );
     // VERIFY of an unknown reference.
     assert_eq!(sw_of(&pcsc, &[0x00, 0x20, 0x00, 0x85]), 0x6A88);
     assert_eq!(sw_of(&pcsc, &[0x00, 0xFE, 0x00, 0x00]), 0x6D00);
@@ -129,7 +157,11 @@ fn wrong_pins_count_down_to_blocked_and_reading_the_counter_spends_nothing() {
     assert_eq!(sw_of(&pcsc, VERIFY_STATUS), 0x63C3);
     assert_eq!(sw_of(&pcsc, VERIFY_STATUS), 0x63C3);
     assert_eq!(sw_of(&pcsc, &verify("000001")), 0x63C2);
-    assert_eq!(card.file().pin_retries_left, 2, "the state is written back at once");
+    assert_eq!(
+        card.file().pin_retries_left,
+        2,
+        "the state is written back at once"
+    );
     assert_eq!(sw_of(&pcsc, &verify("000002")), 0x63C1);
     assert_eq!(sw_of(&pcsc, &verify("000003")), 0x6983);
     assert_eq!(sw_of(&pcsc, VERIFY_STATUS), 0x6983);
@@ -184,12 +216,25 @@ fn reset_retry_counter_unblocks_with_the_puk() {
     transmit(&pcsc, SELECT_PIV);
     assert_eq!(sw_of(&pcsc, VERIFY_STATUS), 0x6983);
     // A wrong PUK spends a PUK try and leaves the PIN blocked.
-    assert_eq!(sw_of(&pcsc, &reset_retry_counter("00000000", "135792")), 0x63C2);
+    assert_eq!(
+        sw_of(&pcsc, &reset_retry_counter("00000000", "135792")),
+        0x63C2
+    );
     assert_eq!(card.file().puk_retries_left, 2);
     assert_eq!(sw_of(&pcsc, VERIFY_STATUS), 0x6983);
-    assert_eq!(sw_of(&pcsc, &reset_retry_counter("19283746", "135792")), 0x9000);
+    assert_eq!(
+        sw_of(&pcsc, &reset_retry_counter("19283746", "135792")),
+        0x9000
+    );
     let file = card.file();
-    assert_eq!((file.pin.as_str(), file.pin_retries_left, file.puk_retries_left), ("135792", 3, 3));
+    assert_eq!(
+        (
+            file.pin.as_str(),
+            file.pin_retries_left,
+            file.puk_retries_left
+        ),
+        ("135792", 3, 3)
+    );
     assert_eq!(sw_of(&pcsc, VERIFY_STATUS), 0x63C3);
     assert_eq!(sw_of(&pcsc, &verify("135792")), 0x9000);
     disconnect(pcsc);
@@ -201,11 +246,23 @@ fn a_blocked_puk_cannot_unblock() {
     let card = world.insert("locked", 0);
     let pcsc = world.connect(&card);
     transmit(&pcsc, SELECT_PIV);
-    assert_eq!(sw_of(&pcsc, &reset_retry_counter("00000001", "135792")), 0x63C2);
-    assert_eq!(sw_of(&pcsc, &reset_retry_counter("00000002", "135792")), 0x63C1);
-    assert_eq!(sw_of(&pcsc, &reset_retry_counter("00000003", "135792")), 0x6983);
+    assert_eq!(
+        sw_of(&pcsc, &reset_retry_counter("00000001", "135792")),
+        0x63C2
+    );
+    assert_eq!(
+        sw_of(&pcsc, &reset_retry_counter("00000002", "135792")),
+        0x63C1
+    );
+    assert_eq!(
+        sw_of(&pcsc, &reset_retry_counter("00000003", "135792")),
+        0x6983
+    );
     // The right PUK is now refused too: the card must go back to the RA.
-    assert_eq!(sw_of(&pcsc, &reset_retry_counter("19283746", "135792")), 0x6983);
+    assert_eq!(
+        sw_of(&pcsc, &reset_retry_counter("19283746", "135792")),
+        0x6983
+    );
     assert_eq!(sw_of(&pcsc, &change(0x81, "19283746", "11223344")), 0x6983);
     let file = card.file();
     assert_eq!((file.pin_retries_left, file.puk_retries_left), (0, 0));
@@ -226,8 +283,15 @@ fn a_seed_rule_card_takes_printable_passcodes_and_a_strict_card_does_not() {
     disconnect(pcsc);
     let pcsc = world.connect(&strict);
     transmit(&pcsc, SELECT_PIV);
-    assert_eq!(sw_of(&pcsc, &reset_retry_counter("19283746", "Tea4two")), 0x6A80);
-    assert_eq!(strict.file().pin_retries_left, 0, "a refused new PIN leaves the card locked");
+    assert_eq!(
+        sw_of(&pcsc, &reset_retry_counter("19283746", "Tea4two")),
+        0x6A80
+    );
+    assert_eq!(
+        strict.file().pin_retries_left,
+        0,
+        "a refused new PIN leaves the card locked"
+    );
     disconnect(pcsc);
 }
 
@@ -250,13 +314,19 @@ fn the_authentication_key_signs_only_after_the_pin_and_the_card_key_always() {
         let (data, sw) = transmit(&pcsc, &sign(slot, &digest));
         assert_eq!(sw, 0x9000);
         let template = find_tlv(&data, &[0x7C]).expect("7C");
-        let signature = DerSignature::from_bytes(find_tlv(template, &[0x82]).expect("82")).expect("DER signature");
+        let signature = DerSignature::from_bytes(find_tlv(template, &[0x82]).expect("82"))
+            .expect("DER signature");
         let cert = x509_cert::Certificate::from_der(&pem_to_der(&pem).expect("pem")).expect("cert");
         let key = VerifyingKey::from_public_key_der(
-            &cert.tbs_certificate.subject_public_key_info.to_der().expect("spki"),
+            &cert
+                .tbs_certificate
+                .subject_public_key_info
+                .to_der()
+                .expect("spki"),
         )
         .expect("P-256 key");
-        key.verify_prehash(&digest, &signature).expect("the certificate's key signed the digest");
+        key.verify_prehash(&digest, &signature)
+            .expect("the certificate's key signed the digest");
     }
     // Only P-256 and only 9A/9E.
     let mut rsa = sign(0x9A, &digest);
@@ -314,7 +384,10 @@ fn two_cards_sit_in_the_two_slots() {
             .map(|r| r.to_owned())
             .collect::<Vec<_>>()
     };
-    assert!(readers.contains(&first.reader) && readers.contains(&second.reader), "{readers:?}");
+    assert!(
+        readers.contains(&first.reader) && readers.contains(&second.reader),
+        "{readers:?}"
+    );
     for (card, expected) in [(&first, 0x63C3), (&second, 0x6983)] {
         let pcsc = world.connect(card);
         transmit(&pcsc, SELECT_PIV);
@@ -333,7 +406,10 @@ fn a_card_pulled_before_an_apdu_runs_keeps_its_state() {
     let mut buffer = [0u8; 64];
     let response = pcsc.transmit(&reset_retry_counter("19283746", "135792"), &mut buffer);
     // vpcd turns the lost connection into an empty response (or the next poll reports removal).
-    assert!(matches!(response, Ok(r) if r.len() < 2) || response.is_err(), "{response:?}");
+    assert!(
+        matches!(response, Ok(r) if r.len() < 2) || response.is_err(),
+        "{response:?}"
+    );
     world.wait_for(&card.reader, false);
     let file = card.file();
     assert_eq!((file.pin.as_str(), file.pin_retries_left), ("402913", 0));
@@ -349,7 +425,10 @@ fn a_card_pulled_after_an_apdu_ran_keeps_its_effect() {
     card.fault(Fault::RemoveAfter { apdu: 1 });
     let mut buffer = [0u8; 64];
     let response = pcsc.transmit(&reset_retry_counter("19283746", "135792"), &mut buffer);
-    assert!(matches!(response, Ok(r) if r.len() < 2) || response.is_err(), "{response:?}");
+    assert!(
+        matches!(response, Ok(r) if r.len() < 2) || response.is_err(),
+        "{response:?}"
+    );
     world.wait_for(&card.reader, false);
     let file = card.file();
     assert_eq!((file.pin.as_str(), file.pin_retries_left), ("135792", 3));
@@ -362,10 +441,17 @@ fn a_chosen_status_word_answers_the_nth_apdu() {
     let card = world.insert("unlocked", 0);
     let pcsc = world.connect(&card);
     transmit(&pcsc, SELECT_PIV);
-    card.fault(Fault::StatusWord { apdu: 2, sw: 0x6F00 });
+    card.fault(Fault::StatusWord {
+        apdu: 2,
+        sw: 0x6F00,
+    });
     assert_eq!(sw_of(&pcsc, VERIFY_STATUS), 0x63C3);
     assert_eq!(sw_of(&pcsc, &verify("583920")), 0x6F00);
-    assert_eq!(card.file().pin_retries_left, 3, "the faulted APDU did not run");
+    assert_eq!(
+        card.file().pin_retries_left,
+        3,
+        "the faulted APDU did not run"
+    );
     assert_eq!(sw_of(&pcsc, &verify("583920")), 0x9000);
     disconnect(pcsc);
 }

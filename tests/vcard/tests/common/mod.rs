@@ -33,7 +33,8 @@ pub fn world() -> MutexGuard<'static, World> {
             .tempdir_in("/tmp")
             .expect("temp dir")
             .keep();
-        let pcscd = Pcscd::start(&dir, Lifetime::ThisProcess).expect("private pcscd starts");
+        let pcscd = Pcscd::start(&dir, Lifetime::ThisProcess { remove_dir: true })
+            .expect("private pcscd starts");
         // Before the first PC/SC call of this process: libpcsclite caches it.
         std::env::set_var("PCSCLITE_CSOCK_NAME", &pcscd.socket);
         let ca = TestCa::load_or_create(&dir.join("ca")).expect("test CA");
@@ -46,7 +47,9 @@ pub fn world() -> MutexGuard<'static, World> {
             next_card: 0,
         })
     });
-    world.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    world
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// A card in a slot for the length of a test; pulled out when dropped.
@@ -61,10 +64,17 @@ impl World {
     /// A fresh copy of a template card, inserted in `slot` and seen present by pcscd.
     pub fn insert(&mut self, template: &str, slot: u8) -> TestCard {
         self.next_card += 1;
-        let path = self.dir.join(format!("card-{}-{template}.toml", self.next_card));
+        let path = self
+            .dir
+            .join(format!("card-{}-{template}.toml", self.next_card));
         std::fs::copy(resolve_card(template).expect("template"), &path).expect("copy card");
         let card = prepare_card(&path, &self.ca).expect("card prepared");
-        let running = RunningCard::start(card, Some(path.clone()), self.pcscd.port + u16::from(slot), true);
+        let running = RunningCard::start(
+            card,
+            Some(path.clone()),
+            self.pcscd.port + u16::from(slot),
+            true,
+        );
         let reader = CString::new(reader_name(slot)).expect("reader name");
         let card = TestCard {
             running: Some(running),
@@ -99,7 +109,10 @@ pub fn wait_for(context: &Context, reader: &CString, present: bool) {
         }
         states[0].sync_current_state();
     }
-    panic!("{reader:?} did not become {}", if present { "present" } else { "empty" });
+    panic!(
+        "{reader:?} did not become {}",
+        if present { "present" } else { "empty" }
+    );
 }
 
 impl TestCard {
@@ -138,7 +151,10 @@ pub fn transmit(card: &pcsc::Card, apdu: &[u8]) -> (Vec<u8>, u16) {
     let mut command = apdu.to_vec();
     loop {
         let response = card.transmit(&command, &mut buffer).expect("transmit");
-        assert!(response.len() >= 2, "response shorter than a status word: {response:02X?}");
+        assert!(
+            response.len() >= 2,
+            "response shorter than a status word: {response:02X?}"
+        );
         let (body, sw) = response.split_at(response.len() - 2);
         data.extend_from_slice(body);
         let sw = u16::from_be_bytes([sw[0], sw[1]]);
@@ -159,7 +175,9 @@ pub fn disconnect(card: pcsc::Card) {
     let _ = card.disconnect(Disposition::LeaveCard);
 }
 
-pub const SELECT_PIV: &[u8] = &[0x00, 0xA4, 0x04, 0x00, 0x09, 0xA0, 0x00, 0x00, 0x03, 0x08, 0x00, 0x00, 0x10, 0x00, 0x00];
+pub const SELECT_PIV: &[u8] = &[
+    0x00, 0xA4, 0x04, 0x00, 0x09, 0xA0, 0x00, 0x00, 0x03, 0x08, 0x00, 0x00, 0x10, 0x00, 0x00,
+];
 pub const VERIFY_STATUS: &[u8] = &[0x00, 0x20, 0x00, 0x80];
 
 pub fn block(value: &str) -> Vec<u8> {
@@ -171,15 +189,33 @@ pub fn verify(pin: &str) -> Vec<u8> {
 }
 
 pub fn change(reference: u8, old: &str, new: &str) -> Vec<u8> {
-    [&[0x00, 0x24, 0x00, reference, 0x10][..], &block(old), &block(new)].concat()
+    [
+        &[0x00, 0x24, 0x00, reference, 0x10][..],
+        &block(old),
+        &block(new),
+    ]
+    .concat()
 }
 
 pub fn reset_retry_counter(puk: &str, new_pin: &str) -> Vec<u8> {
-    [&[0x00, 0x2C, 0x00, 0x80, 0x10][..], &block(puk), &block(new_pin)].concat()
+    [
+        &[0x00, 0x2C, 0x00, 0x80, 0x10][..],
+        &block(puk),
+        &block(new_pin),
+    ]
+    .concat()
 }
 
 pub fn get_data(tag: &[u8]) -> Vec<u8> {
-    let mut apdu = vec![0x00, 0xCB, 0x3F, 0xFF, (tag.len() + 2) as u8, 0x5C, tag.len() as u8];
+    let mut apdu = vec![
+        0x00,
+        0xCB,
+        0x3F,
+        0xFF,
+        (tag.len() + 2) as u8,
+        0x5C,
+        tag.len() as u8,
+    ];
     apdu.extend_from_slice(tag);
     apdu.push(0x00);
     apdu
