@@ -21,6 +21,8 @@ pub const PROTOCOL_VERSION: u32 = 1;
 /// Largest request the host reads. Our requests are small (the biggest carries a signed
 /// authorization of well under 2 KiB); the length is checked before anything is allocated.
 pub const MAX_REQUEST_BYTES: u32 = 16 * 1024;
+/// The longest card wait a request may ask for.
+pub const MAX_WAIT_FOR_CARD_MS: u32 = 120_000;
 /// Browsers refuse a host frame of 1 MiB or more; the host never writes one.
 pub const MAX_HOST_FRAME_BYTES: usize = 1024 * 1024 - 1;
 
@@ -73,6 +75,11 @@ pub struct ProvePossessionParams {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(target_arch = "wasm32", tsify(optional))]
     pub reader: Option<String>,
+    /// When no card is inserted, wait this long (at most 120000 ms) for one before failing
+    /// with `no-card`; `cancel` ends the wait early.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(target_arch = "wasm32", tsify(optional))]
+    pub wait_for_card_ms: Option<u32>,
     pub purpose: ProofPurpose,
     /// The portal origin the proof is bound to; the host accepts only configured origins.
     pub origin: String,
@@ -91,6 +98,11 @@ pub struct UnlockParams {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(target_arch = "wasm32", tsify(optional))]
     pub reader: Option<String>,
+    /// When no card is inserted, wait this long (at most 120000 ms) for one before failing
+    /// with `no-card`; `cancel` ends the wait early.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(target_arch = "wasm32", tsify(optional))]
+    pub wait_for_card_ms: Option<u32>,
     /// The portal origin that issued the authorization.
     pub origin: String,
     pub authorization: SignedAuthorization,
@@ -104,6 +116,11 @@ pub struct ChangePasscodeParams {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(target_arch = "wasm32", tsify(optional))]
     pub reader: Option<String>,
+    /// When no card is inserted, wait this long (at most 120000 ms) for one before failing
+    /// with `no-card`; `cancel` ends the wait early.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(target_arch = "wasm32", tsify(optional))]
+    pub wait_for_card_ms: Option<u32>,
     pub old_passcode: Secret,
     pub new_passcode: Secret,
 }
@@ -431,10 +448,11 @@ pub enum Outcome {
     Error(ErrorBody),
 }
 
-/// The one reply to a request.
+/// The one reply to a request. `id` is null only for a frame so broken that its id could not
+/// be read (for example, over the size cap).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Reply {
-    pub id: u32,
+    pub id: Option<u32>,
     #[serde(flatten)]
     pub outcome: Outcome,
 }
@@ -677,7 +695,7 @@ mod tests {
             r#"{"type":"event","event":"card-inserted","reader":"R 00"}"#
         );
         let error = HostMessage::Reply(Reply {
-            id: 9,
+            id: Some(9),
             outcome: Outcome::Error(ErrorBody {
                 error: HostError::WrongPasscode { retries_left: 2 },
                 message: "Wrong passcode.".into(),
@@ -700,7 +718,7 @@ mod tests {
         assert!(matches!(
             serde_json::from_str::<HostMessage>(ok).expect("parse"),
             HostMessage::Reply(Reply {
-                id: 2,
+                id: Some(2),
                 outcome: Outcome::Result(_)
             })
         ));

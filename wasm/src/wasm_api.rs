@@ -26,7 +26,7 @@ export type ApiErrorDetail = ApiError & { message: string };
 /** An event frame from the host. */
 export type EventMessage = HostEvent & { type: "event" };
 /** A reply from the host to one request. */
-export type Reply = { id: number; result: unknown } | { id: number; error: ErrorBody };
+export type Reply = { id: number; result: unknown } | { id: number | null; error: ErrorBody };
 /** Any frame the host writes. */
 export type HostMessage = Hello | EventMessage | Reply;
 "#;

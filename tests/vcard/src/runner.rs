@@ -16,12 +16,26 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use crate::card_file::CardFile;
+use selfservice_rules::passcode::CardPinConstraint;
 use crate::piv::PivCard;
 
-/// ATR of a T=1 card with historical bytes "SSS-PIV" (no checksum needed by vpcd/pcscd).
-pub const ATR: &[u8] = &[
+/// ATR of a T=1 card whose historical bytes say "SSS-PIV": a standard PIV personalisation.
+pub const ATR_PIV: &[u8] = &[
     0x3B, 0x88, 0x80, 0x01, 0x53, 0x53, 0x53, 0x2D, 0x50, 0x49, 0x56, 0x00, 0x0D,
 ];
+/// "SSS-LEG": a PIV card personalised for the legacy NHS passcode rule (4 to 8 printable
+/// characters). Real issuers tell such card generations apart by ATR the same way.
+pub const ATR_SEED_LEGACY: &[u8] = &[
+    0x3B, 0x88, 0x80, 0x01, 0x53, 0x53, 0x53, 0x2D, 0x4C, 0x45, 0x47, 0x00, 0x0D,
+];
+
+/// The ATR a card of this PIN rule presents.
+pub fn atr(rule: CardPinConstraint) -> &'static [u8] {
+    match rule {
+        CardPinConstraint::PivStrict => ATR_PIV,
+        CardPinConstraint::SeedLegacy => ATR_SEED_LEGACY,
+    }
+}
 
 /// A fault to inject, counted from the moment it is armed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -220,7 +234,7 @@ fn serve(mut stream: TcpStream, mutex: &Mutex<Shared>) -> std::io::Result<()> {
                     None
                 }
                 [0x01] => None,
-                [0x04] => Some(ATR.to_vec()),
+                [0x04] => Some(atr(state.card.file.pin_rule).to_vec()),
                 apdu => match answer(&mut state, apdu) {
                     Some(reply) => Some(reply),
                     None => {
