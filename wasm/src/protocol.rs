@@ -417,6 +417,8 @@ pub enum HostError {
     AuthorizationRejected {
         reason: String,
     },
+    /// The card's PUK is blocked: only the Registration Authority can unlock it now.
+    UnlockKeyBlocked,
     /// The origin is not one of the configured portal origins.
     OriginNotAllowed {
         origin: String,

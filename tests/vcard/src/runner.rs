@@ -16,8 +16,8 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use crate::card_file::CardFile;
-use selfservice_rules::passcode::CardPinConstraint;
 use crate::piv::PivCard;
+use selfservice_rules::passcode::CardPinConstraint;
 
 /// ATR of a T=1 card whose historical bytes say "SSS-PIV": a standard PIV personalisation.
 pub const ATR_PIV: &[u8] = &[

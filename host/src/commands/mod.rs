@@ -1,0 +1,90 @@
+//! One module per host command. Each runs on a blocking thread (PC/SC calls block) and
+//! returns its typed result or a [`CommandError`].
+
+pub mod change_passcode;
+pub mod prove_possession;
+pub mod status;
+pub mod unlock;
+
+use std::collections::HashMap;
+use std::ffi::CString;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use selfservice_rules::passcode::{OrganisationPolicy, PasscodeRule};
+use selfservice_rules::protocol::{CardStatus, MAX_WAIT_FOR_CARD_MS};
+
+use crate::authorization::UsedAuthorizations;
+use crate::config::LoadedConfig;
+use crate::errors::CommandError;
+use crate::piv::profile::{self, CardProfile};
+use crate::readers::{Cancel, Claim, Connection, Pcsc, ReaderSnapshot};
+
+/// What every command works with.
+pub struct Host {
+    pub pcsc: Arc<Pcsc>,
+    pub config: LoadedConfig,
+    pub used: UsedAuthorizations,
+    /// The last status read of each reader, shown while an operation holds the card.
+    pub last_status: Mutex<HashMap<CString, CardStatus>>,
+}
+
+impl Host {
+    pub fn new(config: LoadedConfig) -> Host {
+        Host {
+            pcsc: Arc::new(Pcsc::default()),
+            config,
+            used: UsedAuthorizations::at_default_place(),
+            last_status: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The effective passcode rule for a card profile in this organisation. A broken
+    /// organisation override (minimum above maximum) falls back to the card's own rule;
+    /// `doctor` reports it.
+    pub fn passcode_rule(&self, profile: &CardProfile) -> PasscodeRule {
+        PasscodeRule::effective(profile.pin_constraint, &self.config.config.passcode_policy)
+            .or_else(|_| {
+                PasscodeRule::effective(profile.pin_constraint, &OrganisationPolicy::default())
+            })
+            .unwrap_or_else(|_| PasscodeRule {
+                min_length: 6,
+                max_length: 8,
+                charset: selfservice_rules::passcode::Charset::Digits,
+                blocklist: Vec::new(),
+                description: String::new(),
+            })
+    }
+}
+
+/// A card chosen, claimed and connected for one operation.
+pub struct OpenCard {
+    pub reader: ReaderSnapshot,
+    pub profile: &'static CardProfile,
+    pub connection: Connection,
+    _claim: Claim,
+}
+
+pub fn open_card(
+    host: &Host,
+    reader: Option<&str>,
+    wait_for_card_ms: Option<u32>,
+    cancel: &Cancel,
+) -> Result<OpenCard, CommandError> {
+    let wait =
+        wait_for_card_ms.map(|ms| Duration::from_millis(u64::from(ms.min(MAX_WAIT_FOR_CARD_MS))));
+    let chosen = host.pcsc.choose(reader, wait, cancel)?;
+    let claim = host.pcsc.claim(&chosen.name)?;
+    let connection = host.pcsc.connect(&chosen.name)?;
+    Ok(OpenCard {
+        profile: profile::for_atr(&chosen.atr),
+        reader: chosen,
+        connection,
+        _claim: claim,
+    })
+}
+
+/// Unix seconds now.
+pub fn now() -> i64 {
+    time::OffsetDateTime::now_utc().unix_timestamp()
+}

@@ -1,0 +1,75 @@
+//! `prove-possession` (DESIGN 4.2): the card signs SHA-256(SHA-256(origin) || SHA-256(nonce)).
+//! Registration proves the passcode too (VERIFY, then the 9A key); unlock works on a locked
+//! card with the 9E key, which needs no passcode.
+
+use base64::Engine;
+use selfservice_rules::proof::{proof_digest, MIN_NONCE_BYTES};
+use selfservice_rules::protocol::{CardProof, ProofAlgorithm, ProofPurpose, ProvePossessionParams};
+
+use super::{open_card, status::certificate_base64, Host};
+use crate::config::decode_base64;
+use crate::errors::CommandError;
+use crate::piv::apdu::Slot;
+use crate::piv::{CardError, Piv};
+use crate::readers::Cancel;
+
+pub fn run(
+    host: &Host,
+    params: &ProvePossessionParams,
+    cancel: &Cancel,
+) -> Result<CardProof, CommandError> {
+    if !host.config.config.allows_origin(&params.origin) {
+        return Err(CommandError::OriginNotAllowed(params.origin.clone()));
+    }
+    if decode_base64(&params.nonce).is_none_or(|n| n.len() < MIN_NONCE_BYTES) {
+        return Err(CommandError::bad_request(
+            "nonce",
+            "The challenge must be at least 256 bits, base64url.",
+        ));
+    }
+    let (slot, passcode) = match (params.purpose, &params.passcode) {
+        (ProofPurpose::Register, Some(passcode)) => (Slot::Authentication, Some(passcode)),
+        (ProofPurpose::Register, None) => {
+            return Err(CommandError::bad_request(
+                "passcode",
+                "Registration needs the card's passcode.",
+            ))
+        }
+        (ProofPurpose::Unlock, None) => (Slot::CardAuthentication, None),
+        (ProofPurpose::Unlock, Some(_)) => {
+            return Err(CommandError::bad_request(
+                "passcode",
+                "An unlock proof takes no passcode.",
+            ))
+        }
+    };
+    let digest = proof_digest(&params.origin, &params.nonce);
+    let mut card = open_card(
+        host,
+        params.reader.as_deref(),
+        params.wait_for_card_ms,
+        cancel,
+    )?;
+    let (identity, certificate, signature) = card.connection.transaction(|t| {
+        Piv::select(t)?;
+        let identity = Piv::read_identity(t)?;
+        if let Some(passcode) = passcode {
+            Piv::verify(t, passcode.expose())?;
+        }
+        let certificate = Piv::read_certificate(t, slot)?;
+        let signature = Piv::sign(t, slot, &digest)?;
+        Ok::<_, CardError>((identity, certificate, signature))
+    })?;
+    tracing::info!(
+        purpose = ?params.purpose,
+        card = %identity.guid_hex(),
+        reader = %card.reader.display_name(),
+        "card proved possession"
+    );
+    Ok(CardProof {
+        card_guid: identity.guid_hex(),
+        certificate: certificate_base64(&certificate),
+        signature: base64::engine::general_purpose::STANDARD.encode(signature),
+        algorithm: ProofAlgorithm::ES256,
+    })
+}

@@ -1,0 +1,151 @@
+//! `status`: the PC/SC service, every reader, and what can be read of each card without
+//! spending a passcode try.
+
+use base64::Engine;
+use selfservice_rules::protocol::{
+    CardStatus, PasscodeState, ReaderStatus, ServiceState, StatusResult,
+};
+use x509_cert::der::Decode;
+
+use super::Host;
+use crate::piv::apdu::Slot;
+use crate::piv::{profile, CardError, Piv, Transmit};
+use crate::readers::lock_map;
+
+pub fn run(host: &Host) -> StatusResult {
+    let readers = match host.pcsc.snapshot() {
+        Ok(readers) => readers,
+        Err(CardError::ServiceUnavailable) => {
+            return StatusResult {
+                service: ServiceState::Unavailable,
+                readers: Vec::new(),
+            }
+        }
+        Err(error) => {
+            tracing::warn!(%error, "listing readers failed");
+            Vec::new()
+        }
+    };
+    let readers = readers
+        .into_iter()
+        .map(|reader| {
+            let card = if !reader.present {
+                None
+            } else if host.pcsc.is_claimed(&reader.name) {
+                // An operation holds the card: show what was last read rather than wait.
+                lock_map(&host.last_status).get(&reader.name).cloned()
+            } else {
+                match read_card(host, &reader) {
+                    Ok(status) => {
+                        lock_map(&host.last_status).insert(reader.name.clone(), status.clone());
+                        Some(status)
+                    }
+                    Err(error) => {
+                        tracing::info!(reader = %reader.display_name(), %error, "card not readable");
+                        None
+                    }
+                }
+            };
+            ReaderStatus {
+                name: reader.display_name(),
+                card,
+            }
+        })
+        .collect();
+    StatusResult {
+        service: ServiceState::Running,
+        readers,
+    }
+}
+
+fn read_card(
+    host: &Host,
+    reader: &crate::readers::ReaderSnapshot,
+) -> Result<CardStatus, CardError> {
+    let profile = profile::for_atr(&reader.atr);
+    let mut connection = host.pcsc.connect(&reader.name)?;
+    let (identity, certificate, retries) = connection.transaction(|card| read_identity(card))?;
+    let holder = certificate
+        .as_deref()
+        .and_then(|der| certificate_facts(der).ok());
+    let expiry = identity.expiry.or(holder.as_ref().map(|h| h.not_after));
+    let today = time::OffsetDateTime::now_utc().date();
+    Ok(CardStatus {
+        profile: profile.name,
+        guid: identity.guid_hex(),
+        holder_name: holder.as_ref().and_then(|h| h.common_name.clone()),
+        certificate_subject: holder.as_ref().map(|h| h.subject.clone()),
+        expiry: expiry
+            .map(|d| format!("{:04}-{:02}-{:02}", d.year(), u8::from(d.month()), d.day())),
+        days_left: expiry.map(|d| (d - today).whole_days()),
+        passcode: match retries {
+            Some(retries_left) => PasscodeState::Usable { retries_left },
+            None => PasscodeState::Blocked,
+        },
+        pin_constraint: profile.pin_constraint,
+        passcode_rule: host.passcode_rule(profile),
+    })
+}
+
+type IdentityRead = (crate::piv::CardIdentity, Option<Vec<u8>>, Option<u8>);
+
+fn read_identity(card: &mut dyn Transmit) -> Result<IdentityRead, CardError> {
+    Piv::select(card)?;
+    let identity = Piv::read_identity(card)?;
+    // The 9E certificate needs no PIN, so it names the holder even on a locked card.
+    let certificate = match Piv::read_certificate(card, Slot::CardAuthentication) {
+        Ok(der) => Some(der),
+        Err(CardError::NotFound) => None,
+        Err(error) => return Err(error),
+    };
+    let retries = Piv::pin_state(card)?;
+    Ok((identity, certificate, retries))
+}
+
+/// What the status shows from a certificate.
+pub struct CertificateFacts {
+    pub subject: String,
+    pub common_name: Option<String>,
+    pub not_after: time::Date,
+}
+
+pub fn certificate_facts(der: &[u8]) -> Result<CertificateFacts, x509_cert::der::Error> {
+    let certificate = x509_cert::Certificate::from_der(der)?;
+    let subject = &certificate.tbs_certificate.subject;
+    const COMMON_NAME: x509_cert::der::asn1::ObjectIdentifier =
+        x509_cert::der::asn1::ObjectIdentifier::new_unwrap("2.5.4.3");
+    let common_name = subject
+        .0
+        .iter()
+        .flat_map(|rdn| rdn.0.iter())
+        .find(|atv| atv.oid == COMMON_NAME)
+        .and_then(|atv| {
+            atv.value
+                .decode_as::<x509_cert::der::asn1::Utf8StringRef<'_>>()
+                .map(|s| s.as_str().to_string())
+                .or_else(|_| {
+                    atv.value
+                        .decode_as::<x509_cert::der::asn1::PrintableStringRef<'_>>()
+                        .map(|s| s.as_str().to_string())
+                })
+                .ok()
+        });
+    let not_after = certificate
+        .tbs_certificate
+        .validity
+        .not_after
+        .to_unix_duration();
+    let not_after = time::OffsetDateTime::from_unix_timestamp(not_after.as_secs() as i64)
+        .map(|t| t.date())
+        .unwrap_or(time::Date::MIN);
+    Ok(CertificateFacts {
+        subject: subject.to_string(),
+        common_name,
+        not_after,
+    })
+}
+
+/// The certificate in the base64 form the portal API carries.
+pub fn certificate_base64(der: &[u8]) -> String {
+    base64::engine::general_purpose::STANDARD.encode(der)
+}

@@ -1,0 +1,251 @@
+//! `doctor`: is this machine ready? The PC/SC service, readers and cards, each browser's
+//! registration (present, valid, pointing at this binary, with our ids), and the machine
+//! configuration. Every problem comes with its fix; the exit code says whether there was one.
+
+use serde::Serialize;
+use std::path::Path;
+
+use crate::commands::{self, Host};
+use crate::config::{ConfigSource, OVERRIDE_VARIABLE};
+use crate::install::{self, Browser, Scope, ALL_BROWSERS};
+use selfservice_rules::names;
+use selfservice_rules::protocol::{PasscodeState, ServiceState};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Level {
+    Ok,
+    Warning,
+    Problem,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Check {
+    pub area: String,
+    pub level: Level,
+    pub finding: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fix: Option<String>,
+}
+
+fn check(area: &str, level: Level, finding: impl Into<String>, fix: Option<&str>) -> Check {
+    Check {
+        area: area.to_string(),
+        level,
+        finding: finding.into(),
+        fix: fix.map(str::to_string),
+    }
+}
+
+pub fn run(host: &Host, program: &Path) -> Vec<Check> {
+    let mut checks = Vec::new();
+    pcsc_checks(host, &mut checks);
+    browser_checks(program, &mut checks);
+    config_checks(host, &mut checks);
+    checks
+}
+
+fn pcsc_checks(host: &Host, checks: &mut Vec<Check>) {
+    let status = commands::status::run(host);
+    if status.service == ServiceState::Unavailable {
+        checks.push(check(
+            "pc/sc",
+            Level::Problem,
+            "the PC/SC smart card service is not reachable",
+            Some(if cfg!(windows) {
+                "start the 'Smart Card' service (SCardSvr) and set it to start automatically"
+            } else {
+                "install and start pcscd (apt-get install pcscd; systemctl enable --now pcscd.socket)"
+            }),
+        ));
+        return;
+    }
+    checks.push(check(
+        "pc/sc",
+        Level::Ok,
+        "the PC/SC service is running",
+        None,
+    ));
+    if status.readers.is_empty() {
+        checks.push(check(
+            "readers",
+            Level::Warning,
+            "no card reader is connected",
+            Some("plug in the smartcard reader; for a keyboard or laptop reader, check its driver"),
+        ));
+    }
+    for reader in &status.readers {
+        let finding = match &reader.card {
+            None => format!("reader '{}': no readable card", reader.name),
+            Some(card) => format!(
+                "reader '{}': card {} of {}, expires {}, passcode {}",
+                reader.name,
+                card.guid,
+                card.holder_name.as_deref().unwrap_or("unknown holder"),
+                card.expiry.as_deref().unwrap_or("unknown"),
+                match card.passcode {
+                    PasscodeState::Usable { retries_left } =>
+                        format!("usable ({retries_left} tries left)"),
+                    PasscodeState::Blocked => "locked".to_string(),
+                }
+            ),
+        };
+        checks.push(check("readers", Level::Ok, finding, None));
+    }
+}
+
+fn browser_checks(program: &Path, checks: &mut Vec<Check>) {
+    let mut registered = 0;
+    for browser in ALL_BROWSERS {
+        let found = [Scope::User, Scope::System].into_iter().find_map(|scope| {
+            install::registered_manifest(browser, scope).map(|path| (scope, path))
+        });
+        let area = format!("browser {}", browser.label());
+        let Some((scope, path)) = found else {
+            checks.push(check(
+                &area,
+                Level::Warning,
+                "the host is not registered (fine if this browser is not used)",
+                Some("run: smartcard-selfservice install --system (or reinstall the package)"),
+            ));
+            continue;
+        };
+        registered += 1;
+        match manifest_problem(browser, &path, program) {
+            None => checks.push(check(
+                &area,
+                Level::Ok,
+                format!("registered ({}) at {}", scope_name(scope), path.display()),
+                None,
+            )),
+            Some(problem) => checks.push(check(
+                &area,
+                Level::Problem,
+                format!("{}: {problem}", path.display()),
+                Some("run: smartcard-selfservice install (with --system for all users)"),
+            )),
+        }
+    }
+    if registered == 0 {
+        checks.push(check(
+            "browsers",
+            Level::Problem,
+            "no browser can start the host",
+            Some("run: smartcard-selfservice install --system, or install the package for this platform"),
+        ));
+    }
+}
+
+fn scope_name(scope: Scope) -> &'static str {
+    match scope {
+        Scope::User => "this user",
+        Scope::System => "all users",
+    }
+}
+
+/// What is wrong with an installed manifest, if anything.
+fn manifest_problem(browser: Browser, path: &Path, program: &Path) -> Option<String> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(text) => text,
+        Err(e) => return Some(format!("cannot be read: {e}")),
+    };
+    let manifest: serde_json::Value = match serde_json::from_str(&text) {
+        Ok(m) => m,
+        Err(e) => return Some(format!("is not valid JSON: {e}")),
+    };
+    if manifest["name"] != names::NATIVE_HOST_NAME {
+        return Some(format!("has the wrong name {}", manifest["name"]));
+    }
+    let path_in_manifest = manifest["path"].as_str().unwrap_or_default();
+    let same_program =
+        std::fs::canonicalize(path_in_manifest).ok() == std::fs::canonicalize(program).ok();
+    if !same_program {
+        return Some(format!(
+            "points at '{path_in_manifest}', not at {}",
+            program.display()
+        ));
+    }
+    let expected = install::manifest(browser, program);
+    let key = if browser == Browser::Firefox {
+        "allowed_extensions"
+    } else {
+        "allowed_origins"
+    };
+    if manifest[key] != expected[key] {
+        return Some(format!(
+            "allows {} instead of {}",
+            manifest[key], expected[key]
+        ));
+    }
+    None
+}
+
+fn config_checks(host: &Host, checks: &mut Vec<Check>) {
+    let loaded = &host.config;
+    match &loaded.source {
+        ConfigSource::Override(_) => checks.push(check(
+            "configuration",
+            Level::Warning,
+            format!("read from {} (a development override)", loaded.source),
+            Some(&format!("unset {OVERRIDE_VARIABLE} outside development and tests")),
+        )),
+        ConfigSource::Missing(place) => checks.push(check(
+            "configuration",
+            Level::Problem,
+            format!("no machine configuration at {place}"),
+            Some("deploy the configuration (portal origins and portal public key) with the installer or policy"),
+        )),
+        source => checks.push(check("configuration", Level::Ok, format!("read from {source}"), None)),
+    }
+    if let Some(error) = &loaded.error {
+        checks.push(check(
+            "configuration",
+            Level::Problem,
+            error.clone(),
+            Some("correct the configuration; see installers/README.md"),
+        ));
+    }
+    for problem in loaded.config.problems() {
+        checks.push(check(
+            "configuration",
+            Level::Problem,
+            problem,
+            Some("set PortalOrigins and PortalPublicKey (MSI properties, /etc file or policy)"),
+        ));
+    }
+    if loaded.config.problems().is_empty() {
+        checks.push(check(
+            "configuration",
+            Level::Ok,
+            format!(
+                "portal origins: {}",
+                loaded.config.portal_origins.join(", ")
+            ),
+            None,
+        ));
+    }
+}
+
+pub fn print_text(checks: &[Check]) {
+    for c in checks {
+        let mark = match c.level {
+            Level::Ok => "ok",
+            Level::Warning => "warning",
+            Level::Problem => "PROBLEM",
+        };
+        println!("[{mark}] {}: {}", c.area, c.finding);
+        if let Some(fix) = &c.fix {
+            println!("        fix: {fix}");
+        }
+    }
+    let problems = checks.iter().filter(|c| c.level == Level::Problem).count();
+    if problems == 0 {
+        println!("\nThis machine is ready for Smartcard Self-Service.");
+    } else {
+        println!("\n{problems} problem(s) to fix.");
+    }
+}
+
+pub fn has_problems(checks: &[Check]) -> bool {
+    checks.iter().any(|c| c.level == Level::Problem)
+}

@@ -1,0 +1,188 @@
+//! PIV command APDUs (NIST SP 800-73-4 Part 2), built by named constructors, and the one
+//! table that turns status words into errors.
+//!
+//! Every APDU that carries a PIN or PUK lives in a zeroizing buffer.
+
+use zeroize::Zeroizing;
+
+use super::CardError;
+
+/// The PIV application identifier, as OpenSC selects it (the 9-byte truncated form).
+pub const PIV_AID: [u8; 9] = [0xA0, 0x00, 0x00, 0x03, 0x08, 0x00, 0x00, 0x10, 0x00];
+
+/// Key references.
+pub const KEY_PIN: u8 = 0x80;
+pub const KEY_PUK: u8 = 0x81;
+
+/// The asymmetric key slots this host uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Slot {
+    /// 9A, PIV Authentication: needs the PIN.
+    Authentication,
+    /// 9E, Card Authentication: usable without the PIN, so it works on a locked card.
+    CardAuthentication,
+}
+
+impl Slot {
+    pub fn key_reference(self) -> u8 {
+        match self {
+            Slot::Authentication => 0x9A,
+            Slot::CardAuthentication => 0x9E,
+        }
+    }
+    /// The tag of the slot's certificate data object.
+    pub fn certificate_object(self) -> [u8; 3] {
+        match self {
+            Slot::Authentication => [0x5F, 0xC1, 0x05],
+            Slot::CardAuthentication => [0x5F, 0xC1, 0x01],
+        }
+    }
+}
+
+pub const OBJECT_CHUID: [u8; 3] = [0x5F, 0xC1, 0x02];
+const ALG_ECC_P256: u8 = 0x11;
+
+pub fn select_piv() -> Vec<u8> {
+    let mut apdu = vec![0x00, 0xA4, 0x04, 0x00, PIV_AID.len() as u8];
+    apdu.extend_from_slice(&PIV_AID);
+    apdu.push(0x00);
+    apdu
+}
+
+pub fn get_data(object: &[u8; 3]) -> Vec<u8> {
+    vec![
+        0x00, 0xCB, 0x3F, 0xFF, 0x05, 0x5C, 0x03, object[0], object[1], object[2], 0x00,
+    ]
+}
+
+/// VERIFY without data: reads the PIN retry counter without spending a try.
+pub fn verify_status() -> Vec<u8> {
+    vec![0x00, 0x20, 0x00, KEY_PIN]
+}
+
+pub fn verify(pin: &[u8; 8]) -> Zeroizing<Vec<u8>> {
+    let mut apdu = Zeroizing::new(vec![0x00, 0x20, 0x00, KEY_PIN, 0x08]);
+    apdu.extend_from_slice(pin);
+    apdu
+}
+
+pub fn change_reference_data(reference: u8, old: &[u8; 8], new: &[u8; 8]) -> Zeroizing<Vec<u8>> {
+    let mut apdu = Zeroizing::new(vec![0x00, 0x24, 0x00, reference, 0x10]);
+    apdu.extend_from_slice(old);
+    apdu.extend_from_slice(new);
+    apdu
+}
+
+pub fn reset_retry_counter(puk: &[u8; 8], new_pin: &[u8; 8]) -> Zeroizing<Vec<u8>> {
+    let mut apdu = Zeroizing::new(vec![0x00, 0x2C, 0x00, KEY_PIN, 0x10]);
+    apdu.extend_from_slice(puk);
+    apdu.extend_from_slice(new_pin);
+    apdu
+}
+
+/// GENERAL AUTHENTICATE with ECDSA P-256 over a 32-byte digest.
+pub fn sign_p256(slot: Slot, digest: &[u8; 32]) -> Vec<u8> {
+    // 7C { 82 00 (ask for the response), 81 20 <digest> }
+    let mut apdu = vec![
+        0x00,
+        0x87,
+        ALG_ECC_P256,
+        slot.key_reference(),
+        0x26,
+        0x7C,
+        0x24,
+        0x82,
+        0x00,
+        0x81,
+        0x20,
+    ];
+    apdu.extend_from_slice(digest);
+    apdu.push(0x00);
+    apdu
+}
+
+pub fn get_response(length: u8) -> Vec<u8> {
+    vec![0x00, 0xC0, 0x00, 0x00, length]
+}
+
+/// PIN and PUK blocks are 8 bytes, padded with 0xFF (SP 800-73-4 Part 2, 2.4.3).
+pub fn pin_block(value: &str) -> Result<Zeroizing<[u8; 8]>, CardError> {
+    let bytes = value.as_bytes();
+    if bytes.is_empty() || bytes.len() > 8 || bytes.contains(&0xFF) {
+        return Err(CardError::BadSecretFormat);
+    }
+    let mut block = Zeroizing::new([0xFF; 8]);
+    block[..bytes.len()].copy_from_slice(bytes);
+    Ok(block)
+}
+
+/// Which secret a VERIFY-like command was checking, so 63Cx means the right thing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Checked {
+    Nothing,
+    Pin,
+    Puk,
+}
+
+/// Maps a status word to success or a typed error, once for every command.
+pub fn check(sw: u16, checked: Checked) -> Result<(), CardError> {
+    match (sw, checked) {
+        (0x9000, _) => Ok(()),
+        (0x63C0..=0x63CF, Checked::Pin) => Err(CardError::WrongPin {
+            retries_left: (sw & 0x0F) as u8,
+        }),
+        (0x63C0..=0x63CF, Checked::Puk) => Err(CardError::WrongPuk {
+            retries_left: (sw & 0x0F) as u8,
+        }),
+        (0x6983, Checked::Puk) => Err(CardError::PukBlocked),
+        (0x6983, _) => Err(CardError::PinBlocked),
+        (0x6982, _) => Err(CardError::SecurityStatusNotSatisfied),
+        (0x6A80, _) => Err(CardError::RejectedByCard),
+        (0x6A82, _) => Err(CardError::NotFound),
+        _ => Err(CardError::UnexpectedStatus(sw)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pin_blocks_are_padded_and_refuse_what_cannot_be_a_pin() {
+        assert_eq!(
+            *pin_block("1234").expect("ok"),
+            [b'1', b'2', b'3', b'4', 0xFF, 0xFF, 0xFF, 0xFF]
+        );
+        assert!(pin_block("").is_err());
+        assert!(pin_block("123456789").is_err());
+    }
+
+    #[test]
+    fn status_words_map_once() {
+        assert_eq!(
+            check(0x63C2, Checked::Pin),
+            Err(CardError::WrongPin { retries_left: 2 })
+        );
+        assert_eq!(
+            check(0x63C0, Checked::Puk),
+            Err(CardError::WrongPuk { retries_left: 0 })
+        );
+        assert_eq!(check(0x6983, Checked::Pin), Err(CardError::PinBlocked));
+        assert_eq!(check(0x6983, Checked::Puk), Err(CardError::PukBlocked));
+        assert_eq!(
+            check(0x6982, Checked::Nothing),
+            Err(CardError::SecurityStatusNotSatisfied)
+        );
+        assert_eq!(
+            check(0x6F00, Checked::Nothing),
+            Err(CardError::UnexpectedStatus(0x6F00))
+        );
+    }
+
+    #[test]
+    fn the_sign_command_has_the_right_lengths() {
+        let apdu = sign_p256(Slot::CardAuthentication, &[7; 32]);
+        assert_eq!(apdu.len(), 5 + 0x26 + 1);
+        assert_eq!(usize::from(apdu[4]), apdu.len() - 6);
+    }
+}

@@ -1,0 +1,196 @@
+//! The card layer: a thin PIV profile over PC/SC, written here because the `yubikey` crate
+//! talks only to YubiKeys.
+//!
+//! - [`apdu`]: the PIV commands and the status-word table
+//! - [`tlv`]: BER-TLV reading
+//! - [`transport`]: sending APDUs through PC/SC, with GET RESPONSE chaining and removal detection
+//! - [`profile`]: the card profiles (PIV, and PIV personalised for the legacy passcode rule)
+
+pub mod apdu;
+pub mod profile;
+pub mod tlv;
+pub mod transport;
+
+use time::Date;
+
+use apdu::{Checked, Slot};
+pub use transport::Transmit;
+
+/// What can go wrong talking to a card. Mapped to the protocol's errors in `errors.rs`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CardError {
+    #[error("the PC/SC service is not available")]
+    ServiceUnavailable,
+    #[error("no card reader is connected")]
+    NoReader,
+    #[error("no card is in the reader")]
+    NoCard,
+    #[error("the card was removed")]
+    CardRemoved,
+    #[error("more than one card is inserted")]
+    MultipleCards,
+    #[error("another program is using the card")]
+    Busy,
+    #[error("timed out")]
+    Timeout,
+    #[error("cancelled")]
+    Cancelled,
+    #[error("not a supported card: {0}")]
+    Unsupported(String),
+    #[error("wrong PIN, {retries_left} tries left")]
+    WrongPin { retries_left: u8 },
+    #[error("the PIN is blocked")]
+    PinBlocked,
+    #[error("wrong PUK, {retries_left} tries left")]
+    WrongPuk { retries_left: u8 },
+    #[error("the PUK is blocked")]
+    PukBlocked,
+    #[error("the card needs the PIN first")]
+    SecurityStatusNotSatisfied,
+    #[error("the card refused the new value")]
+    RejectedByCard,
+    #[error("the card does not hold that object")]
+    NotFound,
+    #[error("a PIN or PUK that cannot be encoded for the card")]
+    BadSecretFormat,
+    #[error("the card answered {0:04X}")]
+    UnexpectedStatus(u16),
+    #[error("the card's data could not be read: {0}")]
+    Malformed(String),
+    #[error("PC/SC error: {0}")]
+    Pcsc(String),
+}
+
+/// The identity objects any reader may read without a PIN.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CardIdentity {
+    pub guid: [u8; 16],
+    pub expiry: Option<Date>,
+}
+
+impl CardIdentity {
+    pub fn guid_hex(&self) -> String {
+        self.guid.iter().map(|b| format!("{b:02x}")).collect()
+    }
+}
+
+/// PIV operations over any transport. Each takes the transport explicitly so that a caller
+/// holding a PC/SC transaction runs several of them atomically.
+pub struct Piv;
+
+impl Piv {
+    pub fn select(card: &mut dyn Transmit) -> Result<(), CardError> {
+        let response = card.transmit(&apdu::select_piv())?;
+        match apdu::check(response.sw, Checked::Nothing) {
+            Err(CardError::NotFound) => Err(CardError::Unsupported("no PIV application".into())),
+            other => other,
+        }
+    }
+
+    /// The PIN retry counter, read without spending a try. Done straight after SELECT, which
+    /// clears any earlier verification, so `9000` does not hide the counter.
+    pub fn pin_state(card: &mut dyn Transmit) -> Result<Option<u8>, CardError> {
+        let response = card.transmit(&apdu::verify_status())?;
+        match apdu::check(response.sw, Checked::Pin) {
+            Ok(()) => Ok(Some(profile::PIV_PIN_RETRY_LIMIT)),
+            Err(CardError::WrongPin { retries_left }) => Ok(Some(retries_left)),
+            Err(CardError::PinBlocked) => Ok(None),
+            Err(other) => Err(other),
+        }
+    }
+
+    pub fn read_identity(card: &mut dyn Transmit) -> Result<CardIdentity, CardError> {
+        let chuid = Self::read_object(card, &apdu::OBJECT_CHUID)?;
+        let guid: [u8; 16] = tlv::find(&chuid, &[0x34])
+            .and_then(|g| g.try_into().ok())
+            .ok_or_else(|| CardError::Malformed("CHUID has no 16-byte GUID".into()))?;
+        let expiry = tlv::find(&chuid, &[0x35]).and_then(parse_chuid_date);
+        Ok(CardIdentity { guid, expiry })
+    }
+
+    /// A certificate's DER bytes.
+    pub fn read_certificate(card: &mut dyn Transmit, slot: Slot) -> Result<Vec<u8>, CardError> {
+        let object = Self::read_object(card, &slot.certificate_object())?;
+        tlv::find(&object, &[0x70])
+            .map(<[u8]>::to_vec)
+            .ok_or_else(|| CardError::Malformed("certificate object has no certificate".into()))
+    }
+
+    /// A data object's value (the contents of its 53 wrapper).
+    fn read_object(card: &mut dyn Transmit, object: &[u8; 3]) -> Result<Vec<u8>, CardError> {
+        let response = card.transmit(&apdu::get_data(object))?;
+        apdu::check(response.sw, Checked::Nothing)?;
+        tlv::find(&response.data, &[0x53])
+            .map(<[u8]>::to_vec)
+            .ok_or_else(|| CardError::Malformed("data object without its 53 wrapper".into()))
+    }
+
+    pub fn verify(card: &mut dyn Transmit, pin: &str) -> Result<(), CardError> {
+        let block = apdu::pin_block(pin)?;
+        let response = card.transmit(&apdu::verify(&block))?;
+        apdu::check(response.sw, Checked::Pin)
+    }
+
+    pub fn change_pin(card: &mut dyn Transmit, old: &str, new: &str) -> Result<(), CardError> {
+        let (old, new) = (apdu::pin_block(old)?, apdu::pin_block(new)?);
+        let response = card.transmit(&apdu::change_reference_data(apdu::KEY_PIN, &old, &new))?;
+        apdu::check(response.sw, Checked::Pin)
+    }
+
+    pub fn change_puk(card: &mut dyn Transmit, old: &str, new: &str) -> Result<(), CardError> {
+        let (old, new) = (apdu::pin_block(old)?, apdu::pin_block(new)?);
+        let response = card.transmit(&apdu::change_reference_data(apdu::KEY_PUK, &old, &new))?;
+        apdu::check(response.sw, Checked::Puk)
+    }
+
+    pub fn reset_retry_counter(
+        card: &mut dyn Transmit,
+        puk: &str,
+        new_pin: &str,
+    ) -> Result<(), CardError> {
+        let (puk, new_pin) = (apdu::pin_block(puk)?, apdu::pin_block(new_pin)?);
+        let response = card.transmit(&apdu::reset_retry_counter(&puk, &new_pin))?;
+        apdu::check(response.sw, Checked::Puk)
+    }
+
+    /// Signs a 32-byte digest; returns the DER-encoded ECDSA signature.
+    pub fn sign(
+        card: &mut dyn Transmit,
+        slot: Slot,
+        digest: &[u8; 32],
+    ) -> Result<Vec<u8>, CardError> {
+        let response = card.transmit(&apdu::sign_p256(slot, digest))?;
+        apdu::check(response.sw, Checked::Nothing)?;
+        tlv::find(&response.data, &[0x7C])
+            .and_then(|template| tlv::find(template, &[0x82]))
+            .map(<[u8]>::to_vec)
+            .ok_or_else(|| CardError::Malformed("signature response without 7C/82".into()))
+    }
+}
+
+/// CHUID expiry: eight ASCII digits, YYYYMMDD.
+fn parse_chuid_date(bytes: &[u8]) -> Option<Date> {
+    let text = std::str::from_utf8(bytes).ok()?;
+    if text.len() != 8 || !text.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let year: i32 = text[..4].parse().ok()?;
+    let month: u8 = text[4..6].parse().ok()?;
+    let day: u8 = text[6..].parse().ok()?;
+    Date::from_calendar_date(year, time::Month::try_from(month).ok()?, day).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chuid_dates_parse() {
+        assert_eq!(
+            parse_chuid_date(b"20270607"),
+            Date::from_calendar_date(2027, time::Month::June, 7).ok()
+        );
+        assert_eq!(parse_chuid_date(b"2027067"), None);
+        assert_eq!(parse_chuid_date(b"20271399"), None);
+    }
+}

@@ -1,0 +1,101 @@
+//! Sending APDUs through PC/SC. Response chaining (61xx, 6Cxx) and removal detection are
+//! handled here, once, not at each call.
+
+use super::{apdu, CardError};
+
+/// One response APDU: data and status word.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Response {
+    pub data: Vec<u8>,
+    pub sw: u16,
+}
+
+/// Anything that can carry an APDU to a card.
+pub trait Transmit {
+    fn transmit(&mut self, command: &[u8]) -> Result<Response, CardError>;
+}
+
+/// Most GET RESPONSE rounds one object may take (a few KiB of certificate).
+const MAX_CHAINED_RESPONSES: usize = 64;
+
+/// A PC/SC card handle (or a transaction on one) as a transport.
+pub struct PcscTransport<'a> {
+    card: &'a pcsc::Card,
+}
+
+impl<'a> PcscTransport<'a> {
+    pub fn new(card: &'a pcsc::Card) -> Self {
+        PcscTransport { card }
+    }
+
+    fn exchange(&self, command: &[u8]) -> Result<Response, CardError> {
+        let mut buffer = [0u8; pcsc::MAX_BUFFER_SIZE_EXTENDED];
+        let raw = self
+            .card
+            .transmit(command, &mut buffer)
+            .map_err(map_pcsc_error)?;
+        // A card pulled during an APDU can come back as success with an empty response
+        // (vpcd turns the lost connection into a 0-byte R-APDU): that is a removal.
+        if raw.len() < 2 {
+            return Err(CardError::CardRemoved);
+        }
+        let (data, sw) = raw.split_at(raw.len() - 2);
+        let response = Response {
+            data: data.to_vec(),
+            sw: u16::from_be_bytes([sw[0], sw[1]]),
+        };
+        // The receive buffer saw nothing secret (cards do not return PINs), but keep it clean.
+        zeroize::Zeroize::zeroize(&mut buffer[..]);
+        Ok(response)
+    }
+}
+
+impl Transmit for PcscTransport<'_> {
+    fn transmit(&mut self, command: &[u8]) -> Result<Response, CardError> {
+        let mut response = self.exchange(command)?;
+        // 6Cxx: wrong Le; the card says how many bytes it has.
+        if response.sw >> 8 == 0x6C && command.len() >= 5 {
+            let mut again = command.to_vec();
+            if let Some(le) = again.last_mut() {
+                *le = (response.sw & 0xFF) as u8;
+            }
+            response = self.exchange(&again)?;
+        }
+        let mut data = std::mem::take(&mut response.data);
+        let mut rounds = 0;
+        while response.sw >> 8 == 0x61 {
+            rounds += 1;
+            if rounds > MAX_CHAINED_RESPONSES {
+                return Err(CardError::Malformed(
+                    "response chaining does not end".into(),
+                ));
+            }
+            response = self.exchange(&apdu::get_response((response.sw & 0xFF) as u8))?;
+            data.append(&mut response.data);
+        }
+        Ok(Response {
+            data,
+            sw: response.sw,
+        })
+    }
+}
+
+/// PC/SC errors, as the user can act on them.
+pub fn map_pcsc_error(error: pcsc::Error) -> CardError {
+    use pcsc::Error as E;
+    match error {
+        E::NoService | E::ServiceStopped | E::CommError => CardError::ServiceUnavailable,
+        E::NoReadersAvailable | E::UnknownReader | E::ReaderUnavailable => CardError::NoReader,
+        // NOT_TRANSACTED comes back for a card pulled before pcscd's next presence poll.
+        E::RemovedCard | E::ResetCard | E::NoSmartcard | E::NotTransacted | E::UnpoweredCard => {
+            CardError::CardRemoved
+        }
+        E::SharingViolation => CardError::Busy,
+        E::Timeout => CardError::Timeout,
+        E::Cancelled => CardError::Cancelled,
+        E::UnsupportedCard | E::CardUnsupported | E::UnresponsiveCard => {
+            CardError::Unsupported(error.to_string())
+        }
+        other => CardError::Pcsc(other.to_string()),
+    }
+}

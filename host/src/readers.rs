@@ -1,0 +1,319 @@
+//! PC/SC access: the context (re-established after the service restarts), reader snapshots,
+//! waiting for a card, claiming a reader for one operation, and connections that always
+//! disconnect with LeaveCard.
+
+use std::collections::HashSet;
+use std::ffi::{CStr, CString};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use pcsc::{Context, Disposition, Protocols, ReaderState, Scope, ShareMode, State};
+
+use crate::piv::transport::map_pcsc_error;
+use crate::piv::CardError;
+
+/// One reader as pcscd sees it now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReaderSnapshot {
+    pub name: CString,
+    pub present: bool,
+    pub atr: Vec<u8>,
+}
+
+impl ReaderSnapshot {
+    pub fn display_name(&self) -> String {
+        self.name.to_string_lossy().into_owned()
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// Locks a mutex even if a panicking thread poisoned it (the data stays usable).
+pub fn lock_map<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    lock(mutex)
+}
+
+/// Shared PC/SC state of one host process.
+#[derive(Default)]
+pub struct Pcsc {
+    context: Mutex<Option<Context>>,
+    claimed: Mutex<HashSet<CString>>,
+}
+
+impl Pcsc {
+    /// The context, established on first use and again after the service went away.
+    pub fn context(&self) -> Result<Context, CardError> {
+        let mut cached = lock(&self.context);
+        if let Some(context) = cached.as_ref() {
+            if context.is_valid().is_ok() {
+                return Ok(context.clone());
+            }
+        }
+        let context = Context::establish(Scope::User).map_err(map_pcsc_error)?;
+        *cached = Some(context.clone());
+        Ok(context)
+    }
+
+    /// Forgets the context: after pcscd restarts an old context answers NO_SERVICE for good.
+    pub fn forget_context(&self) {
+        *lock(&self.context) = None;
+    }
+
+    /// Runs `f` with the context, re-establishing it once if the service was restarted.
+    fn with_context<T>(
+        &self,
+        f: impl Fn(&Context) -> Result<T, CardError>,
+    ) -> Result<T, CardError> {
+        match f(&self.context()?) {
+            Err(CardError::ServiceUnavailable) => {
+                self.forget_context();
+                f(&self.context()?)
+            }
+            other => other,
+        }
+    }
+
+    /// Every reader with whether a card is in it, without waiting.
+    pub fn snapshot(&self) -> Result<Vec<ReaderSnapshot>, CardError> {
+        self.with_context(|context| {
+            let names = list_readers(context)?;
+            if names.is_empty() {
+                return Ok(Vec::new());
+            }
+            let mut states: Vec<ReaderState> = names
+                .iter()
+                .map(|n| ReaderState::new(n.clone(), State::UNAWARE))
+                .collect();
+            context
+                .get_status_change(Duration::ZERO, &mut states)
+                .or_else(|e| {
+                    if e == pcsc::Error::Timeout {
+                        Ok(())
+                    } else {
+                        Err(e)
+                    }
+                })
+                .map_err(map_pcsc_error)?;
+            Ok(states
+                .iter()
+                .map(|s| {
+                    let state = s.event_state();
+                    ReaderSnapshot {
+                        name: s.name().to_owned(),
+                        present: state.contains(State::PRESENT) && !state.contains(State::MUTE),
+                        atr: s.atr().to_vec(),
+                    }
+                })
+                .collect())
+        })
+    }
+
+    /// The reader to work with: the one asked for, or the only one holding a card. Waits up
+    /// to `wait` for a card when there is none (event-driven; `cancel` ends the wait).
+    pub fn choose(
+        &self,
+        requested: Option<&str>,
+        wait: Option<Duration>,
+        cancel: &Cancel,
+    ) -> Result<ReaderSnapshot, CardError> {
+        let deadline = wait.map(|w| Instant::now() + w);
+        loop {
+            let readers = self.snapshot()?;
+            let candidates: Vec<&ReaderSnapshot> = match requested {
+                Some(name) => {
+                    let found: Vec<_> = readers
+                        .iter()
+                        .filter(|r| r.display_name() == name)
+                        .collect();
+                    if found.is_empty() {
+                        return Err(CardError::NoReader);
+                    }
+                    found
+                }
+                None => readers.iter().collect(),
+            };
+            if readers.is_empty() && deadline.is_none() {
+                return Err(CardError::NoReader);
+            }
+            let with_card: Vec<&ReaderSnapshot> =
+                candidates.iter().copied().filter(|r| r.present).collect();
+            match with_card.as_slice() {
+                [one] => return Ok((*one).clone()),
+                [] => {}
+                _ => return Err(CardError::MultipleCards),
+            }
+            let Some(deadline) = deadline else {
+                return Err(if readers.is_empty() {
+                    CardError::NoReader
+                } else {
+                    CardError::NoCard
+                });
+            };
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err(CardError::Timeout);
+            }
+            cancel.wait_for_change(&readers, left)?;
+        }
+    }
+
+    /// Marks a reader as in use for one operation; a second operation on it gets `busy`.
+    pub fn claim(self: &Arc<Self>, reader: &CStr) -> Result<Claim, CardError> {
+        let mut claimed = lock(&self.claimed);
+        if !claimed.insert(reader.to_owned()) {
+            return Err(CardError::Busy);
+        }
+        Ok(Claim {
+            pcsc: Arc::clone(self),
+            reader: reader.to_owned(),
+        })
+    }
+
+    pub fn is_claimed(&self, reader: &CStr) -> bool {
+        lock(&self.claimed).contains(reader)
+    }
+
+    pub fn connect(&self, reader: &CStr) -> Result<Connection, CardError> {
+        self.with_context(|context| {
+            context
+                .connect(reader, ShareMode::Shared, Protocols::ANY)
+                .map(|card| Connection { card: Some(card) })
+                .map_err(map_pcsc_error)
+        })
+    }
+}
+
+fn list_readers(context: &Context) -> Result<Vec<CString>, CardError> {
+    let length = match context.list_readers_len() {
+        Ok(length) => length,
+        Err(pcsc::Error::NoReadersAvailable) => return Ok(Vec::new()),
+        Err(e) => return Err(map_pcsc_error(e)),
+    };
+    let mut buffer = vec![0u8; length];
+    match context.list_readers(&mut buffer) {
+        Ok(names) => Ok(names.map(CStr::to_owned).collect()),
+        Err(pcsc::Error::NoReadersAvailable) => Ok(Vec::new()),
+        Err(e) => Err(map_pcsc_error(e)),
+    }
+}
+
+/// A reader claimed for one operation; released when dropped.
+pub struct Claim {
+    pcsc: Arc<Pcsc>,
+    reader: CString,
+}
+
+impl Drop for Claim {
+    fn drop(&mut self) {
+        lock(&self.pcsc.claimed).remove(&self.reader);
+    }
+}
+
+/// A card connection that disconnects with LeaveCard: the `pcsc` crate's own Drop resets
+/// the card, which would throw away the state an operation just set up.
+pub struct Connection {
+    card: Option<pcsc::Card>,
+}
+
+impl Connection {
+    /// Runs `f` inside one PC/SC transaction, so nothing else talks to the card in between.
+    pub fn transaction<T, E: From<CardError>>(
+        &mut self,
+        f: impl FnOnce(&mut crate::piv::transport::PcscTransport<'_>) -> Result<T, E>,
+    ) -> Result<T, E> {
+        let card = self.card.as_mut().ok_or(CardError::CardRemoved)?;
+        let transaction = card.transaction().map_err(map_pcsc_error)?;
+        let mut transport = crate::piv::transport::PcscTransport::new(&transaction);
+        let result = f(&mut transport);
+        // Ending may fail when the card has gone; the operation's own result says more.
+        let _ = transaction.end(Disposition::LeaveCard);
+        result
+    }
+}
+
+impl Drop for Connection {
+    fn drop(&mut self) {
+        if let Some(card) = self.card.take() {
+            if let Err((card, _)) = card.disconnect(Disposition::LeaveCard) {
+                // Dropping it would reset the card; leak the handle instead (the card is
+                // gone or the service is down, and this process is short-lived).
+                std::mem::forget(card);
+            }
+        }
+    }
+}
+
+/// A request's cancellation: ends a card wait early through its own PC/SC context.
+#[derive(Default, Clone)]
+pub struct Cancel {
+    cancelled: Arc<AtomicBool>,
+    waiting: Arc<Mutex<Option<Context>>>,
+}
+
+impl Cancel {
+    pub fn cancel(&self) {
+        self.cancelled.store(true, Ordering::SeqCst);
+        if let Some(context) = lock(&self.waiting).as_ref() {
+            let _ = context.cancel();
+        }
+    }
+
+    pub fn is_cancelled(&self) -> bool {
+        self.cancelled.load(Ordering::SeqCst)
+    }
+
+    /// Blocks until a reader's state changes, the time runs out, or the request is cancelled.
+    fn wait_for_change(
+        &self,
+        readers: &[ReaderSnapshot],
+        timeout: Duration,
+    ) -> Result<(), CardError> {
+        if self.is_cancelled() {
+            return Err(CardError::Cancelled);
+        }
+        let context = Context::establish(Scope::User).map_err(map_pcsc_error)?;
+        *lock(&self.waiting) = Some(context.clone());
+        if self.is_cancelled() {
+            return Err(CardError::Cancelled);
+        }
+        let mut states: Vec<ReaderState> = readers
+            .iter()
+            .map(|r| ReaderState::new(r.name.clone(), State::UNAWARE))
+            .collect();
+        // The PnP pseudo-reader wakes us when a reader is plugged in.
+        states.push(ReaderState::new(pcsc::PNP_NOTIFICATION(), State::UNAWARE));
+        // First learn the current states (returns at once), then wait for a change from them.
+        let outcome = context
+            .get_status_change(Duration::ZERO, &mut states)
+            .or_else(|e| {
+                if e == pcsc::Error::Timeout {
+                    Ok(())
+                } else {
+                    Err(e)
+                }
+            })
+            .and_then(|()| {
+                // A change between the snapshot and now: no need to wait.
+                let changed = readers.iter().zip(&states).any(|(r, s)| {
+                    s.event_state().contains(State::PRESENT) != r.present
+                        || s.event_state().contains(State::UNKNOWN)
+                });
+                if changed {
+                    return Ok(());
+                }
+                states.iter_mut().for_each(ReaderState::sync_current_state);
+                context.get_status_change(timeout, &mut states)
+            });
+        *lock(&self.waiting) = None;
+        match outcome {
+            Ok(()) | Err(pcsc::Error::Timeout) => Ok(()),
+            Err(pcsc::Error::Cancelled) => Err(CardError::Cancelled),
+            Err(e) => Err(map_pcsc_error(e)),
+        }
+    }
+}

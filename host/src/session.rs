@@ -1,0 +1,281 @@
+//! One native-messaging session: the hello, then requests answered by id (several may be in
+//! flight; a slow card operation never holds up `status`), events pushed as they happen, and
+//! a prompt, clean end when the browser closes the port.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use selfservice_rules::protocol::{
+    parse_request, CancelResult, Command, ErrorBody, EventMessage, Hello, HostError, HostMessage,
+    Outcome, Reply, PROTOCOL_VERSION,
+};
+use serde::Serialize;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::sync::mpsc;
+use tokio::task::JoinSet;
+
+use crate::commands::{self, Host};
+use crate::errors::CommandError;
+use crate::framing::{self, Inbound};
+use crate::readers::{lock_map, Cancel};
+use crate::watcher::Watcher;
+
+/// More requests than this in flight at once get `busy`.
+const MAX_IN_FLIGHT: usize = 16;
+/// At the end of input, how long running card operations may take to finish: an unlock cut
+/// off half way is worse than a slightly late exit.
+const FINISH_GRACE: Duration = Duration::from_secs(15);
+
+pub fn capabilities() -> Vec<String> {
+    let mut capabilities: Vec<String> = Command::NAMES.iter().map(|n| n.to_string()).collect();
+    capabilities.push("events".into());
+    capabilities
+}
+
+/// Runs the session on `input`/`output` until the input ends or `quit`.
+pub async fn run<R, W>(host: Arc<Host>, mut input: R, output: W) -> std::io::Result<()>
+where
+    R: AsyncRead + Unpin,
+    W: AsyncWrite + Unpin + Send + 'static,
+{
+    let (sender, receiver) = mpsc::unbounded_channel::<HostMessage>();
+    let writer = tokio::spawn(write_all(receiver, output));
+    let _ = sender.send(HostMessage::Hello(Hello {
+        protocol: PROTOCOL_VERSION,
+        version: env!("CARGO_PKG_VERSION").to_string(),
+        capabilities: capabilities(),
+    }));
+    let watcher = {
+        let sender = sender.clone();
+        Watcher::spawn(Arc::clone(&host.pcsc), move |event| {
+            tracing::debug!(?event, "event");
+            let _ = sender.send(HostMessage::Event(EventMessage { event }));
+        })
+    };
+    let pending: Arc<Mutex<HashMap<u32, Cancel>>> = Arc::default();
+    let mut tasks = JoinSet::new();
+    loop {
+        let frame = match framing::read_frame(&mut input).await {
+            Ok(frame) => frame,
+            Err(error) => {
+                tracing::warn!(%error, "reading from the browser failed");
+                break;
+            }
+        };
+        let body = match frame {
+            Inbound::Frame(body) => body,
+            Inbound::End { truncated } => {
+                if truncated {
+                    tracing::warn!("the input ended in the middle of a frame");
+                }
+                break;
+            }
+            Inbound::Empty => {
+                send_error(&sender, None, "$", "The message is empty.");
+                continue;
+            }
+            Inbound::Oversize(length) => {
+                send_error(
+                    &sender,
+                    None,
+                    "$",
+                    &format!(
+                        "The message is {length} bytes; the limit is {} bytes.",
+                        selfservice_rules::protocol::MAX_REQUEST_BYTES
+                    ),
+                );
+                continue;
+            }
+        };
+        let request = match parse_request(&body) {
+            Ok(request) => request,
+            Err(bad) => {
+                tracing::info!(field = %bad.field, "bad request");
+                send_error(&sender, bad.id, &bad.field, &bad.message);
+                continue;
+            }
+        };
+        drop(body);
+        let id = request.id;
+        tracing::debug!(id, command = request.command.name(), "request");
+        match request.command {
+            Command::Quit(_) => {
+                reply(&sender, id, Ok(serde_json::json!({})));
+                break;
+            }
+            Command::Cancel(params) => {
+                let cancel = lock_map(&pending).get(&params.request).cloned();
+                if let Some(cancel) = &cancel {
+                    cancel.cancel();
+                }
+                reply_value(
+                    &sender,
+                    id,
+                    Ok(CancelResult {
+                        cancelled: cancel.is_some(),
+                    }),
+                );
+            }
+            command => {
+                let cancel = Cancel::default();
+                {
+                    let mut pending = lock_map(&pending);
+                    if pending.contains_key(&id) {
+                        send_error(
+                            &sender,
+                            Some(id),
+                            "id",
+                            "A request with this id is still running.",
+                        );
+                        continue;
+                    }
+                    if pending.len() >= MAX_IN_FLIGHT {
+                        let body = CommandError::Card(crate::piv::CardError::Busy).to_body();
+                        let _ = sender.send(HostMessage::Reply(Reply {
+                            id: Some(id),
+                            outcome: Outcome::Error(body),
+                        }));
+                        continue;
+                    }
+                    pending.insert(id, cancel.clone());
+                }
+                let (host, sender, pending) =
+                    (Arc::clone(&host), sender.clone(), Arc::clone(&pending));
+                tasks.spawn_blocking(move || {
+                    let outcome = execute(&host, command, &cancel);
+                    lock_map(&pending).remove(&id);
+                    reply(&sender, id, outcome);
+                });
+            }
+        }
+        // Reap finished tasks so the set does not grow.
+        while tasks.try_join_next().is_some() {}
+    }
+    // Waits for a card end now; card operations already under way are let finish.
+    for cancel in lock_map(&pending).values() {
+        cancel.cancel();
+    }
+    let _ = tokio::time::timeout(FINISH_GRACE, async {
+        while tasks.join_next().await.is_some() {}
+    })
+    .await;
+    let watcher_stop = tokio::task::spawn_blocking(move || watcher.stop());
+    let _ = tokio::time::timeout(Duration::from_secs(2), watcher_stop).await;
+    drop(sender);
+    match writer.await {
+        Ok(result) => result,
+        Err(join) => Err(std::io::Error::other(join)),
+    }
+}
+
+/// Runs one command on this (blocking) thread.
+fn execute(
+    host: &Host,
+    command: Command,
+    cancel: &Cancel,
+) -> Result<serde_json::Value, CommandError> {
+    fn json<T: Serialize>(value: T) -> Result<serde_json::Value, CommandError> {
+        serde_json::to_value(value).map_err(|e| CommandError::Internal(e.to_string()))
+    }
+    match command {
+        Command::Status(_) => json(commands::status::run(host)),
+        Command::ProvePossession(params) => {
+            json(commands::prove_possession::run(host, &params, cancel)?)
+        }
+        Command::Unlock(params) => json(commands::unlock::run(host, &params, cancel)?),
+        Command::ChangePasscode(params) => {
+            json(commands::change_passcode::run(host, &params, cancel)?)
+        }
+        Command::Cancel(_) | Command::Quit(_) => {
+            Err(CommandError::Internal("handled by the session".into()))
+        }
+    }
+}
+
+fn reply(
+    sender: &mpsc::UnboundedSender<HostMessage>,
+    id: u32,
+    outcome: Result<serde_json::Value, CommandError>,
+) {
+    let outcome = match outcome {
+        Ok(value) => Outcome::Result(value),
+        Err(error) => {
+            tracing::info!(id, %error, "request failed");
+            Outcome::Error(error.to_body())
+        }
+    };
+    let _ = sender.send(HostMessage::Reply(Reply {
+        id: Some(id),
+        outcome,
+    }));
+}
+
+fn reply_value<T: Serialize>(
+    sender: &mpsc::UnboundedSender<HostMessage>,
+    id: u32,
+    outcome: Result<T, CommandError>,
+) {
+    reply(
+        sender,
+        id,
+        outcome.and_then(|v| {
+            serde_json::to_value(v).map_err(|e| CommandError::Internal(e.to_string()))
+        }),
+    );
+}
+
+fn send_error(
+    sender: &mpsc::UnboundedSender<HostMessage>,
+    id: Option<u32>,
+    field: &str,
+    message: &str,
+) {
+    let body = ErrorBody {
+        error: HostError::BadRequest {
+            field: field.to_string(),
+        },
+        message: message.to_string(),
+    };
+    let _ = sender.send(HostMessage::Reply(Reply {
+        id,
+        outcome: Outcome::Error(body),
+    }));
+}
+
+/// The one writer of stdout: frames only, in order.
+async fn write_all<W: AsyncWrite + Unpin>(
+    mut receiver: mpsc::UnboundedReceiver<HostMessage>,
+    mut output: W,
+) -> std::io::Result<()> {
+    while let Some(message) = receiver.recv().await {
+        let body = match serde_json::to_vec(&message) {
+            Ok(body) => body,
+            Err(error) => {
+                tracing::error!(%error, "could not serialise a message");
+                continue;
+            }
+        };
+        match framing::write_frame(&mut output, &body).await {
+            Ok(()) => {}
+            Err(framing::WriteError::TooLarge(size)) => {
+                tracing::error!(size, "reply too large for native messaging");
+                if let HostMessage::Reply(Reply { id, .. }) = message {
+                    let fallback = HostMessage::Reply(Reply {
+                        id,
+                        outcome: Outcome::Error(
+                            CommandError::Internal("reply too large".into()).to_body(),
+                        ),
+                    });
+                    let body = serde_json::to_vec(&fallback).unwrap_or_default();
+                    framing::write_frame(&mut output, &body)
+                        .await
+                        .map_err(std::io::Error::other)?;
+                }
+            }
+            // The browser has gone: nothing more can be said.
+            Err(framing::WriteError::Io(error)) => return Err(error),
+        }
+    }
+    Ok(())
+}
