@@ -66,12 +66,16 @@ pub struct Pcscd {
 impl Pcscd {
     /// Starts pcscd in `dir` (keep the path short: the socket path must fit in 107 bytes).
     pub fn start(dir: &Path, lifetime: Lifetime) -> Result<Pcscd> {
+        Self::start_on(dir, free_port_pair()?, lifetime)
+    }
+
+    /// Starts pcscd with vpcd on a given port pair: a restart keeps the cards' ports.
+    pub fn start_on(dir: &Path, port: u16, lifetime: Lifetime) -> Result<Pcscd> {
         if !Path::new(VPCD_DRIVER).exists() {
             bail!("the vpcd driver is missing ({VPCD_DRIVER}); install vsmartcard-vpcd (cargo xtask setup does)");
         }
         let conf = dir.join("conf");
         std::fs::create_dir_all(&conf)?;
-        let port = free_port_pair()?;
         std::fs::write(
             conf.join("vpcd"),
             format!(

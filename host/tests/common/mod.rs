@@ -1,0 +1,334 @@
+//! A world per test: a private pcscd, virtual cards in its slots, a machine configuration
+//! trusting a test portal key, and the built host driven through pipes as a browser does.
+#![allow(dead_code)]
+
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::mpsc::{Receiver, RecvTimeoutError};
+use std::time::{Duration, Instant};
+
+use base64::Engine;
+use ed25519_dalek::{Signer, SigningKey};
+use selfservice_rules::authorization::{SignedAuthorization, UnblockAuthorization};
+use selfservice_rules::protocol::Secret;
+use serde_json::{json, Value};
+use virtual_card::ca::TestCa;
+use virtual_card::card_file::CardFile;
+use virtual_card::pcscd::{Lifetime, Pcscd};
+use virtual_card::runner::{prepare_card, RunningCard};
+use virtual_card::world::resolve_card;
+
+pub const PROGRAM: &str = env!("CARGO_BIN_EXE_smartcard-selfservice");
+pub const ORIGIN: &str = "https://portal.test";
+pub const NONCE: &str = "q2Fy9Yk3qv5oVx1oZ0lZb1pQm9yq1S3dXr8W0vT6kYc";
+pub const PORTAL_KEY: [u8; 32] = [42; 32];
+
+pub struct World {
+    pub dir: tempfile::TempDir,
+    pub pcscd: Option<Pcscd>,
+    pub port: u16,
+    pub ca: TestCa,
+    pub cards: Vec<Option<TestCard>>,
+}
+
+pub struct TestCard {
+    pub running: RunningCard,
+    pub path: PathBuf,
+}
+
+impl TestCard {
+    pub fn file(&self) -> CardFile {
+        CardFile::load(&self.path).expect("card file")
+    }
+}
+
+impl World {
+    pub fn new() -> World {
+        let dir = tempfile::Builder::new().prefix("hst-").tempdir_in("/tmp").expect("dir");
+        let pcscd = Pcscd::start(dir.path(), Lifetime::ThisProcess { remove_dir: false }).expect("pcscd");
+        let ca = TestCa::load_or_create(&dir.path().join("ca")).expect("ca");
+        let config = json!({
+            "portalOrigins": [ORIGIN],
+            "portalPublicKey": base64::engine::general_purpose::STANDARD
+                .encode(SigningKey::from_bytes(&PORTAL_KEY).verifying_key().to_bytes()),
+        });
+        std::fs::write(dir.path().join("config.json"), config.to_string()).expect("config");
+        World {
+            port: pcscd.port,
+            pcscd: Some(pcscd),
+            dir,
+            ca,
+            cards: vec![None, None],
+        }
+    }
+
+    /// Puts a fresh copy of a template card into a slot.
+    pub fn insert(&mut self, template: &str, slot: u8) -> &TestCard {
+        let path = self.dir.path().join(format!("slot{slot}-{template}.toml"));
+        std::fs::copy(resolve_card(template).expect("template"), &path).expect("copy");
+        let card = prepare_card(&path, &self.ca).expect("prepare");
+        let running = RunningCard::start(card, Some(path.clone()), self.port + u16::from(slot), true);
+        self.cards[usize::from(slot)] = Some(TestCard { running, path });
+        self.card(slot)
+    }
+
+    pub fn card(&self, slot: u8) -> &TestCard {
+        self.cards[usize::from(slot)].as_ref().expect("a card in that slot")
+    }
+
+    pub fn stop_pcscd(&mut self) {
+        if let Some(mut pcscd) = self.pcscd.take() {
+            pcscd.stop();
+        }
+    }
+
+    pub fn restart_pcscd(&mut self) {
+        let pcscd = Pcscd::start_on(self.dir.path(), self.port, Lifetime::ThisProcess { remove_dir: false })
+            .expect("pcscd restarts");
+        self.pcscd = Some(pcscd);
+    }
+
+    pub fn socket(&self) -> PathBuf {
+        self.dir.path().join("pcscd.comm")
+    }
+
+    pub fn log_path(&self) -> PathBuf {
+        self.dir.path().join("host.log")
+    }
+
+    /// Starts the host as Chromium would.
+    pub fn host(&self) -> Host {
+        self.host_with(&[])
+    }
+
+    pub fn host_with(&self, env: &[(&str, &str)]) -> Host {
+        let mut command = Command::new(PROGRAM);
+        command
+            .arg(selfservice_rules::names::chromium_extension_origin())
+            .env("PCSCLITE_CSOCK_NAME", self.socket())
+            .env("SMARTCARD_SELFSERVICE_CONFIG", self.dir.path().join("config.json"))
+            .env("SMARTCARD_SELFSERVICE_STATE_DIR", self.dir.path().join("state"))
+            .env("SMARTCARD_SELFSERVICE_LOG_FILE", self.log_path())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        for (k, v) in env {
+            command.env(k, v);
+        }
+        Host::spawn(command)
+    }
+
+    pub fn authorization(&self, slot: u8, id: &str, new_puk: &str) -> Value {
+        let file = self.card(slot).file();
+        sign_authorization(&UnblockAuthorization {
+            version: 1,
+            authorization_id: id.into(),
+            card_guid: file.guid.clone(),
+            origin: ORIGIN.into(),
+            flow_id: "flow-1".into(),
+            issued_at: now(),
+            expires_at: now() + 300,
+            puk: Secret::new(file.puk.clone()),
+            new_puk: Secret::new(new_puk.into()),
+            temporary_pin: Secret::new("90817263".into()),
+        })
+    }
+}
+
+pub fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+pub fn sign_authorization(authorization: &UnblockAuthorization) -> Value {
+    sign_with(&SigningKey::from_bytes(&PORTAL_KEY), authorization)
+}
+
+pub fn sign_with(key: &SigningKey, authorization: &UnblockAuthorization) -> Value {
+    let payload = serde_json::to_vec(authorization).expect("json");
+    let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    serde_json::to_value(SignedAuthorization {
+        payload: b64.encode(&payload),
+        signature: b64.encode(key.sign(&payload).to_bytes()),
+    })
+    .expect("json")
+}
+
+/// The host process and its pipes, as a browser holds them.
+pub struct Host {
+    pub child: Child,
+    stdin: Option<ChildStdin>,
+    frames: Receiver<Option<Value>>,
+    pub stderr: std::sync::Arc<std::sync::Mutex<String>>,
+    /// Frames read but not yet asked for (events while waiting for a reply, and so on).
+    backlog: Vec<Value>,
+    pub next_id: u32,
+}
+
+impl Host {
+    fn spawn(mut command: Command) -> Host {
+        let mut child = command.spawn().expect("host starts");
+        let stdin = child.stdin.take();
+        let mut stdout = child.stdout.take().expect("stdout");
+        let mut stderr_pipe = child.stderr.take().expect("stderr");
+        let (sender, frames) = std::sync::mpsc::channel();
+        std::thread::spawn(move || loop {
+            let mut header = [0u8; 4];
+            if stdout.read_exact(&mut header).is_err() {
+                let _ = sender.send(None);
+                return;
+            }
+            let mut body = vec![0u8; u32::from_ne_bytes(header) as usize];
+            if stdout.read_exact(&mut body).is_err() {
+                let _ = sender.send(None);
+                return;
+            }
+            let value: Value = serde_json::from_slice(&body).expect("host frames are JSON");
+            if sender.send(Some(value)).is_err() {
+                return;
+            }
+        });
+        let stderr = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+        let sink = std::sync::Arc::clone(&stderr);
+        std::thread::spawn(move || {
+            let mut text = String::new();
+            let _ = stderr_pipe.read_to_string(&mut text);
+            if let Ok(mut s) = sink.lock() {
+                s.push_str(&text);
+            }
+        });
+        Host {
+            child,
+            stdin,
+            frames,
+            stderr,
+            backlog: Vec::new(),
+            next_id: 1,
+        }
+    }
+
+    pub fn write_raw(&mut self, bytes: &[u8]) {
+        let stdin = self.stdin.as_mut().expect("stdin open");
+        stdin.write_all(bytes).expect("write");
+        stdin.flush().expect("flush");
+    }
+
+    pub fn send_frame(&mut self, body: &[u8]) {
+        let mut frame = (body.len() as u32).to_ne_bytes().to_vec();
+        frame.extend_from_slice(body);
+        self.write_raw(&frame);
+    }
+
+    pub fn close_input(&mut self) {
+        self.stdin.take();
+    }
+
+    /// The next frame, or None when the host closed stdout.
+    pub fn next(&mut self, timeout: Duration) -> Option<Value> {
+        if !self.backlog.is_empty() {
+            return Some(self.backlog.remove(0));
+        }
+        match self.frames.recv_timeout(timeout) {
+            Ok(frame) => frame,
+            Err(RecvTimeoutError::Timeout) => panic!("no frame from the host within {timeout:?}"),
+            Err(RecvTimeoutError::Disconnected) => None,
+        }
+    }
+
+    /// The first frame matching `wanted`, keeping the others for later.
+    pub fn expect(&mut self, timeout: Duration, wanted: impl Fn(&Value) -> bool) -> Value {
+        let deadline = Instant::now() + timeout;
+        if let Some(i) = self.backlog.iter().position(&wanted) {
+            return self.backlog.remove(i);
+        }
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.frames.recv_timeout(left) {
+                Ok(Some(frame)) if wanted(&frame) => return frame,
+                Ok(Some(frame)) => self.backlog.push(frame),
+                Ok(None) => panic!("the host closed stdout; stderr:\n{}", self.stderr_text()),
+                Err(_) => panic!("no matching frame within {timeout:?}; kept: {:?}", self.backlog),
+            }
+        }
+    }
+
+    pub fn hello(&mut self) -> Value {
+        self.expect(Duration::from_secs(5), |f| f["type"] == "hello")
+    }
+
+    /// Sends a request with a fresh id and returns its reply.
+    pub fn request(&mut self, mut request: Value) -> Value {
+        let id = self.next_id;
+        self.next_id += 1;
+        request["id"] = json!(id);
+        self.send_frame(request.to_string().as_bytes());
+        self.reply(id)
+    }
+
+    pub fn send(&mut self, mut request: Value) -> u32 {
+        let id = self.next_id;
+        self.next_id += 1;
+        request["id"] = json!(id);
+        self.send_frame(request.to_string().as_bytes());
+        id
+    }
+
+    pub fn reply(&mut self, id: u32) -> Value {
+        self.expect(Duration::from_secs(20), |f| f["id"] == json!(id))
+    }
+
+    /// Polls `status` until `ready` holds (the card is seen at pcscd's next 400 ms poll).
+    pub fn status_until(&mut self, ready: impl Fn(&Value) -> bool) -> Value {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let reply = self.request(json!({"type": "status"}));
+            if ready(&reply["result"]) {
+                return reply["result"].clone();
+            }
+            assert!(Instant::now() < deadline, "status never became ready: {reply}");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    pub fn wait_for_card(&mut self, slot: u8) -> Value {
+        let reader = format!("Virtual PCD 00 {slot:02}");
+        self.status_until(|s| {
+            s["readers"]
+                .as_array()
+                .is_some_and(|r| r.iter().any(|r| r["name"] == reader.as_str() && r.get("card").is_some()))
+        })
+    }
+
+    /// Waits for the process to exit; its exit code.
+    pub fn wait_exit(&mut self, timeout: Duration) -> Option<i32> {
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return status.code();
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        None
+    }
+
+    pub fn stderr_text(&self) -> String {
+        self.stderr.lock().map(|s| s.clone()).unwrap_or_default()
+    }
+}
+
+impl Drop for Host {
+    fn drop(&mut self) {
+        self.stdin.take();
+        if self.wait_exit(Duration::from_secs(3)).is_none() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+pub fn read_log(path: &Path) -> String {
+    std::fs::read_to_string(path).unwrap_or_default()
+}
