@@ -1,0 +1,205 @@
+//! status, prove-possession and change-passcode against the virtual card on the real pcscd.
+
+mod common;
+
+use base64::Engine;
+use common::*;
+use p256::ecdsa::signature::hazmat::PrehashVerifier;
+use p256::ecdsa::{DerSignature, VerifyingKey};
+use p256::pkcs8::DecodePublicKey;
+use serde_json::{json, Value};
+use x509_cert::der::{Decode, Encode};
+
+fn reader(status: &Value, slot: u8) -> Value {
+    let name = format!("Virtual PCD 00 {slot:02}");
+    status["readers"]
+        .as_array()
+        .and_then(|r| r.iter().find(|r| r["name"] == name.as_str()).cloned())
+        .expect("reader listed")
+}
+
+fn prove(host: &mut Host, purpose: &str, passcode: Option<&str>) -> Value {
+    let mut request = json!({"type": "prove-possession", "purpose": purpose, "origin": ORIGIN, "nonce": NONCE});
+    if let Some(passcode) = passcode {
+        request["passcode"] = json!(passcode);
+    }
+    host.request(request)
+}
+
+/// The proof's signature checks out against its certificate, over the origin-bound digest.
+fn assert_proof_verifies(proof: &Value, expected_cn: &str) {
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let der = b64.decode(proof["certificate"].as_str().expect("cert")).expect("base64");
+    let certificate = x509_cert::Certificate::from_der(&der).expect("X.509");
+    assert!(certificate.tbs_certificate.subject.to_string().contains(expected_cn));
+    let key = VerifyingKey::from_public_key_der(
+        &certificate.tbs_certificate.subject_public_key_info.to_der().expect("spki"),
+    )
+    .expect("P-256");
+    let signature = DerSignature::from_bytes(&b64.decode(proof["signature"].as_str().expect("sig")).expect("b64"))
+        .expect("DER signature");
+    let digest = selfservice_rules::proof::proof_digest(ORIGIN, NONCE);
+    key.verify_prehash(&digest, &signature).expect("signed by the card's key");
+    assert_eq!(proof["algorithm"], "ES256");
+}
+
+#[test]
+fn status_shows_the_card_its_holder_expiry_passcode_state_and_rule() {
+    let mut world = World::new();
+    world.insert("unlocked", 0);
+    world.insert("locked", 1);
+    let mut host = world.host();
+    host.hello();
+    host.wait_for_card(0);
+    let status = host.wait_for_card(1);
+    assert_eq!(status["service"], "running");
+    let card = &reader(&status, 0)["card"];
+    assert_eq!(card["profile"], "piv");
+    assert_eq!(card["guid"], world.card(0).file().guid.as_str());
+    assert_eq!(card["holderName"], "Mrs Amina Okafor");
+    assert_eq!(card["expiry"], world.card(0).file().expiry.expect("expiry").as_str());
+    assert!(card["daysLeft"].as_i64().is_some_and(|d| (598..=600).contains(&d)), "{card}");
+    assert_eq!(card["passcode"], json!({"state": "usable", "retriesLeft": 3}));
+    assert_eq!(card["pinConstraint"], "piv-strict");
+    assert_eq!(card["passcodeRule"]["minLength"], 6);
+    assert_eq!(card["passcodeRule"]["charset"], "digits");
+    let locked = &reader(&status, 1)["card"];
+    assert_eq!(locked["holderName"], "Mr John Rigby");
+    assert_eq!(locked["passcode"], json!({"state": "blocked"}));
+    // Reading the state spent no try.
+    assert_eq!(world.card(0).file().pin_retries_left, 3);
+}
+
+#[test]
+fn a_seed_rule_card_reports_the_seed_rule_and_an_expired_card_negative_days() {
+    let mut world = World::new();
+    world.insert("seed-legacy", 0);
+    world.insert("expired", 1);
+    let mut host = world.host();
+    host.hello();
+    host.wait_for_card(0);
+    let status = host.wait_for_card(1);
+    let seed = &reader(&status, 0)["card"];
+    assert_eq!(seed["pinConstraint"], "seed-legacy");
+    assert_eq!(seed["passcodeRule"]["minLength"], 4);
+    assert_eq!(seed["passcodeRule"]["charset"], "keyboard");
+    assert!(reader(&status, 1)["card"]["daysLeft"].as_i64().is_some_and(|d| d < 0));
+}
+
+#[test]
+fn registration_proof_needs_the_right_passcode_and_counts_down_to_blocked() {
+    let mut world = World::new();
+    world.insert("unlocked", 0);
+    let mut host = world.host();
+    host.hello();
+    host.wait_for_card(0);
+    let wrong = prove(&mut host, "register", Some("111111"));
+    assert_eq!(wrong["error"]["code"], "wrong-passcode");
+    assert_eq!(wrong["error"]["retriesLeft"], 2);
+    let proof = prove(&mut host, "register", Some("583920"));
+    assert_eq!(proof["result"]["cardGuid"], world.card(0).file().guid.as_str());
+    assert_proof_verifies(&proof["result"], "Amina Okafor");
+    assert!(prove(&mut host, "register", Some("111111"))["error"]["retriesLeft"] == 2);
+    assert!(prove(&mut host, "register", Some("111112"))["error"]["retriesLeft"] == 1);
+    let last = prove(&mut host, "register", Some("111113"));
+    assert_eq!(last["error"]["code"], "passcode-blocked");
+    assert_eq!(world.card(0).file().pin_retries_left, 0);
+}
+
+#[test]
+fn unlock_proof_works_on_a_locked_card_without_a_passcode() {
+    let mut world = World::new();
+    world.insert("locked", 0);
+    let mut host = world.host();
+    host.hello();
+    host.wait_for_card(0);
+    let proof = prove(&mut host, "unlock", None);
+    assert_proof_verifies(&proof["result"], "John Rigby");
+    assert_eq!(prove(&mut host, "unlock", Some("402913"))["error"]["field"], "passcode");
+    assert_eq!(prove(&mut host, "register", None)["error"]["field"], "passcode");
+}
+
+#[test]
+fn proofs_are_only_made_for_configured_origins_and_real_challenges() {
+    let mut world = World::new();
+    world.insert("locked", 0);
+    let mut host = world.host();
+    host.hello();
+    host.wait_for_card(0);
+    let other = host.request(json!({"type": "prove-possession", "purpose": "unlock", "origin": "https://evil.test", "nonce": NONCE}));
+    assert_eq!(other["error"]["code"], "origin-not-allowed");
+    let short = host.request(json!({"type": "prove-possession", "purpose": "unlock", "origin": ORIGIN, "nonce": "abc"}));
+    assert_eq!(short["error"]["field"], "nonce");
+}
+
+#[test]
+fn change_passcode_checks_the_rule_then_the_old_passcode() {
+    let mut world = World::new();
+    world.insert("unlocked", 0);
+    let mut host = world.host();
+    host.hello();
+    host.wait_for_card(0);
+    let change = |host: &mut Host, old: &str, new: &str| {
+        host.request(json!({"type": "change-passcode", "oldPasscode": old, "newPasscode": new}))
+    };
+    let weak = change(&mut host, "583920", "1234");
+    assert_eq!(weak["error"]["code"], "policy-violation");
+    assert_eq!(weak["error"]["rule"]["minLength"], 6);
+    assert_eq!(world.card(0).file().pin_retries_left, 3, "nothing was sent to the card");
+    let wrong = change(&mut host, "000001", "246813");
+    assert_eq!(wrong["error"]["code"], "wrong-passcode");
+    assert_eq!(wrong["error"]["retriesLeft"], 2);
+    let done = change(&mut host, "583920", "246813");
+    assert_eq!(done["result"]["passcode"], json!({"state": "usable", "retriesLeft": 3}));
+    assert_eq!(world.card(0).file().pin, "246813");
+}
+
+#[test]
+fn with_no_card_the_host_says_so_and_can_wait_for_one() {
+    let mut world = World::new();
+    let mut host = world.host();
+    host.hello();
+    host.status_until(|s| s["readers"].as_array().is_some_and(|r| r.len() == 2));
+    let none = host.request(json!({"type": "prove-possession", "purpose": "unlock", "origin": ORIGIN, "nonce": NONCE}));
+    assert_eq!(none["error"]["code"], "no-card");
+    // A waiting request: status still answers meanwhile, and the card arriving completes it.
+    let waiting = host.send(json!({"type": "prove-possession", "purpose": "unlock", "origin": ORIGIN, "nonce": NONCE, "waitForCardMs": 10000}));
+    let status = host.request(json!({"type": "status"}));
+    assert_eq!(status["result"]["service"], "running");
+    world.insert("locked", 0);
+    let proof = host.reply(waiting);
+    assert_eq!(proof["result"]["cardGuid"], world.card(0).file().guid.as_str());
+}
+
+#[test]
+fn a_wait_can_be_cancelled_and_times_out_otherwise() {
+    let world = World::new();
+    let mut host = world.host();
+    host.hello();
+    let waiting = host.send(json!({"type": "prove-possession", "purpose": "unlock", "origin": ORIGIN, "nonce": NONCE, "waitForCardMs": 60000}));
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let cancel = host.request(json!({"type": "cancel", "request": waiting}));
+    assert_eq!(cancel["result"]["cancelled"], true);
+    assert_eq!(host.reply(waiting)["error"]["code"], "cancelled");
+    let nothing = host.request(json!({"type": "cancel", "request": 999}));
+    assert_eq!(nothing["result"]["cancelled"], false);
+    let short = host.request(json!({"type": "prove-possession", "purpose": "unlock", "origin": ORIGIN, "nonce": NONCE, "waitForCardMs": 300}));
+    assert_eq!(short["error"]["code"], "timeout");
+}
+
+#[test]
+fn two_cards_need_a_reader_named() {
+    let mut world = World::new();
+    world.insert("locked", 0);
+    world.insert("unlocked", 1);
+    let mut host = world.host();
+    host.hello();
+    host.wait_for_card(0);
+    host.wait_for_card(1);
+    let ambiguous = host.request(json!({"type": "prove-possession", "purpose": "unlock", "origin": ORIGIN, "nonce": NONCE}));
+    assert_eq!(ambiguous["error"]["code"], "multiple-cards");
+    let named = host.request(json!({"type": "prove-possession", "purpose": "unlock", "origin": ORIGIN, "nonce": NONCE, "reader": "Virtual PCD 00 01"}));
+    assert_eq!(named["result"]["cardGuid"], world.card(1).file().guid.as_str());
+    let missing = host.request(json!({"type": "prove-possession", "purpose": "unlock", "origin": ORIGIN, "nonce": NONCE, "reader": "No Such Reader"}));
+    assert_eq!(missing["error"]["code"], "no-reader");
+}
