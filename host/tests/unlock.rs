@@ -1,0 +1,199 @@
+//! unlock: the signed authorization, the one-transaction unblock, a card pulled at every APDU,
+//! and no secret in any log.
+
+mod common;
+
+use common::*;
+use ed25519_dalek::SigningKey;
+use selfservice_rules::authorization::UnblockAuthorization;
+use selfservice_rules::protocol::Secret;
+use serde_json::{json, Value};
+use virtual_card::runner::Fault;
+
+const NEW_PASSCODE: &str = "860245";
+const NEW_PUK: &str = "55443322";
+
+fn unlock(host: &mut Host, authorization: &Value, new_passcode: &str) -> Value {
+    host.request(json!({"type": "unlock", "origin": ORIGIN, "authorization": authorization, "newPasscode": new_passcode}))
+}
+
+fn locked_world() -> (World, Host) {
+    let mut world = World::new();
+    world.insert("locked", 0);
+    let mut host = world.host_with(&[("SMARTCARD_SELFSERVICE_LOG", "trace")]);
+    host.hello();
+    host.wait_for_card(0);
+    (world, host)
+}
+
+fn base(world: &World) -> UnblockAuthorization {
+    let file = world.card(0).file();
+    UnblockAuthorization {
+        version: 1,
+        authorization_id: "auth-1".into(),
+        card_guid: file.guid,
+        origin: ORIGIN.into(),
+        flow_id: "flow-1".into(),
+        issued_at: now(),
+        expires_at: now() + 300,
+        puk: Secret::new(file.puk),
+        new_puk: Secret::new(NEW_PUK.into()),
+        temporary_pin: Secret::new("90817263".into()),
+    }
+}
+
+#[test]
+fn an_authorized_unlock_sets_the_new_passcode_and_rotates_the_puk_once() {
+    let (world, mut host) = locked_world();
+    let authorization = world.authorization(0, "auth-1", NEW_PUK);
+    let reply = unlock(&mut host, &authorization, NEW_PASSCODE);
+    assert_eq!(
+        reply["result"],
+        json!({"state": {"unblocked": true, "passcodeSet": true, "pukRotated": true}, "passcode": {"state": "usable", "retriesLeft": 3}})
+    );
+    let file = world.card(0).file();
+    assert_eq!((file.pin.as_str(), file.pin_retries_left), (NEW_PASSCODE, 3));
+    assert_eq!((file.puk.as_str(), file.puk_retries_left), (NEW_PUK, 3));
+    // The same authorization never runs twice, not even in a new host process.
+    let again = unlock(&mut host, &authorization, "135790");
+    assert_eq!(again["error"]["code"], "authorization-rejected");
+    drop(host);
+    let mut second = world.host();
+    second.hello();
+    second.wait_for_card(0);
+    assert_eq!(unlock(&mut second, &authorization, "135790")["error"]["code"], "authorization-rejected");
+    assert_eq!(world.card(0).file().pin, NEW_PASSCODE);
+}
+
+#[test]
+fn forged_expired_misdirected_and_other_card_authorizations_are_refused_before_the_card_changes() {
+    let (world, mut host) = locked_world();
+    let forged = sign_with(&SigningKey::from_bytes(&[1; 32]), &base(&world));
+    let expired = sign_authorization(&UnblockAuthorization {
+        issued_at: now() - 600,
+        expires_at: now() - 1,
+        ..base(&world)
+    });
+    let other_portal = sign_authorization(&UnblockAuthorization {
+        origin: "https://other.test".into(),
+        ..base(&world)
+    });
+    let other_card = sign_authorization(&UnblockAuthorization {
+        card_guid: "0".repeat(32),
+        ..base(&world)
+    });
+    for (name, authorization) in [("forged", forged), ("expired", expired), ("other portal", other_portal), ("other card", other_card)] {
+        let reply = unlock(&mut host, &authorization, NEW_PASSCODE);
+        assert_eq!(reply["error"]["code"], "authorization-rejected", "{name}: {reply}");
+        assert!(reply["error"]["reason"].as_str().is_some_and(|r| !r.is_empty()));
+    }
+    let wrong_origin = host.request(json!({"type": "unlock", "origin": "https://evil.test", "authorization": base_signed(&world), "newPasscode": NEW_PASSCODE}));
+    assert_eq!(wrong_origin["error"]["code"], "origin-not-allowed");
+    let file = world.card(0).file();
+    assert_eq!((file.pin_retries_left, file.puk_retries_left, file.puk.as_str()), (0, 3, "19283746"));
+}
+
+fn base_signed(world: &World) -> Value {
+    sign_authorization(&base(world))
+}
+
+#[test]
+fn a_new_passcode_outside_the_rule_is_refused_before_anything_reaches_the_card() {
+    let (world, mut host) = locked_world();
+    let authorization = base_signed(&world);
+    for weak in ["1234", "12345a", "123456", "111111111"] {
+        let reply = unlock(&mut host, &authorization, weak);
+        assert_eq!(reply["error"]["code"], "policy-violation", "{weak}: {reply}");
+        assert_eq!(reply["error"]["rule"]["minLength"], 6);
+        assert!(reply["error"]["message"].as_str().unwrap_or_default().contains("6 and 8"));
+    }
+    let file = world.card(0).file();
+    assert_eq!((file.pin_retries_left, file.puk_retries_left), (0, 3));
+    // The refused attempts did not use the authorization up.
+    assert!(unlock(&mut host, &authorization, NEW_PASSCODE).get("result").is_some());
+}
+
+#[test]
+fn a_seed_rule_card_accepts_a_printable_passcode() {
+    let mut world = World::new();
+    world.insert("seed-legacy", 0);
+    let mut host = world.host();
+    host.hello();
+    host.wait_for_card(0);
+    let authorization = world.authorization(0, "auth-seed", NEW_PUK);
+    assert_eq!(unlock(&mut host, &authorization, "ab1")["error"]["rule"]["minLength"], 4);
+    let reply = unlock(&mut host, &authorization, "Sun 2day");
+    assert!(reply.get("result").is_some(), "{reply}");
+    assert_eq!(world.card(0).file().pin, "Sun 2day");
+}
+
+/// The unblock transaction's APDUs, counted from the unlock request: SELECT, GET DATA CHUID,
+/// RESET RETRY COUNTER, CHANGE PIN, CHANGE PUK, VERIFY, VERIFY status.
+const UNLOCK_APDUS: u32 = 7;
+
+#[test]
+fn a_card_pulled_at_any_apdu_is_reported_and_the_same_authorization_finishes_the_job() {
+    for apdu in 1..=UNLOCK_APDUS {
+        for after in [false, true] {
+            let (world, mut host) = locked_world();
+            let authorization = base_signed(&world);
+            let card = world.card(0);
+            card.running.set_fault(Some(if after {
+                Fault::RemoveAfter { apdu }
+            } else {
+                Fault::RemoveBefore { apdu }
+            }));
+            let reply = unlock(&mut host, &authorization, NEW_PASSCODE);
+            let case = format!("pulled {} APDU {apdu}", if after { "after" } else { "before" });
+            let file = card.file();
+            if let Some(result) = reply.get("result") {
+                // Pulled after the last APDU ran: the unlock is complete.
+                assert_eq!(result["state"]["pukRotated"], true, "{case}");
+                assert_eq!(file.pin, NEW_PASSCODE, "{case}");
+                continue;
+            }
+            assert_eq!(reply["error"]["code"], "card-removed", "{case}: {reply}");
+            // What the report says of the card is what the card holds (steps the report names
+            // as done are done; the step in flight may or may not have run).
+            let state = &reply["error"]["state"];
+            if state["unblocked"] == true {
+                assert_eq!(file.pin_retries_left, 3, "{case}");
+            }
+            if state["passcodeSet"] == true {
+                assert_eq!(file.pin, NEW_PASSCODE, "{case}");
+            }
+            if state["pukRotated"] == true {
+                assert_eq!(file.puk, NEW_PUK, "{case}");
+            }
+            // Put the card back: the same authorization finishes the unlock.
+            card.running.insert();
+            host.wait_for_card(0);
+            let retry = unlock(&mut host, &authorization, NEW_PASSCODE);
+            assert!(retry.get("result").is_some(), "{case}: retry {retry}");
+            let file = card.file();
+            assert_eq!((file.pin.as_str(), file.pin_retries_left), (NEW_PASSCODE, 3), "{case}");
+            assert_eq!(file.puk, NEW_PUK, "{case}");
+            assert!(file.puk_retries_left >= 2, "{case}: at most one PUK try spent finding the PUK");
+        }
+    }
+}
+
+#[test]
+fn no_passcode_puk_or_temporary_pin_reaches_the_logs() {
+    let (world, mut host) = locked_world();
+    let authorization = world.authorization(0, "auth-log", NEW_PUK);
+    assert!(unlock(&mut host, &authorization, NEW_PASSCODE).get("result").is_some());
+    let registered = host.request(json!({"type": "prove-possession", "purpose": "register", "origin": ORIGIN, "nonce": NONCE, "passcode": NEW_PASSCODE}));
+    assert!(registered.get("result").is_some());
+    host.request(json!({"type": "change-passcode", "oldPasscode": NEW_PASSCODE, "newPasscode": "731904"}));
+    host.close_input();
+    host.wait_exit(std::time::Duration::from_secs(5));
+    let log = read_log(&world.log_path());
+    let stderr = host.stderr_text();
+    assert!(log.contains("card unlocked"), "the trace log was written: {log}");
+    assert!(stderr.contains("card unlocked"));
+    for secret in [NEW_PASSCODE, NEW_PUK, "19283746", "90817263", "731904"] {
+        assert!(!log.contains(secret), "{secret} found in the log file");
+        assert!(!stderr.contains(secret), "{secret} found on stderr");
+    }
+}
