@@ -35,6 +35,7 @@ pub struct MachineConfig {
 pub enum ConfigSource {
     /// The development override named by SMARTCARD_SELFSERVICE_CONFIG.
     Override(PathBuf),
+    #[cfg_attr(windows, allow(dead_code))]
     File(PathBuf),
     #[cfg_attr(not(windows), allow(dead_code))]
     Registry(String),

@@ -19,7 +19,8 @@ fn reader(status: &Value, slot: u8) -> Value {
 }
 
 fn prove(host: &mut Host, purpose: &str, passcode: Option<&str>) -> Value {
-    let mut request = json!({"type": "prove-possession", "purpose": purpose, "origin": ORIGIN, "nonce": NONCE});
+    let mut request =
+        json!({"type": "prove-possession", "purpose": purpose, "origin": ORIGIN, "nonce": NONCE});
     if let Some(passcode) = passcode {
         request["passcode"] = json!(passcode);
     }
@@ -29,17 +30,31 @@ fn prove(host: &mut Host, purpose: &str, passcode: Option<&str>) -> Value {
 /// The proof's signature checks out against its certificate, over the origin-bound digest.
 fn assert_proof_verifies(proof: &Value, expected_cn: &str) {
     let b64 = base64::engine::general_purpose::STANDARD;
-    let der = b64.decode(proof["certificate"].as_str().expect("cert")).expect("base64");
+    let der = b64
+        .decode(proof["certificate"].as_str().expect("cert"))
+        .expect("base64");
     let certificate = x509_cert::Certificate::from_der(&der).expect("X.509");
-    assert!(certificate.tbs_certificate.subject.to_string().contains(expected_cn));
+    assert!(certificate
+        .tbs_certificate
+        .subject
+        .to_string()
+        .contains(expected_cn));
     let key = VerifyingKey::from_public_key_der(
-        &certificate.tbs_certificate.subject_public_key_info.to_der().expect("spki"),
+        &certificate
+            .tbs_certificate
+            .subject_public_key_info
+            .to_der()
+            .expect("spki"),
     )
     .expect("P-256");
-    let signature = DerSignature::from_bytes(&b64.decode(proof["signature"].as_str().expect("sig")).expect("b64"))
-        .expect("DER signature");
+    let signature = DerSignature::from_bytes(
+        &b64.decode(proof["signature"].as_str().expect("sig"))
+            .expect("b64"),
+    )
+    .expect("DER signature");
     let digest = selfservice_rules::proof::proof_digest(ORIGIN, NONCE);
-    key.verify_prehash(&digest, &signature).expect("signed by the card's key");
+    key.verify_prehash(&digest, &signature)
+        .expect("signed by the card's key");
     assert_eq!(proof["algorithm"], "ES256");
 }
 
@@ -57,9 +72,20 @@ fn status_shows_the_card_its_holder_expiry_passcode_state_and_rule() {
     assert_eq!(card["profile"], "piv");
     assert_eq!(card["guid"], world.card(0).file().guid.as_str());
     assert_eq!(card["holderName"], "Mrs Amina Okafor");
-    assert_eq!(card["expiry"], world.card(0).file().expiry.expect("expiry").as_str());
-    assert!(card["daysLeft"].as_i64().is_some_and(|d| (598..=600).contains(&d)), "{card}");
-    assert_eq!(card["passcode"], json!({"state": "usable", "retriesLeft": 3}));
+    assert_eq!(
+        card["expiry"],
+        world.card(0).file().expiry.expect("expiry").as_str()
+    );
+    assert!(
+        card["daysLeft"]
+            .as_i64()
+            .is_some_and(|d| (598..=600).contains(&d)),
+        "{card}"
+    );
+    assert_eq!(
+        card["passcode"],
+        json!({"state": "usable", "retriesLeft": 3})
+    );
     assert_eq!(card["pinConstraint"], "piv-strict");
     assert_eq!(card["passcodeRule"]["minLength"], 6);
     assert_eq!(card["passcodeRule"]["charset"], "digits");
@@ -83,7 +109,9 @@ fn a_seed_rule_card_reports_the_seed_rule_and_an_expired_card_negative_days() {
     assert_eq!(seed["pinConstraint"], "seed-legacy");
     assert_eq!(seed["passcodeRule"]["minLength"], 4);
     assert_eq!(seed["passcodeRule"]["charset"], "keyboard");
-    assert!(reader(&status, 1)["card"]["daysLeft"].as_i64().is_some_and(|d| d < 0));
+    assert!(reader(&status, 1)["card"]["daysLeft"]
+        .as_i64()
+        .is_some_and(|d| d < 0));
 }
 
 #[test]
@@ -97,7 +125,10 @@ fn registration_proof_needs_the_right_passcode_and_counts_down_to_blocked() {
     assert_eq!(wrong["error"]["code"], "wrong-passcode");
     assert_eq!(wrong["error"]["retriesLeft"], 2);
     let proof = prove(&mut host, "register", Some("583920"));
-    assert_eq!(proof["result"]["cardGuid"], world.card(0).file().guid.as_str());
+    assert_eq!(
+        proof["result"]["cardGuid"],
+        world.card(0).file().guid.as_str()
+    );
     assert_proof_verifies(&proof["result"], "Amina Okafor");
     assert!(prove(&mut host, "register", Some("111111"))["error"]["retriesLeft"] == 2);
     assert!(prove(&mut host, "register", Some("111112"))["error"]["retriesLeft"] == 1);
@@ -115,8 +146,14 @@ fn unlock_proof_works_on_a_locked_card_without_a_passcode() {
     host.wait_for_card(0);
     let proof = prove(&mut host, "unlock", None);
     assert_proof_verifies(&proof["result"], "John Rigby");
-    assert_eq!(prove(&mut host, "unlock", Some("402913"))["error"]["field"], "passcode");
-    assert_eq!(prove(&mut host, "register", None)["error"]["field"], "passcode");
+    assert_eq!(
+        prove(&mut host, "unlock", Some("402913"))["error"]["field"],
+        "passcode"
+    );
+    assert_eq!(
+        prove(&mut host, "register", None)["error"]["field"],
+        "passcode"
+    );
 }
 
 #[test]
@@ -128,7 +165,9 @@ fn proofs_are_only_made_for_configured_origins_and_real_challenges() {
     host.wait_for_card(0);
     let other = host.request(json!({"type": "prove-possession", "purpose": "unlock", "origin": "https://evil.test", "nonce": NONCE}));
     assert_eq!(other["error"]["code"], "origin-not-allowed");
-    let short = host.request(json!({"type": "prove-possession", "purpose": "unlock", "origin": ORIGIN, "nonce": "abc"}));
+    let short = host.request(
+        json!({"type": "prove-possession", "purpose": "unlock", "origin": ORIGIN, "nonce": "abc"}),
+    );
     assert_eq!(short["error"]["field"], "nonce");
 }
 
@@ -145,12 +184,19 @@ fn change_passcode_checks_the_rule_then_the_old_passcode() {
     let weak = change(&mut host, "583920", "1234");
     assert_eq!(weak["error"]["code"], "policy-violation");
     assert_eq!(weak["error"]["rule"]["minLength"], 6);
-    assert_eq!(world.card(0).file().pin_retries_left, 3, "nothing was sent to the card");
+    assert_eq!(
+        world.card(0).file().pin_retries_left,
+        3,
+        "nothing was sent to the card"
+    );
     let wrong = change(&mut host, "000001", "246813");
     assert_eq!(wrong["error"]["code"], "wrong-passcode");
     assert_eq!(wrong["error"]["retriesLeft"], 2);
     let done = change(&mut host, "583920", "246813");
-    assert_eq!(done["result"]["passcode"], json!({"state": "usable", "retriesLeft": 3}));
+    assert_eq!(
+        done["result"]["passcode"],
+        json!({"state": "usable", "retriesLeft": 3})
+    );
     assert_eq!(world.card(0).file().pin, "246813");
 }
 
@@ -160,7 +206,9 @@ fn with_no_card_the_host_says_so_and_can_wait_for_one() {
     let mut host = world.host();
     host.hello();
     host.status_until(|s| s["readers"].as_array().is_some_and(|r| r.len() == 2));
-    let none = host.request(json!({"type": "prove-possession", "purpose": "unlock", "origin": ORIGIN, "nonce": NONCE}));
+    let none = host.request(
+        json!({"type": "prove-possession", "purpose": "unlock", "origin": ORIGIN, "nonce": NONCE}),
+    );
     assert_eq!(none["error"]["code"], "no-card");
     // A waiting request: status still answers meanwhile, and the card arriving completes it.
     let waiting = host.send(json!({"type": "prove-possession", "purpose": "unlock", "origin": ORIGIN, "nonce": NONCE, "waitForCardMs": 10000}));
@@ -168,7 +216,10 @@ fn with_no_card_the_host_says_so_and_can_wait_for_one() {
     assert_eq!(status["result"]["service"], "running");
     world.insert("locked", 0);
     let proof = host.reply(waiting);
-    assert_eq!(proof["result"]["cardGuid"], world.card(0).file().guid.as_str());
+    assert_eq!(
+        proof["result"]["cardGuid"],
+        world.card(0).file().guid.as_str()
+    );
 }
 
 #[test]
@@ -196,10 +247,15 @@ fn two_cards_need_a_reader_named() {
     host.hello();
     host.wait_for_card(0);
     host.wait_for_card(1);
-    let ambiguous = host.request(json!({"type": "prove-possession", "purpose": "unlock", "origin": ORIGIN, "nonce": NONCE}));
+    let ambiguous = host.request(
+        json!({"type": "prove-possession", "purpose": "unlock", "origin": ORIGIN, "nonce": NONCE}),
+    );
     assert_eq!(ambiguous["error"]["code"], "multiple-cards");
     let named = host.request(json!({"type": "prove-possession", "purpose": "unlock", "origin": ORIGIN, "nonce": NONCE, "reader": "Virtual PCD 00 01"}));
-    assert_eq!(named["result"]["cardGuid"], world.card(1).file().guid.as_str());
+    assert_eq!(
+        named["result"]["cardGuid"],
+        world.card(1).file().guid.as_str()
+    );
     let missing = host.request(json!({"type": "prove-possession", "purpose": "unlock", "origin": ORIGIN, "nonce": NONCE, "reader": "No Such Reader"}));
     assert_eq!(missing["error"]["code"], "no-reader");
 }

@@ -10,7 +10,9 @@ use std::time::Duration;
 fn event(host: &mut Host, name: &str, reader: Option<&str>) -> serde_json::Value {
     let (name, reader) = (name.to_string(), reader.map(str::to_string));
     host.expect(Duration::from_secs(10), move |f| {
-        f["type"] == "event" && f["event"] == name.as_str() && reader.as_deref().is_none_or(|r| f["reader"] == r)
+        f["type"] == "event"
+            && f["event"] == name.as_str()
+            && reader.as_deref().is_none_or(|r| f["reader"] == r)
     })
 }
 
@@ -42,7 +44,10 @@ fn the_pcsc_service_stopping_and_restarting_is_reported_and_survived() {
     // The readers went with the service.
     event(&mut host, "reader-removed", Some("Virtual PCD 00 00"));
     let status = host.request(json!({"type": "status"}));
-    assert_eq!(status["result"], json!({"service": "unavailable", "readers": []}));
+    assert_eq!(
+        status["result"],
+        json!({"service": "unavailable", "readers": []})
+    );
     let proof = host.request(json!({"type": "prove-possession", "purpose": "register", "origin": ORIGIN, "nonce": NONCE, "passcode": "583920"}));
     assert_eq!(proof["error"]["code"], "service-unavailable");
 

@@ -22,8 +22,18 @@ fn the_host_speaks_first_with_its_version_and_capabilities() {
         .iter()
         .filter_map(|c| c.as_str())
         .collect();
-    for command in ["status", "prove-possession", "unlock", "change-passcode", "cancel", "quit"] {
-        assert!(capabilities.contains(&command), "{command} missing from {capabilities:?}");
+    for command in [
+        "status",
+        "prove-possession",
+        "unlock",
+        "change-passcode",
+        "cancel",
+        "quit",
+    ] {
+        assert!(
+            capabilities.contains(&command),
+            "{command} missing from {capabilities:?}"
+        );
     }
 }
 
@@ -31,8 +41,13 @@ fn bad_request_field(host: &mut Host, body: &[u8]) -> (serde_json::Value, String
     host.send_frame(body);
     let reply = host.expect(Duration::from_secs(5), |f| f.get("error").is_some());
     assert_eq!(reply["error"]["code"], "bad-request", "{reply}");
-    assert!(reply["error"]["message"].as_str().is_some_and(|m| !m.is_empty()));
-    let field = reply["error"]["field"].as_str().unwrap_or_default().to_string();
+    assert!(reply["error"]["message"]
+        .as_str()
+        .is_some_and(|m| !m.is_empty()));
+    let field = reply["error"]["field"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
     (reply["id"].clone(), field)
 }
 
@@ -42,16 +57,43 @@ fn malformed_frames_get_typed_errors_and_the_session_goes_on() {
     let mut host = world.host();
     host.hello();
     assert_eq!(bad_request_field(&mut host, b""), (json!(null), "$".into()));
-    assert_eq!(bad_request_field(&mut host, &[0xC3, 0x28]), (json!(null), "$".into()));
-    assert_eq!(bad_request_field(&mut host, b"[1,2,3]"), (json!(null), "$".into()));
-    assert_eq!(bad_request_field(&mut host, b"\"status\""), (json!(null), "$".into()));
-    assert_eq!(bad_request_field(&mut host, br#"{"id":"1","type":"status"}"#), (json!(null), "id".into()));
-    assert_eq!(bad_request_field(&mut host, br#"{"id":2}"#), (json!(2), "type".into()));
-    assert_eq!(bad_request_field(&mut host, br#"{"id":3,"type":"transmit","apdu":"00A4"}"#), (json!(3), "type".into()));
-    assert_eq!(bad_request_field(&mut host, br#"{"id":4,"type":"status","verbose":true}"#), (json!(4), "verbose".into()));
-    assert_eq!(bad_request_field(&mut host, br#"{"id":5,"type":"cancel","request":"x"}"#), (json!(5), "request".into()));
     assert_eq!(
-        bad_request_field(&mut host, br#"{"id":6,"type":"prove-possession","purpose":"sign","origin":"o","nonce":"n"}"#),
+        bad_request_field(&mut host, &[0xC3, 0x28]),
+        (json!(null), "$".into())
+    );
+    assert_eq!(
+        bad_request_field(&mut host, b"[1,2,3]"),
+        (json!(null), "$".into())
+    );
+    assert_eq!(
+        bad_request_field(&mut host, b"\"status\""),
+        (json!(null), "$".into())
+    );
+    assert_eq!(
+        bad_request_field(&mut host, br#"{"id":"1","type":"status"}"#),
+        (json!(null), "id".into())
+    );
+    assert_eq!(
+        bad_request_field(&mut host, br#"{"id":2}"#),
+        (json!(2), "type".into())
+    );
+    assert_eq!(
+        bad_request_field(&mut host, br#"{"id":3,"type":"transmit","apdu":"00A4"}"#),
+        (json!(3), "type".into())
+    );
+    assert_eq!(
+        bad_request_field(&mut host, br#"{"id":4,"type":"status","verbose":true}"#),
+        (json!(4), "verbose".into())
+    );
+    assert_eq!(
+        bad_request_field(&mut host, br#"{"id":5,"type":"cancel","request":"x"}"#),
+        (json!(5), "request".into())
+    );
+    assert_eq!(
+        bad_request_field(
+            &mut host,
+            br#"{"id":6,"type":"prove-possession","purpose":"sign","origin":"o","nonce":"n"}"#
+        ),
         (json!(6), "purpose".into())
     );
     // Still answering.
@@ -70,8 +112,14 @@ fn an_oversize_length_is_refused_before_reading_it_and_the_session_goes_on() {
     host.write_raw(&frame);
     let reply = host.expect(Duration::from_secs(5), |f| f.get("error").is_some());
     assert_eq!(reply["error"]["field"], "$");
-    assert!(reply["error"]["message"].as_str().unwrap_or_default().contains("limit"));
-    assert_eq!(host.request(json!({"type": "status"}))["result"]["service"], "running");
+    assert!(reply["error"]["message"]
+        .as_str()
+        .unwrap_or_default()
+        .contains("limit"));
+    assert_eq!(
+        host.request(json!({"type": "status"}))["result"]["service"],
+        "running"
+    );
 }
 
 #[test]

@@ -8,11 +8,15 @@ use std::process::{Command, Output};
 
 fn run(args: &[&str], home: &Path, world: Option<&World>) -> Output {
     let mut command = Command::new(PROGRAM);
-    command.args(args).env("HOME", home).env_remove("XDG_CONFIG_HOME");
+    command
+        .args(args)
+        .env("HOME", home)
+        .env_remove("XDG_CONFIG_HOME");
     if let Some(world) = world {
-        command
-            .env("PCSCLITE_CSOCK_NAME", world.socket())
-            .env("SMARTCARD_SELFSERVICE_CONFIG", world.dir.path().join("config.json"));
+        command.env("PCSCLITE_CSOCK_NAME", world.socket()).env(
+            "SMARTCARD_SELFSERVICE_CONFIG",
+            world.dir.path().join("config.json"),
+        );
     }
     command.output().expect("runs")
 }
@@ -34,19 +38,57 @@ fn install_for_a_browser_profile_writes_manifests_pointing_here_and_uninstall_re
     let home = tempfile::tempdir().expect("home");
     let profile = tempfile::tempdir().expect("profile");
     let output = run(
-        &["install", "--browser", "chromium", "--browser", "firefox", "--browser-profile", &profile.path().to_string_lossy()],
+        &[
+            "install",
+            "--browser",
+            "chromium",
+            "--browser",
+            "firefox",
+            "--browser-profile",
+            &profile.path().to_string_lossy(),
+        ],
         home.path(),
         None,
     );
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
-    let chromium = profile.path().join("NativeMessagingHosts/smartcard_selfservice.json");
-    let firefox = profile.path().join(".mozilla/native-messaging-hosts/smartcard_selfservice.json");
-    let manifest: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&chromium).expect("chromium")).expect("json");
-    assert_eq!(manifest["path"], std::fs::canonicalize(PROGRAM).expect("path").to_string_lossy().as_ref());
-    assert_eq!(manifest["allowed_origins"][0], selfservice_rules::names::chromium_extension_origin());
-    let manifest: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&firefox).expect("firefox")).expect("json");
-    assert_eq!(manifest["allowed_extensions"][0], selfservice_rules::names::FIREFOX_ADDON_ID);
-    let output = run(&["uninstall", "--browser-profile", &profile.path().to_string_lossy()], home.path(), None);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let chromium = profile
+        .path()
+        .join("NativeMessagingHosts/smartcard_selfservice.json");
+    let firefox = profile
+        .path()
+        .join(".mozilla/native-messaging-hosts/smartcard_selfservice.json");
+    let manifest: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&chromium).expect("chromium")).expect("json");
+    assert_eq!(
+        manifest["path"],
+        std::fs::canonicalize(PROGRAM)
+            .expect("path")
+            .to_string_lossy()
+            .as_ref()
+    );
+    assert_eq!(
+        manifest["allowed_origins"][0],
+        selfservice_rules::names::chromium_extension_origin()
+    );
+    let manifest: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&firefox).expect("firefox")).expect("json");
+    assert_eq!(
+        manifest["allowed_extensions"][0],
+        selfservice_rules::names::FIREFOX_ADDON_ID
+    );
+    let output = run(
+        &[
+            "uninstall",
+            "--browser-profile",
+            &profile.path().to_string_lossy(),
+        ],
+        home.path(),
+        None,
+    );
     assert!(output.status.success());
     assert!(!chromium.exists() && !firefox.exists());
 }
@@ -54,18 +96,38 @@ fn install_for_a_browser_profile_writes_manifests_pointing_here_and_uninstall_re
 #[test]
 fn a_user_install_covers_every_browser_in_its_own_places() {
     let home = tempfile::tempdir().expect("home");
-    assert!(run(&["install", "--user"], home.path(), None).status.success());
+    assert!(run(&["install", "--user"], home.path(), None)
+        .status
+        .success());
     for place in [
         ".config/google-chrome/NativeMessagingHosts",
         ".config/chromium/NativeMessagingHosts",
         ".config/microsoft-edge/NativeMessagingHosts",
         ".mozilla/native-messaging-hosts",
     ] {
-        assert!(home.path().join(place).join("smartcard_selfservice.json").exists(), "{place}");
+        assert!(
+            home.path()
+                .join(place)
+                .join("smartcard_selfservice.json")
+                .exists(),
+            "{place}"
+        );
     }
-    assert!(run(&["uninstall", "--user"], home.path(), None).status.success());
-    for place in [".config/google-chrome/NativeMessagingHosts", ".mozilla/native-messaging-hosts"] {
-        assert!(!home.path().join(place).join("smartcard_selfservice.json").exists(), "{place}");
+    assert!(run(&["uninstall", "--user"], home.path(), None)
+        .status
+        .success());
+    for place in [
+        ".config/google-chrome/NativeMessagingHosts",
+        ".mozilla/native-messaging-hosts",
+    ] {
+        assert!(
+            !home
+                .path()
+                .join(place)
+                .join("smartcard_selfservice.json")
+                .exists(),
+            "{place}"
+        );
     }
 }
 
@@ -79,9 +141,14 @@ fn doctor_passes_a_ready_machine_and_names_each_problem_with_its_fix() {
     assert!(!output.status.success());
     let text = stdout(&output);
     assert!(text.contains("no browser can start the host"), "{text}");
-    assert!(text.contains("fix: run: smartcard-selfservice install"), "{text}");
+    assert!(
+        text.contains("fix: run: smartcard-selfservice install"),
+        "{text}"
+    );
 
-    assert!(run(&["install", "--user"], home.path(), None).status.success());
+    assert!(run(&["install", "--user"], home.path(), None)
+        .status
+        .success());
     // The card shows up once pcscd has polled the reader.
     let mut text = String::new();
     for _ in 0..50 {
@@ -93,15 +160,25 @@ fn doctor_passes_a_ready_machine_and_names_each_problem_with_its_fix() {
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
     assert!(text.contains("the PC/SC service is running"), "{text}");
-    assert!(text.contains("Mr John Rigby") && text.contains("locked"), "{text}");
-    assert!(text.contains("portal origins: https://portal.test"), "{text}");
+    assert!(
+        text.contains("Mr John Rigby") && text.contains("locked"),
+        "{text}"
+    );
+    assert!(
+        text.contains("portal origins: https://portal.test"),
+        "{text}"
+    );
     assert!(text.contains("development override"), "{text}");
     assert!(text.contains("ready for Smartcard Self-Service"), "{text}");
 
     // A manifest pointing elsewhere is caught.
-    let chrome = home.path().join(".config/google-chrome/NativeMessagingHosts/smartcard_selfservice.json");
+    let chrome = home
+        .path()
+        .join(".config/google-chrome/NativeMessagingHosts/smartcard_selfservice.json");
     let moved = std::fs::read_to_string(&chrome).expect("manifest").replace(
-        &*std::fs::canonicalize(PROGRAM).expect("path").to_string_lossy(),
+        &*std::fs::canonicalize(PROGRAM)
+            .expect("path")
+            .to_string_lossy(),
         "/opt/old/smartcard-selfservice",
     );
     std::fs::write(&chrome, moved).expect("write");
@@ -116,7 +193,10 @@ fn doctor_passes_a_ready_machine_and_names_each_problem_with_its_fix() {
         .expect("a problem")
         .clone();
     assert_eq!(problem["area"], "browser Google Chrome");
-    assert!(problem["finding"].as_str().unwrap_or_default().contains("/opt/old"));
+    assert!(problem["finding"]
+        .as_str()
+        .unwrap_or_default()
+        .contains("/opt/old"));
     assert!(problem["fix"].as_str().is_some());
 }
 
@@ -134,6 +214,12 @@ fn doctor_reports_a_stopped_service_and_a_missing_configuration() {
         .expect("runs");
     let text = stdout(&output);
     assert!(!output.status.success());
-    assert!(text.contains("PC/SC smart card service is not reachable"), "{text}");
-    assert!(text.contains("no machine configuration at /etc/smartcard-selfservice/config.json"), "{text}");
+    assert!(
+        text.contains("PC/SC smart card service is not reachable"),
+        "{text}"
+    );
+    assert!(
+        text.contains("no machine configuration at /etc/smartcard-selfservice/config.json"),
+        "{text}"
+    );
 }

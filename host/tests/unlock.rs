@@ -52,7 +52,10 @@ fn an_authorized_unlock_sets_the_new_passcode_and_rotates_the_puk_once() {
         json!({"state": {"unblocked": true, "passcodeSet": true, "pukRotated": true}, "passcode": {"state": "usable", "retriesLeft": 3}})
     );
     let file = world.card(0).file();
-    assert_eq!((file.pin.as_str(), file.pin_retries_left), (NEW_PASSCODE, 3));
+    assert_eq!(
+        (file.pin.as_str(), file.pin_retries_left),
+        (NEW_PASSCODE, 3)
+    );
     assert_eq!((file.puk.as_str(), file.puk_retries_left), (NEW_PUK, 3));
     // The same authorization never runs twice, not even in a new host process.
     let again = unlock(&mut host, &authorization, "135790");
@@ -61,7 +64,10 @@ fn an_authorized_unlock_sets_the_new_passcode_and_rotates_the_puk_once() {
     let mut second = world.host();
     second.hello();
     second.wait_for_card(0);
-    assert_eq!(unlock(&mut second, &authorization, "135790")["error"]["code"], "authorization-rejected");
+    assert_eq!(
+        unlock(&mut second, &authorization, "135790")["error"]["code"],
+        "authorization-rejected"
+    );
     assert_eq!(world.card(0).file().pin, NEW_PASSCODE);
 }
 
@@ -82,15 +88,32 @@ fn forged_expired_misdirected_and_other_card_authorizations_are_refused_before_t
         card_guid: "0".repeat(32),
         ..base(&world)
     });
-    for (name, authorization) in [("forged", forged), ("expired", expired), ("other portal", other_portal), ("other card", other_card)] {
+    for (name, authorization) in [
+        ("forged", forged),
+        ("expired", expired),
+        ("other portal", other_portal),
+        ("other card", other_card),
+    ] {
         let reply = unlock(&mut host, &authorization, NEW_PASSCODE);
-        assert_eq!(reply["error"]["code"], "authorization-rejected", "{name}: {reply}");
-        assert!(reply["error"]["reason"].as_str().is_some_and(|r| !r.is_empty()));
+        assert_eq!(
+            reply["error"]["code"], "authorization-rejected",
+            "{name}: {reply}"
+        );
+        assert!(reply["error"]["reason"]
+            .as_str()
+            .is_some_and(|r| !r.is_empty()));
     }
     let wrong_origin = host.request(json!({"type": "unlock", "origin": "https://evil.test", "authorization": base_signed(&world), "newPasscode": NEW_PASSCODE}));
     assert_eq!(wrong_origin["error"]["code"], "origin-not-allowed");
     let file = world.card(0).file();
-    assert_eq!((file.pin_retries_left, file.puk_retries_left, file.puk.as_str()), (0, 3, "19283746"));
+    assert_eq!(
+        (
+            file.pin_retries_left,
+            file.puk_retries_left,
+            file.puk.as_str()
+        ),
+        (0, 3, "19283746")
+    );
 }
 
 fn base_signed(world: &World) -> Value {
@@ -103,14 +126,22 @@ fn a_new_passcode_outside_the_rule_is_refused_before_anything_reaches_the_card()
     let authorization = base_signed(&world);
     for weak in ["1234", "12345a", "123456", "111111111"] {
         let reply = unlock(&mut host, &authorization, weak);
-        assert_eq!(reply["error"]["code"], "policy-violation", "{weak}: {reply}");
+        assert_eq!(
+            reply["error"]["code"], "policy-violation",
+            "{weak}: {reply}"
+        );
         assert_eq!(reply["error"]["rule"]["minLength"], 6);
-        assert!(reply["error"]["message"].as_str().unwrap_or_default().contains("6 and 8"));
+        assert!(reply["error"]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("6 and 8"));
     }
     let file = world.card(0).file();
     assert_eq!((file.pin_retries_left, file.puk_retries_left), (0, 3));
     // The refused attempts did not use the authorization up.
-    assert!(unlock(&mut host, &authorization, NEW_PASSCODE).get("result").is_some());
+    assert!(unlock(&mut host, &authorization, NEW_PASSCODE)
+        .get("result")
+        .is_some());
 }
 
 #[test]
@@ -121,7 +152,10 @@ fn a_seed_rule_card_accepts_a_printable_passcode() {
     host.hello();
     host.wait_for_card(0);
     let authorization = world.authorization(0, "auth-seed", NEW_PUK);
-    assert_eq!(unlock(&mut host, &authorization, "ab1")["error"]["rule"]["minLength"], 4);
+    assert_eq!(
+        unlock(&mut host, &authorization, "ab1")["error"]["rule"]["minLength"],
+        4
+    );
     let reply = unlock(&mut host, &authorization, "Sun 2day");
     assert!(reply.get("result").is_some(), "{reply}");
     assert_eq!(world.card(0).file().pin, "Sun 2day");
@@ -144,7 +178,10 @@ fn a_card_pulled_at_any_apdu_is_reported_and_the_same_authorization_finishes_the
                 Fault::RemoveBefore { apdu }
             }));
             let reply = unlock(&mut host, &authorization, NEW_PASSCODE);
-            let case = format!("pulled {} APDU {apdu}", if after { "after" } else { "before" });
+            let case = format!(
+                "pulled {} APDU {apdu}",
+                if after { "after" } else { "before" }
+            );
             let file = card.file();
             if let Some(result) = reply.get("result") {
                 // Pulled after the last APDU ran: the unlock is complete.
@@ -171,9 +208,16 @@ fn a_card_pulled_at_any_apdu_is_reported_and_the_same_authorization_finishes_the
             let retry = unlock(&mut host, &authorization, NEW_PASSCODE);
             assert!(retry.get("result").is_some(), "{case}: retry {retry}");
             let file = card.file();
-            assert_eq!((file.pin.as_str(), file.pin_retries_left), (NEW_PASSCODE, 3), "{case}");
+            assert_eq!(
+                (file.pin.as_str(), file.pin_retries_left),
+                (NEW_PASSCODE, 3),
+                "{case}"
+            );
             assert_eq!(file.puk, NEW_PUK, "{case}");
-            assert!(file.puk_retries_left >= 2, "{case}: at most one PUK try spent finding the PUK");
+            assert!(
+                file.puk_retries_left >= 2,
+                "{case}: at most one PUK try spent finding the PUK"
+            );
         }
     }
 }
@@ -182,15 +226,22 @@ fn a_card_pulled_at_any_apdu_is_reported_and_the_same_authorization_finishes_the
 fn no_passcode_puk_or_temporary_pin_reaches_the_logs() {
     let (world, mut host) = locked_world();
     let authorization = world.authorization(0, "auth-log", NEW_PUK);
-    assert!(unlock(&mut host, &authorization, NEW_PASSCODE).get("result").is_some());
+    assert!(unlock(&mut host, &authorization, NEW_PASSCODE)
+        .get("result")
+        .is_some());
     let registered = host.request(json!({"type": "prove-possession", "purpose": "register", "origin": ORIGIN, "nonce": NONCE, "passcode": NEW_PASSCODE}));
     assert!(registered.get("result").is_some());
-    host.request(json!({"type": "change-passcode", "oldPasscode": NEW_PASSCODE, "newPasscode": "731904"}));
+    host.request(
+        json!({"type": "change-passcode", "oldPasscode": NEW_PASSCODE, "newPasscode": "731904"}),
+    );
     host.close_input();
     host.wait_exit(std::time::Duration::from_secs(5));
     let log = read_log(&world.log_path());
     let stderr = host.stderr_text();
-    assert!(log.contains("card unlocked"), "the trace log was written: {log}");
+    assert!(
+        log.contains("card unlocked"),
+        "the trace log was written: {log}"
+    );
     assert!(stderr.contains("card unlocked"));
     for secret in [NEW_PASSCODE, NEW_PUK, "19283746", "90817263", "731904"] {
         assert!(!log.contains(secret), "{secret} found in the log file");

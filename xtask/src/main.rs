@@ -4,6 +4,7 @@
 //!   npm packages); safe to run again.
 //! - `build`: the workspace in release mode and the wasm package the extension imports.
 //! - `test`: setup, format and lint checks with warnings as errors, then every test suite.
+//! - `bench`: the host's speed and memory targets, measured.
 //! - `world up|status|down`: a private pcscd with vpcd and virtual cards, for a shell.
 
 mod cmd;
@@ -31,6 +32,8 @@ enum Task {
     Build,
     /// Run setup, the format and lint checks, and every test suite.
     Test,
+    /// Speed and memory benchmarks (release build, real pcscd and virtual card).
+    Bench,
     /// A private pcscd with vpcd and virtual cards: `eval "$(cargo xtask world up)"`,
     /// `cargo xtask world status`, `cargo xtask world down`.
     World {
@@ -47,6 +50,7 @@ fn main() -> std::process::ExitCode {
         Task::Build => build(),
         Task::Test => test::run(),
         Task::World { args } => world(&args),
+        Task::Bench => bench(),
     };
     match outcome {
         Ok(()) => std::process::ExitCode::SUCCESS,
@@ -73,4 +77,16 @@ fn world(args: &[String]) -> anyhow::Result<()> {
     let mut full = vec!["world"];
     full.extend(args.iter().map(String::as_str));
     cmd::run(program.to_str().unwrap_or("virtual-card"), &full)
+}
+
+fn bench() -> anyhow::Result<()> {
+    setup::run()?;
+    cmd::step("host benchmarks: spawn to hello, status over vpcd, peak RSS of an unlock");
+    cmd::cargo(&[
+        "bench",
+        "--package",
+        "smartcard-selfservice",
+        "--bench",
+        "host",
+    ])
 }

@@ -6,6 +6,7 @@ use std::path::Path;
 use crate::cmd;
 
 const WASM_TARGET: &str = "wasm32-unknown-unknown";
+pub const WINDOWS_TARGET: &str = "x86_64-pc-windows-gnu";
 
 /// A Debian package the build or the tests need, and how to tell it is already there.
 struct DebianPackage {
@@ -45,6 +46,11 @@ const DEBIAN_PACKAGES: &[DebianPackage] = &[
     DebianPackage {
         name: "vsmartcard-vpcd",
         present: || dpkg_installed("vsmartcard-vpcd"),
+    },
+    // The Windows cross-compiler, so the Windows code paths are built on every run.
+    DebianPackage {
+        name: "gcc-mingw-w64-x86-64",
+        present: || cmd::exists("x86_64-w64-mingw32-gcc"),
     },
     // OpenSC: tools nobody here wrote, to check the virtual card's fidelity.
     DebianPackage {
@@ -90,9 +96,11 @@ fn debian_packages() -> Result<()> {
 
 fn rust_parts() -> Result<()> {
     let installed = cmd::output("rustup", &["target", "list", "--installed"]).unwrap_or_default();
-    if !installed.lines().any(|t| t.trim() == WASM_TARGET) {
-        cmd::step(&format!("rustup target add {WASM_TARGET}"));
-        cmd::run("rustup", &["target", "add", WASM_TARGET])?;
+    for target in [WASM_TARGET, WINDOWS_TARGET] {
+        if !installed.lines().any(|t| t.trim() == target) {
+            cmd::step(&format!("rustup target add {target}"));
+            cmd::run("rustup", &["target", "add", target])?;
+        }
     }
     for (component, probe) in [("rustfmt", "cargo-fmt"), ("clippy", "cargo-clippy")] {
         if !cmd::exists(probe) {

@@ -31,6 +31,26 @@ pub fn run() -> Result<()> {
         "warnings",
     ])?;
 
+    cmd::step("cargo clippy (host for Windows, x86_64-pc-windows-gnu) -D warnings");
+    cmd::cargo(&[
+        "clippy",
+        "--package",
+        "smartcard-selfservice",
+        "--target",
+        setup::WINDOWS_TARGET,
+        "--",
+        "-D",
+        "warnings",
+    ])?;
+    cmd::step("cargo build (host for Windows): the Windows code paths link");
+    cmd::cargo(&[
+        "build",
+        "--package",
+        "smartcard-selfservice",
+        "--target",
+        setup::WINDOWS_TARGET,
+    ])?;
+
     wasm_pkg::build()?;
     cmd::step("tsc --strict: the wasm package's TypeScript definitions");
     let definitions = format!("{}/selfservice_rules.d.ts", wasm_pkg::PKG_DIR);

@@ -45,8 +45,12 @@ impl TestCard {
 
 impl World {
     pub fn new() -> World {
-        let dir = tempfile::Builder::new().prefix("hst-").tempdir_in("/tmp").expect("dir");
-        let pcscd = Pcscd::start(dir.path(), Lifetime::ThisProcess { remove_dir: false }).expect("pcscd");
+        let dir = tempfile::Builder::new()
+            .prefix("hst-")
+            .tempdir_in("/tmp")
+            .expect("dir");
+        let pcscd =
+            Pcscd::start(dir.path(), Lifetime::ThisProcess { remove_dir: false }).expect("pcscd");
         let ca = TestCa::load_or_create(&dir.path().join("ca")).expect("ca");
         let config = json!({
             "portalOrigins": [ORIGIN],
@@ -68,13 +72,16 @@ impl World {
         let path = self.dir.path().join(format!("slot{slot}-{template}.toml"));
         std::fs::copy(resolve_card(template).expect("template"), &path).expect("copy");
         let card = prepare_card(&path, &self.ca).expect("prepare");
-        let running = RunningCard::start(card, Some(path.clone()), self.port + u16::from(slot), true);
+        let running =
+            RunningCard::start(card, Some(path.clone()), self.port + u16::from(slot), true);
         self.cards[usize::from(slot)] = Some(TestCard { running, path });
         self.card(slot)
     }
 
     pub fn card(&self, slot: u8) -> &TestCard {
-        self.cards[usize::from(slot)].as_ref().expect("a card in that slot")
+        self.cards[usize::from(slot)]
+            .as_ref()
+            .expect("a card in that slot")
     }
 
     pub fn stop_pcscd(&mut self) {
@@ -84,8 +91,12 @@ impl World {
     }
 
     pub fn restart_pcscd(&mut self) {
-        let pcscd = Pcscd::start_on(self.dir.path(), self.port, Lifetime::ThisProcess { remove_dir: false })
-            .expect("pcscd restarts");
+        let pcscd = Pcscd::start_on(
+            self.dir.path(),
+            self.port,
+            Lifetime::ThisProcess { remove_dir: false },
+        )
+        .expect("pcscd restarts");
         self.pcscd = Some(pcscd);
     }
 
@@ -107,8 +118,14 @@ impl World {
         command
             .arg(selfservice_rules::names::chromium_extension_origin())
             .env("PCSCLITE_CSOCK_NAME", self.socket())
-            .env("SMARTCARD_SELFSERVICE_CONFIG", self.dir.path().join("config.json"))
-            .env("SMARTCARD_SELFSERVICE_STATE_DIR", self.dir.path().join("state"))
+            .env(
+                "SMARTCARD_SELFSERVICE_CONFIG",
+                self.dir.path().join("config.json"),
+            )
+            .env(
+                "SMARTCARD_SELFSERVICE_STATE_DIR",
+                self.dir.path().join("state"),
+            )
             .env("SMARTCARD_SELFSERVICE_LOG_FILE", self.log_path())
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
@@ -250,7 +267,10 @@ impl Host {
                 Ok(Some(frame)) if wanted(&frame) => return frame,
                 Ok(Some(frame)) => self.backlog.push(frame),
                 Ok(None) => panic!("the host closed stdout; stderr:\n{}", self.stderr_text()),
-                Err(_) => panic!("no matching frame within {timeout:?}; kept: {:?}", self.backlog),
+                Err(_) => panic!(
+                    "no matching frame within {timeout:?}; kept: {:?}",
+                    self.backlog
+                ),
             }
         }
     }
@@ -288,7 +308,10 @@ impl Host {
             if ready(&reply["result"]) {
                 return reply["result"].clone();
             }
-            assert!(Instant::now() < deadline, "status never became ready: {reply}");
+            assert!(
+                Instant::now() < deadline,
+                "status never became ready: {reply}"
+            );
             std::thread::sleep(Duration::from_millis(100));
         }
     }
@@ -296,9 +319,10 @@ impl Host {
     pub fn wait_for_card(&mut self, slot: u8) -> Value {
         let reader = format!("Virtual PCD 00 {slot:02}");
         self.status_until(|s| {
-            s["readers"]
-                .as_array()
-                .is_some_and(|r| r.iter().any(|r| r["name"] == reader.as_str() && r.get("card").is_some()))
+            s["readers"].as_array().is_some_and(|r| {
+                r.iter()
+                    .any(|r| r["name"] == reader.as_str() && r.get("card").is_some())
+            })
         })
     }
 
