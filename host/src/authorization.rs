@@ -23,7 +23,9 @@ pub fn open(
     origin: &str,
     now: i64,
 ) -> Result<UnblockAuthorization, String> {
-    let payload = decode_base64(&signed.payload).ok_or("the payload is not base64")?;
+    let payload = zeroize::Zeroizing::new(
+        decode_base64(signed.payload.expose()).ok_or("the payload is not base64")?,
+    );
     let signature = decode_base64(&signed.signature).ok_or("the signature is not base64")?;
     let signature = Signature::from_slice(&signature).map_err(|_| "the signature is malformed")?;
     key.verify_strict(&payload, &signature)
@@ -149,7 +151,7 @@ mod tests {
     fn sign(key: &SigningKey, payload: &[u8]) -> SignedAuthorization {
         let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
         SignedAuthorization {
-            payload: b64.encode(payload),
+            payload: Secret::new(b64.encode(payload)),
             signature: b64.encode(key.sign(payload).to_bytes()),
         }
     }
@@ -172,8 +174,10 @@ mod tests {
         )
         .is_err());
         let mut tampered = signed.clone();
-        tampered.payload = base64::engine::general_purpose::URL_SAFE_NO_PAD
-            .encode(String::from_utf8_lossy(&payload).replace("12345678", "99999999"));
+        tampered.payload = Secret::new(
+            base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .encode(String::from_utf8_lossy(&payload).replace("12345678", "99999999")),
+        );
         assert!(open(
             &tampered,
             &key.verifying_key(),

@@ -160,8 +160,10 @@ where
         while tasks.join_next().await.is_some() {}
     })
     .await;
+    // The watcher holds nothing that needs saving: give it a moment, then exit regardless
+    // (a stop that lands just before its next wait begins would not wake it).
     let watcher_stop = tokio::task::spawn_blocking(move || watcher.stop());
-    let _ = tokio::time::timeout(Duration::from_secs(2), watcher_stop).await;
+    let _ = tokio::time::timeout(Duration::from_millis(200), watcher_stop).await;
     drop(sender);
     match writer.await {
         Ok(result) => result,

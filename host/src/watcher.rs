@@ -128,6 +128,9 @@ fn follow(
         silent = false;
         *known = now;
         states.iter_mut().for_each(ReaderState::sync_current_state);
+        if stopping.load(Ordering::SeqCst) {
+            return Ok(());
+        }
         match context.get_status_change(None, &mut states) {
             Ok(()) | Err(pcsc::Error::Timeout) => {}
             Err(pcsc::Error::Cancelled) if stopping.load(Ordering::SeqCst) => return Ok(()),

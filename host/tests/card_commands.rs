@@ -259,3 +259,28 @@ fn two_cards_need_a_reader_named() {
     let missing = host.request(json!({"type": "prove-possession", "purpose": "unlock", "origin": ORIGIN, "nonce": NONCE, "reader": "No Such Reader"}));
     assert_eq!(missing["error"]["code"], "no-reader");
 }
+
+#[test]
+fn a_card_without_the_piv_application_is_unsupported() {
+    let mut world = World::new();
+    world.insert("locked", 0);
+    let mut host = world.host();
+    host.hello();
+    host.wait_for_card(0);
+    // The card answers SELECT as a non-PIV card would.
+    world
+        .card(0)
+        .running
+        .set_fault(Some(virtual_card::runner::Fault::StatusWord {
+            apdu: 1,
+            sw: 0x6A82,
+        }));
+    let reply = host.request(
+        json!({"type": "prove-possession", "purpose": "unlock", "origin": ORIGIN, "nonce": NONCE}),
+    );
+    assert_eq!(reply["error"]["code"], "unsupported-card");
+    assert!(reply["error"]["message"]
+        .as_str()
+        .unwrap_or_default()
+        .contains("Registration Authority"));
+}

@@ -21,8 +21,9 @@ pub const AUTHORIZATION_LIFETIME_SECONDS: i64 = 5 * 60;
 #[cfg_attr(target_arch = "wasm32", derive(Tsify))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct SignedAuthorization {
-    /// The JSON of an [`UnblockAuthorization`], base64url without padding.
-    pub payload: String,
+    /// The JSON of an [`UnblockAuthorization`], base64url without padding. It carries PUKs,
+    /// so it is held as a [`Secret`] (zeroized, never printed).
+    pub payload: Secret,
     /// Ed25519 signature over the decoded payload bytes, base64url without padding.
     pub signature: String,
 }

@@ -168,7 +168,7 @@ pub fn sign_with(key: &SigningKey, authorization: &UnblockAuthorization) -> Valu
     let payload = serde_json::to_vec(authorization).expect("json");
     let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
     serde_json::to_value(SignedAuthorization {
-        payload: b64.encode(&payload),
+        payload: Secret::new(b64.encode(&payload)),
         signature: b64.encode(key.sign(&payload).to_bytes()),
     })
     .expect("json")
