@@ -284,6 +284,27 @@ pub fn parse_request(body: &[u8]) -> Result<Request, BadRequest> {
     Ok(Request { id, command })
 }
 
+/// Reads any JSON body into `T` with the same typed, field-naming errors as requests (used by
+/// the portal's API for its request bodies).
+pub fn read_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, BadRequest> {
+    let tree = WipedValue(
+        serde_json::from_slice::<serde_json::Value>(body)
+            .map_err(|e| BadRequest::new(None, "$", format!("The body is not valid JSON: {e}.")))?,
+    );
+    if !tree.0.is_object() {
+        return Err(BadRequest::new(
+            None,
+            "$",
+            "The body must be a JSON object.",
+        ));
+    }
+    serde_path_to_error::deserialize::<_, T>(&tree.0).map_err(|e| {
+        let field = field_of(&e);
+        let inner = e.into_inner().to_string();
+        BadRequest::new(None, &field, format!("Field '{field}': {inner}."))
+    })
+}
+
 fn read_params<T: serde::de::DeserializeOwned>(
     id: u32,
     params: &serde_json::Value,

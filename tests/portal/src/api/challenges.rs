@@ -1,0 +1,179 @@
+//! Challenges (DESIGN 4.2): a single-use 256-bit nonce with a short life, answered by the card.
+//! Also the shared first step of both journeys: consume the challenge, check the card's proof,
+//! find the enrolled card.
+
+use axum::extract::{ConnectInfo, State};
+use axum::http::StatusCode;
+use axum::Json;
+use rusqlite::params;
+use selfservice_rules::api::{ApiError, Challenge, ChallengeRequest, StartFlow};
+use selfservice_rules::proof::CHALLENGE_LIFETIME_SECONDS;
+use selfservice_rules::protocol::ProofPurpose;
+use std::net::SocketAddr;
+
+use super::{client, throttle_client, AppState, Body, Failure, Portal, Reply};
+use crate::audit::{self, Entry};
+use crate::cardproof::{self, ProofError};
+use crate::db::{self, CardRecord};
+use crate::secrets;
+
+pub fn purpose_name(purpose: ProofPurpose) -> &'static str {
+    match purpose {
+        ProofPurpose::Register => "register",
+        ProofPurpose::Unlock => "unlock",
+    }
+}
+
+pub async fn create(
+    State(state): State<AppState>,
+    info: ConnectInfo<SocketAddr>,
+    Body(request): Body<ChallengeRequest>,
+) -> Reply<Challenge> {
+    let client = client(&info);
+    throttle_client(&state, &client)?;
+    let now = state.clock.now();
+    let challenge = Challenge {
+        challenge_id: secrets::random_id(),
+        nonce: secrets::nonce(),
+        expires_at: now + CHALLENGE_LIFETIME_SECONDS,
+    };
+    let db = state.db();
+    db.execute(
+        "INSERT INTO challenges (id, nonce, purpose, expires_at) VALUES (?1, ?2, ?3, ?4)",
+        params![
+            challenge.challenge_id,
+            challenge.nonce,
+            purpose_name(request.purpose),
+            challenge.expires_at
+        ],
+    )?;
+    // Forget challenges long gone, so the table stays small.
+    db.execute(
+        "DELETE FROM challenges WHERE expires_at < ?1",
+        params![now - 3600],
+    )?;
+    audit::append(
+        &db,
+        now,
+        &Entry {
+            event: "challenge",
+            outcome: purpose_name(request.purpose),
+            client: Some(&client),
+            ..Default::default()
+        },
+    )?;
+    Ok(Json(challenge))
+}
+
+/// The card that answered a challenge, checked.
+pub struct ProvenStart {
+    pub card: CardRecord,
+}
+
+fn challenge_invalid() -> Failure {
+    Failure::new(
+        StatusCode::BAD_REQUEST,
+        ApiError::ChallengeInvalid,
+        "This request has expired. Start again.",
+    )
+}
+
+fn proof_rejected() -> Failure {
+    Failure::new(
+        StatusCode::FORBIDDEN,
+        ApiError::ProofRejected,
+        "Your smartcard could not be confirmed. Check that it is your card and try again.",
+    )
+}
+
+pub fn unavailable(message: &str) -> Failure {
+    Failure::new(
+        StatusCode::FORBIDDEN,
+        ApiError::SelfServiceUnavailable,
+        message,
+    )
+}
+
+/// Consumes the challenge (whatever the outcome: single use) and checks the proof.
+pub fn verify_start(
+    state: &Portal,
+    request: &StartFlow,
+    purpose: ProofPurpose,
+    client: &str,
+) -> Result<ProvenStart, Failure> {
+    let now = state.clock.now();
+    let db = state.db();
+    let found: Option<(String, String, i64, bool)> = db
+        .query_row(
+            "SELECT nonce, purpose, expires_at, used FROM challenges WHERE id = ?1",
+            params![request.challenge_id],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+        )
+        .ok();
+    db.execute(
+        "UPDATE challenges SET used = 1 WHERE id = ?1",
+        params![request.challenge_id],
+    )?;
+    let event = format!("{}-proof", purpose_name(purpose));
+    let record = |outcome: &str| {
+        audit::append(
+            &db,
+            now,
+            &Entry {
+                card: Some(&request.proof.card_guid),
+                event: &event,
+                outcome,
+                client: Some(client),
+                ..Default::default()
+            },
+        )
+    };
+    let Some((nonce, stored_purpose, expires_at, used)) = found else {
+        record("unknown-challenge")?;
+        return Err(challenge_invalid());
+    };
+    if used || now >= expires_at || stored_purpose != purpose_name(purpose) {
+        record("challenge-used-expired-or-wrong-purpose")?;
+        return Err(challenge_invalid());
+    }
+    let proven = match cardproof::verify(
+        &request.proof,
+        state.trusted_ca.as_ref(),
+        &state.config.origin,
+        &nonce,
+        now,
+    ) {
+        Ok(proven) => proven,
+        Err(ProofError::OutOfDate) => {
+            record("certificate-out-of-date")?;
+            return Err(unavailable(
+                "Your smartcard's certificates have expired, so it cannot be unlocked here. Contact your Registration Authority for a new card.",
+            ));
+        }
+        Err(error) => {
+            record(&format!("rejected: {error}"))?;
+            return Err(proof_rejected());
+        }
+    };
+    let guid = request.proof.card_guid.to_ascii_lowercase();
+    let Some(card) = db::card(&db, &guid)? else {
+        record("card-not-enrolled")?;
+        return Err(unavailable(
+            "This smartcard is not set up for self-service. Contact your Registration Authority.",
+        ));
+    };
+    // The certificate must belong to this card: the holder's number for 9A certificates, the
+    // card GUID too where the certificate names it (9E).
+    let holder_matches = proven.holder_uuid.as_deref() == Some(card.user_uuid.as_str());
+    let guid_matches = proven.card_guid.as_deref().is_none_or(|g| g == guid);
+    let right_key = match purpose {
+        ProofPurpose::Register => proven.card_guid.is_none(),
+        ProofPurpose::Unlock => proven.card_guid.is_some(),
+    };
+    if !(holder_matches && guid_matches && right_key) {
+        record("certificate-not-this-card")?;
+        return Err(proof_rejected());
+    }
+    record("ok")?;
+    Ok(ProvenStart { card })
+}

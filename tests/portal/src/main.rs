@@ -1,0 +1,149 @@
+//! The `selfservice-portal` command line. See `tests/portal/README.md`.
+
+use anyhow::Result;
+use clap::{Parser, Subcommand};
+use selfservice_portal::config::PortalConfig;
+use selfservice_portal::{ops, secrets};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(
+    name = "selfservice-portal",
+    version,
+    about = "Smartcard Self-Service reference portal"
+)]
+struct Cli {
+    /// The configuration file (TOML). Every value has a default.
+    #[arg(long, global = true)]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Option<Cmd>,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Serve the API and pages (the default).
+    Serve,
+    /// Enrol a card: the card-management step that precedes self-service.
+    Enrol {
+        #[arg(long)]
+        guid: String,
+        #[arg(long)]
+        holder: String,
+        #[arg(long)]
+        uuid: String,
+        #[arg(long)]
+        puk: String,
+        /// The email address from the user's contact details, offered at registration.
+        #[arg(long)]
+        email_on_file: Option<String>,
+    },
+    /// Clear a user's self-service lock (a Registration Authority action).
+    ClearLock {
+        /// The user's identity number.
+        #[arg(long)]
+        uuid: String,
+        /// Who is clearing it, for the audit log.
+        #[arg(long, default_value = "registration-authority")]
+        ra: String,
+    },
+    /// Print the audit log as JSON lines; with --verify, check its hash chain.
+    Audit {
+        #[arg(long)]
+        verify: bool,
+    },
+    /// Print the public key hosts must be configured with.
+    PublicKey,
+}
+
+fn now() -> i64 {
+    time::OffsetDateTime::now_utc().unix_timestamp()
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("SELFSERVICE_PORTAL_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    match run(cli) {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("selfservice-portal: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<ExitCode> {
+    let config = PortalConfig::load(cli.config.as_deref())?;
+    match cli.command.unwrap_or(Cmd::Serve) {
+        Cmd::Serve => {
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()?;
+            runtime.block_on(selfservice_portal::serve(config))?;
+        }
+        Cmd::Enrol {
+            guid,
+            holder,
+            uuid,
+            puk,
+            email_on_file,
+        } => {
+            ops::enrol(
+                &config,
+                &ops::Enrolment {
+                    guid: &guid,
+                    holder: &holder,
+                    uuid: &uuid,
+                    puk: &puk,
+                    email_on_file: email_on_file.as_deref(),
+                },
+                now(),
+            )?;
+            println!("enrolled card {guid} for {holder}");
+        }
+        Cmd::ClearLock { uuid, ra } => {
+            let cleared = ops::clear_lock(&config, &uuid, &ra, now())?;
+            println!(
+                "{}",
+                if cleared {
+                    "self-service lock cleared"
+                } else {
+                    "there was no lock"
+                }
+            );
+        }
+        Cmd::Audit { verify } => {
+            let (lines, chain) = ops::audit_export(&config)?;
+            if verify {
+                return Ok(match chain {
+                    Ok(count) => {
+                        println!("audit chain verifies: {count} rows");
+                        ExitCode::SUCCESS
+                    }
+                    Err(seq) => {
+                        println!("audit chain BROKEN at row {seq}");
+                        ExitCode::FAILURE
+                    }
+                });
+            }
+            for line in lines {
+                println!("{line}");
+            }
+        }
+        Cmd::PublicKey => {
+            std::fs::create_dir_all(&config.data_dir)?;
+            println!(
+                "{}",
+                secrets::Keys::load_or_create(&config.data_dir)?.public_key_base64()
+            );
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

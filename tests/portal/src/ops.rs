@@ -1,0 +1,104 @@
+//! Operator commands: enrol a card (the card-management step that precedes self-service),
+//! clear a self-service lock as the Registration Authority, export and verify the audit log.
+
+use anyhow::{bail, Result};
+use rusqlite::params;
+
+use crate::audit::{self, Entry};
+use crate::config::PortalConfig;
+use crate::{db, secrets};
+
+fn open(config: &PortalConfig) -> Result<(rusqlite::Connection, secrets::Keys)> {
+    std::fs::create_dir_all(&config.data_dir)?;
+    Ok((
+        db::open(&config.data_dir.join("portal.sqlite3"))?,
+        secrets::Keys::load_or_create(&config.data_dir)?,
+    ))
+}
+
+pub struct Enrolment<'a> {
+    pub guid: &'a str,
+    pub holder: &'a str,
+    pub uuid: &'a str,
+    pub puk: &'a str,
+    pub email_on_file: Option<&'a str>,
+}
+
+pub fn enrol(config: &PortalConfig, card: &Enrolment<'_>, now: i64) -> Result<()> {
+    if card.guid.len() != 32 || !card.guid.chars().all(|c| c.is_ascii_hexdigit()) {
+        bail!("the GUID must be 32 hex digits");
+    }
+    if card.puk.len() != 8 {
+        bail!("the PUK must be 8 characters");
+    }
+    let (mut connection, keys) = open(config)?;
+    let guid = card.guid.to_ascii_lowercase();
+    let transaction = connection.transaction()?;
+    transaction.execute(
+        "INSERT INTO users (uuid, holder_name, email_on_file) VALUES (?1, ?2, ?3)
+         ON CONFLICT(uuid) DO UPDATE SET holder_name = ?2, email_on_file = ?3",
+        params![card.uuid, card.holder, card.email_on_file],
+    )?;
+    transaction.execute(
+        "INSERT INTO cards (guid, user_uuid, puk_enc, enrolled_at) VALUES (?1, ?2, ?3, ?4)
+         ON CONFLICT(guid) DO UPDATE SET user_uuid = ?2, puk_enc = ?3, pending_puk_enc = NULL, enrolled_at = ?4",
+        params![guid, card.uuid, keys.encrypt_puk(card.puk), now],
+    )?;
+    audit::append(
+        &transaction,
+        now,
+        &Entry {
+            actor: Some("card-management"),
+            card: Some(&guid),
+            event: "card-enrolled",
+            outcome: "ok",
+            ..Default::default()
+        },
+    )?;
+    transaction.commit()?;
+    Ok(())
+}
+
+/// Clears a user's self-service lock; returns whether there was one.
+pub fn clear_lock(config: &PortalConfig, uuid: &str, ra: &str, now: i64) -> Result<bool> {
+    let (connection, _) = open(config)?;
+    let cleared =
+        connection.execute("DELETE FROM lockouts WHERE user_uuid = ?1", params![uuid])? > 0;
+    audit::append(
+        &connection,
+        now,
+        &Entry {
+            actor: Some(ra),
+            event: "ra-clear-lock",
+            outcome: if cleared { "cleared" } else { "no-lock" },
+            client: Some(&format!("ra-for:{uuid}")),
+            ..Default::default()
+        },
+    )?;
+    Ok(cleared)
+}
+
+/// The audit log as JSON lines, and whether its chain verifies.
+pub fn audit_export(config: &PortalConfig) -> Result<(Vec<String>, Result<usize, i64>)> {
+    let (connection, _) = open(config)?;
+    let rows = audit::rows(&connection)?;
+    let lines = rows
+        .iter()
+        .map(serde_json::to_string)
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok((lines, audit::verify(&rows)))
+}
+
+/// The stored PUK of a card (for tests checking the rotation; never shown by the API).
+pub fn stored_puk(config: &PortalConfig, guid: &str) -> Result<(String, Option<String>)> {
+    let (connection, keys) = open(config)?;
+    let Some(card) = db::card(&connection, &guid.to_ascii_lowercase())? else {
+        bail!("no such card");
+    };
+    let current = keys.decrypt_puk(&card.puk_enc)?.to_string();
+    let pending = match card.pending_puk_enc {
+        Some(blob) => Some(keys.decrypt_puk(&blob)?.to_string()),
+        None => None,
+    };
+    Ok((current, pending))
+}

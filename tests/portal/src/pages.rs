@@ -1,0 +1,157 @@
+//! The two portal screens the staff guides show ("My Profile > Self Service > Register" and
+//! "Smartcard Service Centre > Smartcard Unlock > Start"), and the demo's outbox. Each screen
+//! asks the extension's page bridge whether it is there; if it is, the button opens the
+//! extension's guided page; if not, the page says what to do. Passcodes are never typed here.
+
+use axum::extract::State;
+use axum::response::Html;
+use axum::routing::get;
+use axum::Router;
+use selfservice_rules::names::{EXTENSION_MESSAGE_SOURCE, PAGE_MESSAGE_SOURCE, PRODUCT_NAME};
+
+use crate::api::AppState;
+
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/", get(index))
+        .route("/profile", get(profile))
+        .route("/unlock", get(unlock))
+        .route("/outbox", get(outbox))
+        .with_state(state)
+}
+
+fn escape(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+const STYLE: &str = r#"
+body { font-family: Arial, sans-serif; margin: 0; color: #212b32; background: #f0f4f5; }
+header { background: #005eb8; color: #fff; padding: 16px 32px; font-size: 20px; font-weight: bold; }
+main { max-width: 760px; margin: 24px auto; background: #fff; padding: 24px 32px; }
+h1 { font-size: 28px; } h2 { font-size: 22px; }
+a { color: #005eb8; }
+button { background: #007f3b; color: #fff; border: 0; font-size: 19px; padding: 12px 20px; cursor: pointer; box-shadow: 0 4px 0 #00401e; }
+button:focus { outline: 4px solid #ffeb3b; }
+button[disabled] { background: #768692; box-shadow: none; cursor: default; }
+.panel { border-left: 8px solid #005eb8; padding: 8px 16px; background: #eef7ff; margin: 16px 0; }
+.warning { border-left: 8px solid #d5281b; background: #fff2f1; }
+pre { white-space: pre-wrap; background: #f8f8f8; padding: 12px; border: 1px solid #ddd; }
+"#;
+
+fn page(title: &str, body: &str) -> Html<String> {
+    Html(format!(
+        r#"<!DOCTYPE html>
+<html lang="en-GB">
+<head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{title} - {PRODUCT_NAME} (reference portal)</title><style>{STYLE}</style></head>
+<body><header>Care Identity Service <span style="font-weight:normal">(reference portal)</span></header>
+<main>{body}</main></body></html>"#
+    ))
+}
+
+/// The bridge script: ask whether the extension is there, then let the button open a journey.
+/// Messages go only to this page's own origin, and answers are taken only from this window.
+fn bridge_script(journey: &str) -> String {
+    format!(
+        r#"<script>
+(() => {{
+  const PAGE = "{PAGE_MESSAGE_SOURCE}", EXTENSION = "{EXTENSION_MESSAGE_SOURCE}";
+  const status = document.getElementById("bridge-status");
+  const button = document.getElementById("start");
+  let answered = false;
+  window.addEventListener("message", (event) => {{
+    if (event.source !== window || event.origin !== window.location.origin) return;
+    const message = event.data;
+    if (!message || message.source !== EXTENSION || message.type !== "presence") return;
+    answered = true;
+    if (message.host && message.host.installed) {{
+      status.textContent = "Smartcard Self-Service is ready on this computer.";
+      status.className = "panel";
+      button.disabled = false;
+    }} else {{
+      status.textContent = "The Smartcard Self-Service extension is installed, but the smartcard software it needs is missing from this computer. Contact your IT service desk and ask them to install Smartcard Self-Service.";
+      status.className = "panel warning";
+    }}
+  }});
+  button.addEventListener("click", () => {{
+    window.postMessage({{ source: PAGE, type: "open", journey: "{journey}" }}, window.location.origin);
+  }});
+  window.postMessage({{ source: PAGE, type: "presence" }}, window.location.origin);
+  setTimeout(() => {{
+    if (answered) return;
+    status.textContent = "The Smartcard Self-Service extension is not installed in this browser. Contact your IT service desk and ask them to install Smartcard Self-Service.";
+    status.className = "panel warning";
+  }}, 2000);
+}})();
+</script>"#
+    )
+}
+
+async fn index() -> Html<String> {
+    page(
+        "Home",
+        r#"<h1>Reference portal</h1>
+<p>This portal stands in for the NHS Care Identity Service screens that start Smartcard Self-Service.</p>
+<ul>
+<li><a href="/profile">My Profile: Self Service registration</a></li>
+<li><a href="/unlock">Smartcard Service Centre: Smartcard Unlock</a></li>
+<li><a href="/outbox">Outbox (demo email)</a></li>
+</ul>"#,
+    )
+}
+
+async fn profile() -> Html<String> {
+    page(
+        "My Profile",
+        &format!(
+            r#"<h1>My Profile</h1>
+<h2>Self Service</h2>
+<p>Register for Self Service to unlock your own Smartcard if it locks. Registration takes less than 5 minutes in 4 simple steps:</p>
+<ol><li>Enter your Smartcard passcode to confirm your identity.</li><li>Select and answer 4 security questions.</li>
+<li>Confirm the email address you wish to use for Self Service.</li><li>Enter the registration code sent to your email address.</li></ol>
+<p>You need an email address from a provider approved for use with the Spine, for example nhs.net, nhs.uk, gov.uk or mod.uk.</p>
+<div id="bridge-status" class="panel" role="status" aria-live="polite">Checking this computer...</div>
+<button id="start" type="button" disabled>Register</button>
+{}"#,
+            bridge_script("register")
+        ),
+    )
+}
+
+async fn unlock() -> Html<String> {
+    page(
+        "Smartcard Unlock",
+        &format!(
+            r#"<h1>Smartcard Service Centre</h1>
+<h2>Smartcard Unlock</h2>
+<p>Here you can unlock your Smartcard and set a new passcode. You need to have registered for the Smartcard Unlock Service to be able to do this.</p>
+<p>Complete these 3 simple steps to unlock your Smartcard.</p>
+<ol><li>Answer security questions you set during registration.</li><li>Enter the Unlock Code that we will send you via registered email.</li><li>Reset your Smartcard passcode.</li></ol>
+<p>These steps should take no longer than 5 minutes to complete. Please make sure you have access to your email account.</p>
+<p>To start the process, insert your Smartcard into the Smartcard reader and press the Start button below.</p>
+<div id="bridge-status" class="panel" role="status" aria-live="polite">Checking this computer...</div>
+<button id="start" type="button" disabled>Start</button>
+{}"#,
+            bridge_script("unlock")
+        ),
+    )
+}
+
+async fn outbox(State(state): State<AppState>) -> Html<String> {
+    let messages = state.mailer.outbox();
+    let body = if messages.is_empty() {
+        "<p>No email has been sent yet. (With SMTP delivery configured, mail goes to the SMTP server instead.)</p>".to_string()
+    } else {
+        messages
+            .iter()
+            .map(|m| format!("<pre>{}</pre>", escape(m)))
+            .collect()
+    };
+    page(
+        "Outbox",
+        &format!("<h1>Outbox</h1><p>Email the portal has sent, newest first.</p>{body}"),
+    )
+}

@@ -1,0 +1,135 @@
+//! A small SMTP server on loopback that keeps every message it receives: the tests' and the
+//! world's mail sink, so the portal's real SMTP delivery is exercised end to end.
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::{TcpListener, TcpStream};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Mail {
+    pub from: String,
+    pub to: Vec<String>,
+    /// Headers and body, as sent.
+    pub data: String,
+}
+
+impl Mail {
+    pub fn subject(&self) -> Option<&str> {
+        self.data.lines().find_map(|l| l.strip_prefix("Subject: "))
+    }
+
+    /// The message body, after the headers.
+    pub fn body(&self) -> &str {
+        self.data
+            .split_once("\r\n\r\n")
+            .or_else(|| self.data.split_once("\n\n"))
+            .map(|(_, body)| body)
+            .unwrap_or_default()
+    }
+
+    /// The first run of exactly six digits in the body (the emailed code).
+    pub fn code(&self) -> Option<String> {
+        self.body()
+            .split(|c: char| !c.is_ascii_digit())
+            .find(|run| run.len() == 6)
+            .map(str::to_string)
+    }
+}
+
+#[derive(Clone)]
+pub struct SmtpSink {
+    pub port: u16,
+    mails: Arc<Mutex<Vec<Mail>>>,
+}
+
+impl SmtpSink {
+    /// Listens on 127.0.0.1 on a free port, serving each connection on a thread.
+    pub fn start() -> std::io::Result<SmtpSink> {
+        let listener = TcpListener::bind(("127.0.0.1", 0))?;
+        let port = listener.local_addr()?.port();
+        let mails: Arc<Mutex<Vec<Mail>>> = Arc::default();
+        let sink = Arc::clone(&mails);
+        std::thread::spawn(move || {
+            for stream in listener.incoming().flatten() {
+                let sink = Arc::clone(&sink);
+                std::thread::spawn(move || {
+                    let _ = session(stream, &sink);
+                });
+            }
+        });
+        Ok(SmtpSink { port, mails })
+    }
+
+    pub fn mails(&self) -> Vec<Mail> {
+        self.mails.lock().map(|m| m.clone()).unwrap_or_default()
+    }
+
+    /// Waits (up to `timeout`) for the `n`th message (1-based) and returns it.
+    pub fn wait_for(&self, n: usize, timeout: Duration) -> Option<Mail> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(mail) = self.mails().get(n - 1) {
+                return Some(mail.clone());
+            }
+            if Instant::now() > deadline {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+fn session(stream: TcpStream, sink: &Mutex<Vec<Mail>>) -> std::io::Result<()> {
+    stream.set_read_timeout(Some(Duration::from_secs(30)))?;
+    let mut writer = stream.try_clone()?;
+    let mut reader = BufReader::new(stream);
+    writer.write_all(b"220 sink ESMTP\r\n")?;
+    let (mut from, mut to) = (String::new(), Vec::new());
+    let mut line = String::new();
+    loop {
+        line.clear();
+        if reader.read_line(&mut line)? == 0 {
+            return Ok(());
+        }
+        let command = line.trim_end().to_string();
+        let upper = command.to_ascii_uppercase();
+        if upper.starts_with("EHLO") || upper.starts_with("HELO") {
+            writer.write_all(b"250-sink\r\n250 8BITMIME\r\n")?;
+        } else if upper.starts_with("MAIL FROM:") {
+            from = command[10..].trim().trim_matches(['<', '>']).to_string();
+            writer.write_all(b"250 OK\r\n")?;
+        } else if upper.starts_with("RCPT TO:") {
+            to.push(command[8..].trim().trim_matches(['<', '>']).to_string());
+            writer.write_all(b"250 OK\r\n")?;
+        } else if upper == "DATA" {
+            writer.write_all(b"354 go ahead\r\n")?;
+            let mut data = String::new();
+            loop {
+                line.clear();
+                if reader.read_line(&mut line)? == 0 {
+                    return Ok(());
+                }
+                if line == ".\r\n" || line == ".\n" {
+                    break;
+                }
+                // Undo dot-stuffing.
+                data.push_str(line.strip_prefix('.').unwrap_or(&line));
+            }
+            if let Ok(mut mails) = sink.lock() {
+                mails.push(Mail {
+                    from: std::mem::take(&mut from),
+                    to: std::mem::take(&mut to),
+                    data,
+                });
+            }
+            writer.write_all(b"250 OK queued\r\n")?;
+        } else if upper == "QUIT" {
+            writer.write_all(b"221 bye\r\n")?;
+            return Ok(());
+        } else {
+            // RSET, NOOP and anything else.
+            writer.write_all(b"250 OK\r\n")?;
+        }
+    }
+}
