@@ -19,13 +19,18 @@ impl Mail {
         self.data.lines().find_map(|l| l.strip_prefix("Subject: "))
     }
 
-    /// The message body, after the headers.
-    pub fn body(&self) -> &str {
-        self.data
+    /// The message body as a mail client shows it: after the headers, quoted-printable decoded.
+    pub fn body(&self) -> String {
+        let (headers, body) = self
+            .data
             .split_once("\r\n\r\n")
             .or_else(|| self.data.split_once("\n\n"))
-            .map(|(_, body)| body)
-            .unwrap_or_default()
+            .unwrap_or(("", ""));
+        if headers.to_ascii_lowercase().contains("content-transfer-encoding: quoted-printable") {
+            decode_quoted_printable(body)
+        } else {
+            body.to_string()
+        }
     }
 
     /// The first run of exactly six digits in the body (the emailed code).
@@ -35,6 +40,27 @@ impl Mail {
             .find(|run| run.len() == 6)
             .map(str::to_string)
     }
+}
+
+fn decode_quoted_printable(text: &str) -> String {
+    let joined = text.replace("=\r\n", "").replace("=\n", "");
+    let bytes = joined.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = bytes.get(i + 1..i + 3).and_then(|h| std::str::from_utf8(h).ok());
+        match (bytes[i], hex.and_then(|h| u8::from_str_radix(h, 16).ok())) {
+            (b'=', Some(byte)) => {
+                out.push(byte);
+                i += 3;
+            }
+            (byte, _) => {
+                out.push(byte);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 #[derive(Clone)]

@@ -1,0 +1,257 @@
+//! A portal per test: the built binary serving on a free loopback port, in test mode, trusting
+//! a fresh test CA, delivering mail over SMTP to a loopback sink. Cards come from the virtual
+//! card's files; their proofs are signed with the card keys (the real card path is covered by
+//! the host's and the end-to-end tests).
+#![allow(dead_code)]
+
+use base64::Engine;
+use p256::ecdsa::signature::hazmat::PrehashSigner;
+use p256::ecdsa::{DerSignature, SigningKey};
+use p256::pkcs8::DecodePrivateKey;
+use selfservice_portal::smtp_sink::{Mail, SmtpSink};
+use serde_json::{json, Value};
+use std::io::BufRead;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+use virtual_card::ca::TestCa;
+use virtual_card::card_file::CardFile;
+use virtual_card::piv::pem_to_der;
+use virtual_card::world::resolve_card;
+
+pub const PROGRAM: &str = env!("CARGO_BIN_EXE_selfservice-portal");
+pub const ORIGIN: &str = "https://portal.test";
+
+pub struct Portal {
+    pub dir: tempfile::TempDir,
+    pub child: Child,
+    pub base: String,
+    pub sink: SmtpSink,
+    pub config: PathBuf,
+    pub public_key: String,
+    pub ca: TestCa,
+}
+
+impl Portal {
+    pub fn start() -> Portal {
+        Self::start_with(true)
+    }
+
+    pub fn start_with(test_mode: bool) -> Portal {
+        let dir = tempfile::tempdir().expect("dir");
+        let ca = TestCa::load_or_create(&dir.path().join("ca")).expect("ca");
+        let sink = SmtpSink::start().expect("smtp sink");
+        let config = dir.path().join("portal.toml");
+        std::fs::write(
+            &config,
+            format!(
+                r#"listen = "127.0.0.1:0"
+origin = "{ORIGIN}"
+data-dir = "{data}"
+trusted-ca = "{ca}"
+test-mode = {test_mode}
+ra-contact = "Call the RA team on 0300 123 4567."
+[mail]
+mode = "smtp"
+host = "127.0.0.1"
+port = {port}
+from = "smartcard.servicecentre@nhs.net"
+"#,
+                data = dir.path().join("data").display(),
+                ca = ca.cert_path().display(),
+                port = sink.port,
+            ),
+        )
+        .expect("config");
+        let mut child = Command::new(PROGRAM)
+            .args(["--config", &config.to_string_lossy(), "serve"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("portal starts");
+        let mut lines = std::io::BufReader::new(child.stdout.take().expect("stdout")).lines();
+        let address = lines
+            .next()
+            .and_then(Result::ok)
+            .and_then(|l| l.strip_prefix("listening on ").map(str::to_string))
+            .expect("listening line");
+        let public_key = lines
+            .next()
+            .and_then(Result::ok)
+            .and_then(|l| l.strip_prefix("portal public key ").map(str::to_string))
+            .expect("public key line");
+        Portal {
+            dir,
+            child,
+            base: format!("http://{address}"),
+            sink,
+            config,
+            public_key,
+            ca,
+        }
+    }
+
+    /// Runs an operator command against this portal's configuration.
+    pub fn command(&self, args: &[&str]) -> std::process::Output {
+        Command::new(PROGRAM)
+            .args(["--config", &self.config.to_string_lossy()])
+            .args(args)
+            .output()
+            .expect("runs")
+    }
+
+    /// A fresh card from a template, keys issued, enrolled with the portal.
+    pub fn card(&self, template: &str, email_on_file: Option<&str>) -> CardFile {
+        let path = self.dir.path().join(format!("{template}-{}.toml", self.dir.path().read_dir().map(|d| d.count()).unwrap_or(0)));
+        std::fs::copy(resolve_card(template).expect("template"), &path).expect("copy");
+        let card = virtual_card::runner::prepare_card(&path, &self.ca).expect("prepare").file;
+        let mut args = vec!["enrol", "--guid", &card.guid, "--holder", &card.holder_name, "--uuid", &card.uuid, "--puk", &card.puk];
+        if let Some(email) = email_on_file {
+            args.extend(["--email-on-file", email]);
+        }
+        let output = self.command(&args);
+        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+        card
+    }
+
+    /// POST a JSON body; returns (status, body).
+    pub fn post(&self, path: &str, body: &Value) -> (u16, Value) {
+        self.post_raw(path, body.to_string().as_bytes())
+    }
+
+    pub fn post_raw(&self, path: &str, body: &[u8]) -> (u16, Value) {
+        let response = ureq::post(&format!("{}{path}", self.base))
+            .set("Content-Type", "application/json")
+            .timeout(Duration::from_secs(30))
+            .send_bytes(body);
+        let response = match response {
+            Ok(r) => r,
+            Err(ureq::Error::Status(_, r)) => r,
+            Err(e) => panic!("request failed: {e}"),
+        };
+        let status = response.status();
+        let text = response.into_string().unwrap_or_default();
+        (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+    }
+
+    pub fn get(&self, path: &str) -> (u16, String) {
+        match ureq::get(&format!("{}{path}", self.base)).call() {
+            Ok(r) => (r.status(), r.into_string().unwrap_or_default()),
+            Err(ureq::Error::Status(code, r)) => (code, r.into_string().unwrap_or_default()),
+            Err(e) => panic!("{e}"),
+        }
+    }
+
+    pub fn advance_clock(&self, seconds: i64) {
+        let (status, _) = self.post("/api/v1/test/clock", &json!({"advanceSeconds": seconds}));
+        assert_eq!(status, 200);
+    }
+
+    pub fn challenge(&self, purpose: &str) -> Value {
+        let (status, body) = self.post("/api/v1/challenges", &json!({"purpose": purpose}));
+        assert_eq!(status, 200, "{body}");
+        body
+    }
+
+    /// The card's proof for a challenge: 9A for register, 9E for unlock.
+    pub fn proof(&self, card: &CardFile, purpose: &str, origin: &str, nonce: &str) -> Value {
+        let keys = card.keys.as_ref().expect("keys");
+        let (key, cert) = match purpose {
+            "register" => (&keys.authentication_key, &keys.authentication_certificate),
+            _ => (&keys.card_authentication_key, &keys.card_authentication_certificate),
+        };
+        let key = SigningKey::from_pkcs8_pem(key).expect("key");
+        let digest = selfservice_rules::proof::proof_digest(origin, nonce);
+        let signature: DerSignature = key.sign_prehash(&digest).expect("sign");
+        let b64 = base64::engine::general_purpose::STANDARD;
+        json!({
+            "cardGuid": card.guid,
+            "certificate": b64.encode(pem_to_der(cert).expect("der")),
+            "signature": b64.encode(signature.as_bytes()),
+            "algorithm": "ES256",
+        })
+    }
+
+    /// Challenge + proof + start, for a journey.
+    pub fn start_flow(&self, card: &CardFile, journey: &str) -> (u16, Value) {
+        let purpose = if journey == "registration" { "register" } else { "unlock" };
+        let challenge = self.challenge(purpose);
+        let proof = self.proof(card, purpose, ORIGIN, challenge["nonce"].as_str().expect("nonce"));
+        self.post(
+            &format!("/api/v1/{journey}/start"),
+            &json!({"challengeId": challenge["challengeId"], "proof": proof}),
+        )
+    }
+
+    pub fn mails(&self) -> Vec<Mail> {
+        self.sink.mails()
+    }
+
+    /// The newest mail, waiting for the `n`th to arrive.
+    pub fn mail(&self, n: usize) -> Mail {
+        self.sink.wait_for(n, Duration::from_secs(10)).expect("mail arrived")
+    }
+
+    /// Registers a card with four answers and the given email, through the API.
+    pub fn register(&self, card: &CardFile, email: &str) {
+        let (status, started) = self.start_flow(card, "registration");
+        assert_eq!(status, 200, "{started}");
+        let flow = started["flowId"].clone();
+        let (status, body) = self.post("/api/v1/registration/questions", &json!({"flowId": flow, "answers": answers()}));
+        assert_eq!(status, 200, "{body}");
+        let before = self.mails().len();
+        let (status, body) = self.post("/api/v1/registration/email", &json!({"flowId": flow, "email": email}));
+        assert_eq!(status, 200, "{body}");
+        let code = self.mail(before + 1).code().expect("code in mail");
+        let (status, body) = self.post("/api/v1/registration/confirm", &json!({"flowId": flow, "code": code}));
+        assert_eq!(status, 200, "{body}");
+    }
+
+    pub fn audit_rows(&self) -> Vec<Value> {
+        let output = self.command(&["audit"]);
+        String::from_utf8_lossy(&output.stdout)
+            .lines()
+            .map(|l| serde_json::from_str(l).expect("json line"))
+            .collect()
+    }
+}
+
+impl Drop for Portal {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub fn answers() -> Value {
+    json!([
+        {"questionId": "mother-maiden-name", "answer": "Adeyemi"},
+        {"questionId": "first-car", "answer": "Vauxhall Nova"},
+        {"questionId": "childhood-phone", "answer": "(0121) 496 0000"},
+        {"questionId": "first-pet", "answer": "Biscuit"}
+    ])
+}
+
+/// The right answer to each registered question, typed a little differently.
+pub fn right_answer(question: &str) -> &'static str {
+    match question {
+        "mother-maiden-name" => "  ADEYEMI ",
+        "first-car" => "vauxhall  nova",
+        "childhood-phone" => "0121 4960000",
+        "first-pet" => "biscuit",
+        _ => "unknown",
+    }
+}
+
+pub fn answer_all(ids: &Value, right: bool) -> Value {
+    Value::Array(
+        ids.as_array()
+            .expect("ids")
+            .iter()
+            .map(|id| {
+                let id = id.as_str().expect("id");
+                json!({"questionId": id, "answer": if right { right_answer(id) } else { "wrong answer" }})
+            })
+            .collect(),
+    )
+}
