@@ -26,7 +26,10 @@ impl Mail {
             .split_once("\r\n\r\n")
             .or_else(|| self.data.split_once("\n\n"))
             .unwrap_or(("", ""));
-        if headers.to_ascii_lowercase().contains("content-transfer-encoding: quoted-printable") {
+        if headers
+            .to_ascii_lowercase()
+            .contains("content-transfer-encoding: quoted-printable")
+        {
             decode_quoted_printable(body)
         } else {
             body.to_string()
@@ -48,7 +51,9 @@ fn decode_quoted_printable(text: &str) -> String {
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
     while i < bytes.len() {
-        let hex = bytes.get(i + 1..i + 3).and_then(|h| std::str::from_utf8(h).ok());
+        let hex = bytes
+            .get(i + 1..i + 3)
+            .and_then(|h| std::str::from_utf8(h).ok());
         match (bytes[i], hex.and_then(|h| u8::from_str_radix(h, 16).ok())) {
             (b'=', Some(byte)) => {
                 out.push(byte);

@@ -25,8 +25,12 @@ fn start(portal: &Portal, card: &virtual_card::card_file::CardFile) -> Value {
 /// Opens a signed authorization with the portal's public key.
 fn open(portal: &Portal, signed: &Value) -> Value {
     let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
-    let payload = b64.decode(signed["payload"].as_str().expect("payload")).expect("b64");
-    let signature = b64.decode(signed["signature"].as_str().expect("sig")).expect("b64");
+    let payload = b64
+        .decode(signed["payload"].as_str().expect("payload"))
+        .expect("b64");
+    let signature = b64
+        .decode(signed["signature"].as_str().expect("sig"))
+        .expect("b64");
     let key: [u8; 32] = base64::engine::general_purpose::STANDARD
         .decode(&portal.public_key)
         .expect("key")
@@ -41,7 +45,10 @@ fn open(portal: &Portal, signed: &Value) -> Value {
 
 fn code_step(portal: &Portal, flow: &Value, mail_number: usize) {
     let code = portal.mail(mail_number).code().expect("code");
-    let (status, body) = portal.post("/api/v1/unlock/code", &json!({"flowId": flow, "code": code}));
+    let (status, body) = portal.post(
+        "/api/v1/unlock/code",
+        &json!({"flowId": flow, "code": code}),
+    );
     assert_eq!(status, 200, "{body}");
 }
 
@@ -60,7 +67,10 @@ fn an_unlock_goes_from_the_warning_to_a_signed_authorization_and_rotates_the_puk
     let (_, early) = portal.post("/api/v1/unlock/authorization", &json!({"flowId": flow}));
     assert_eq!(early["error"]["code"], "out-of-order");
 
-    let (status, sent) = portal.post("/api/v1/unlock/answers", &json!({"flowId": flow, "answers": answer_all(&started["questionIds"], true)}));
+    let (status, sent) = portal.post(
+        "/api/v1/unlock/answers",
+        &json!({"flowId": flow, "answers": answer_all(&started["questionIds"], true)}),
+    );
     assert_eq!(status, 200, "{sent}");
     assert_eq!(sent["sentTo"], "j***@nhs.net");
     let mail = portal.mail(2);
@@ -94,20 +104,28 @@ fn an_unlock_goes_from_the_warning_to_a_signed_authorization_and_rotates_the_puk
     assert_eq!(status, 200);
     let stored = portal.command(&["audit"]);
     assert!(String::from_utf8_lossy(&stored.stdout).contains("unlock-result"));
-    let (current, pending) = selfservice_portal::ops::stored_puk(&config(&portal), &card.guid).expect("puk");
-    assert_eq!((current.as_str(), pending.as_deref()), (card.puk.as_str(), Some(new_puk.as_str())));
+    let (current, pending) =
+        selfservice_portal::ops::stored_puk(&config(&portal), &card.guid).expect("puk");
+    assert_eq!(
+        (current.as_str(), pending.as_deref()),
+        (card.puk.as_str(), Some(new_puk.as_str()))
+    );
 
     // A retry gets a new authorization carrying the same PUK pair.
     let (_, again) = portal.post("/api/v1/unlock/authorization", &json!({"flowId": flow}));
     let second = open(&portal, &again["authorization"]);
-    assert_eq!((second["puk"].clone(), second["newPuk"].clone()), (json!(card.puk), json!(new_puk)));
+    assert_eq!(
+        (second["puk"].clone(), second["newPuk"].clone()),
+        (json!(card.puk), json!(new_puk))
+    );
     assert_ne!(second["authorizationId"], payload["authorizationId"]);
     let (status, _) = portal.post(
         "/api/v1/unlock/result",
         &json!({"flowId": flow, "authorizationId": again["authorizationId"], "state": {"unblocked": true, "passcodeSet": true, "pukRotated": true}}),
     );
     assert_eq!(status, 200);
-    let (current, pending) = selfservice_portal::ops::stored_puk(&config(&portal), &card.guid).expect("puk");
+    let (current, pending) =
+        selfservice_portal::ops::stored_puk(&config(&portal), &card.guid).expect("puk");
     assert_eq!((current, pending), (new_puk, None));
     // The notification after every unlock.
     let notice = portal.mail(3);
@@ -121,14 +139,18 @@ fn config(portal: &Portal) -> selfservice_portal::config::PortalConfig {
 }
 
 #[test]
-fn the_same_questions_are_asked_across_retries_and_three_wrong_rounds_lock_until_the_ra_clears_it() {
+fn the_same_questions_are_asked_across_retries_and_three_wrong_rounds_lock_until_the_ra_clears_it()
+{
     let portal = Portal::start();
     let card = registered_locked_card(&portal);
     let started = start(&portal, &card);
     let flow = started["flowId"].clone();
     let mails_before = portal.mails().len();
     for rounds_left in [2, 1] {
-        let (status, body) = portal.post("/api/v1/unlock/answers", &json!({"flowId": flow, "answers": answer_all(&started["questionIds"], false)}));
+        let (status, body) = portal.post(
+            "/api/v1/unlock/answers",
+            &json!({"flowId": flow, "answers": answer_all(&started["questionIds"], false)}),
+        );
         assert_eq!(status, 403);
         assert_eq!(body["error"]["code"], "wrong-answers");
         assert_eq!(body["error"]["roundsLeft"], rounds_left);
@@ -137,22 +159,38 @@ fn the_same_questions_are_asked_across_retries_and_three_wrong_rounds_lock_until
     let mut mixed = answer_all(&started["questionIds"], false);
     let first = mixed[0]["questionId"].as_str().expect("id").to_string();
     mixed[0]["answer"] = json!(right_answer(&first));
-    let (_, body) = portal.post("/api/v1/unlock/answers", &json!({"flowId": flow, "answers": mixed}));
+    let (_, body) = portal.post(
+        "/api/v1/unlock/answers",
+        &json!({"flowId": flow, "answers": mixed}),
+    );
     assert_eq!(body["error"]["code"], "self-service-locked");
-    assert_eq!(body["error"]["raContact"], "Call the RA team on 0300 123 4567.");
+    assert_eq!(
+        body["error"]["raContact"],
+        "Call the RA team on 0300 123 4567."
+    );
     assert_eq!(portal.mails().len(), mails_before, "no code was sent");
     // A new flow is locked too, with the right answers.
     let (status, body) = portal.start_flow(&card, "unlock");
-    assert_eq!((status, body["error"]["code"].clone()), (403, json!("self-service-locked")));
+    assert_eq!(
+        (status, body["error"]["code"].clone()),
+        (403, json!("self-service-locked"))
+    );
 
     let cleared = portal.command(&["clear-lock", "--uuid", &card.uuid, "--ra", "ra-officer-7"]);
     assert!(String::from_utf8_lossy(&cleared.stdout).contains("cleared"));
     let started = start(&portal, &card);
     assert_eq!(started["roundsLeft"], 3);
-    let (status, _) = portal.post("/api/v1/unlock/answers", &json!({"flowId": started["flowId"], "answers": answer_all(&started["questionIds"], true)}));
+    let (status, _) = portal.post(
+        "/api/v1/unlock/answers",
+        &json!({"flowId": started["flowId"], "answers": answer_all(&started["questionIds"], true)}),
+    );
     assert_eq!(status, 200);
     let audit = String::from_utf8_lossy(&portal.command(&["audit"]).stdout).to_string();
-    assert!(audit.contains("ra-clear-lock") && audit.contains("ra-officer-7") && audit.contains("wrong-locked"));
+    assert!(
+        audit.contains("ra-clear-lock")
+            && audit.contains("ra-officer-7")
+            && audit.contains("wrong-locked")
+    );
 }
 
 #[test]
@@ -175,7 +213,10 @@ fn answers_must_match_the_questions_asked() {
         "/api/v1/unlock/answers",
         &json!({"flowId": started["flowId"], "answers": [{"questionId": "favourite-toy", "answer": "Teddy"}]}),
     );
-    assert_eq!((status, body["error"]["field"].clone()), (400, json!("answers")));
+    assert_eq!(
+        (status, body["error"]["field"].clone()),
+        (400, json!("answers"))
+    );
 }
 
 #[test]
@@ -183,20 +224,32 @@ fn an_unregistered_card_cannot_unlock_and_the_code_can_be_sent_again() {
     let portal = Portal::start();
     let unregistered = portal.card("locked", None);
     let (status, body) = portal.start_flow(&unregistered, "unlock");
-    assert_eq!((status, body["error"]["code"].clone()), (403, json!("self-service-unavailable")));
+    assert_eq!(
+        (status, body["error"]["code"].clone()),
+        (403, json!("self-service-unavailable"))
+    );
 
     let card = registered_locked_card(&portal);
     let started = start(&portal, &card);
     let flow = started["flowId"].clone();
-    portal.post("/api/v1/unlock/answers", &json!({"flowId": flow, "answers": answer_all(&started["questionIds"], true)}));
+    portal.post(
+        "/api/v1/unlock/answers",
+        &json!({"flowId": flow, "answers": answer_all(&started["questionIds"], true)}),
+    );
     let first = portal.mail(2).code().expect("code");
     portal.advance_clock(901);
-    let (_, body) = portal.post("/api/v1/unlock/code", &json!({"flowId": flow, "code": first}));
+    let (_, body) = portal.post(
+        "/api/v1/unlock/code",
+        &json!({"flowId": flow, "code": first}),
+    );
     assert_eq!(body["error"]["code"], "code-expired");
     let (status, _) = portal.post("/api/v1/unlock/code/resend", &json!({"flowId": flow}));
     assert_eq!(status, 200);
     let second = portal.mail(3).code().expect("code");
-    let (_, body) = portal.post("/api/v1/unlock/code", &json!({"flowId": flow, "code": first}));
+    let (_, body) = portal.post(
+        "/api/v1/unlock/code",
+        &json!({"flowId": flow, "code": first}),
+    );
     assert!(matches!(body["error"]["code"].as_str(), Some("code-invalid")) || first == second);
     code_step(&portal, &flow, 3);
 }

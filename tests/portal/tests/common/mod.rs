@@ -102,15 +102,54 @@ from = "smartcard.servicecentre@nhs.net"
 
     /// A fresh card from a template, keys issued, enrolled with the portal.
     pub fn card(&self, template: &str, email_on_file: Option<&str>) -> CardFile {
-        let path = self.dir.path().join(format!("{template}-{}.toml", self.dir.path().read_dir().map(|d| d.count()).unwrap_or(0)));
-        std::fs::copy(resolve_card(template).expect("template"), &path).expect("copy");
-        let card = virtual_card::runner::prepare_card(&path, &self.ca).expect("prepare").file;
-        let mut args = vec!["enrol", "--guid", &card.guid, "--holder", &card.holder_name, "--uuid", &card.uuid, "--puk", &card.puk];
+        let path = self.dir.path().join(format!(
+            "{template}-{}.toml",
+            self.dir.path().read_dir().map(|d| d.count()).unwrap_or(0)
+        ));
+        // Each copy is a different card: its own GUID and holder number.
+        let unique = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0);
+        let text =
+            std::fs::read_to_string(resolve_card(template).expect("template")).expect("read");
+        let text: String = text
+            .lines()
+            .map(|line| {
+                if line.starts_with("guid = ") {
+                    format!("guid = \"{:032x}\"", unique)
+                } else if line.starts_with("uuid = ") {
+                    format!("uuid = \"{:012}\"", unique % 1_000_000_000_000)
+                } else {
+                    line.to_string()
+                }
+            })
+            .collect::<Vec<_>>()
+            .join("\n");
+        std::fs::write(&path, text).expect("write card");
+        let card = virtual_card::runner::prepare_card(&path, &self.ca)
+            .expect("prepare")
+            .file;
+        let mut args = vec![
+            "enrol",
+            "--guid",
+            &card.guid,
+            "--holder",
+            &card.holder_name,
+            "--uuid",
+            &card.uuid,
+            "--puk",
+            &card.puk,
+        ];
         if let Some(email) = email_on_file {
             args.extend(["--email-on-file", email]);
         }
         let output = self.command(&args);
-        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
         card
     }
 
@@ -131,7 +170,10 @@ from = "smartcard.servicecentre@nhs.net"
         };
         let status = response.status();
         let text = response.into_string().unwrap_or_default();
-        (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
     }
 
     pub fn get(&self, path: &str) -> (u16, String) {
@@ -158,7 +200,10 @@ from = "smartcard.servicecentre@nhs.net"
         let keys = card.keys.as_ref().expect("keys");
         let (key, cert) = match purpose {
             "register" => (&keys.authentication_key, &keys.authentication_certificate),
-            _ => (&keys.card_authentication_key, &keys.card_authentication_certificate),
+            _ => (
+                &keys.card_authentication_key,
+                &keys.card_authentication_certificate,
+            ),
         };
         let key = SigningKey::from_pkcs8_pem(key).expect("key");
         let digest = selfservice_rules::proof::proof_digest(origin, nonce);
@@ -174,9 +219,18 @@ from = "smartcard.servicecentre@nhs.net"
 
     /// Challenge + proof + start, for a journey.
     pub fn start_flow(&self, card: &CardFile, journey: &str) -> (u16, Value) {
-        let purpose = if journey == "registration" { "register" } else { "unlock" };
+        let purpose = if journey == "registration" {
+            "register"
+        } else {
+            "unlock"
+        };
         let challenge = self.challenge(purpose);
-        let proof = self.proof(card, purpose, ORIGIN, challenge["nonce"].as_str().expect("nonce"));
+        let proof = self.proof(
+            card,
+            purpose,
+            ORIGIN,
+            challenge["nonce"].as_str().expect("nonce"),
+        );
         self.post(
             &format!("/api/v1/{journey}/start"),
             &json!({"challengeId": challenge["challengeId"], "proof": proof}),
@@ -189,7 +243,9 @@ from = "smartcard.servicecentre@nhs.net"
 
     /// The newest mail, waiting for the `n`th to arrive.
     pub fn mail(&self, n: usize) -> Mail {
-        self.sink.wait_for(n, Duration::from_secs(10)).expect("mail arrived")
+        self.sink
+            .wait_for(n, Duration::from_secs(10))
+            .expect("mail arrived")
     }
 
     /// Registers a card with four answers and the given email, through the API.
@@ -197,13 +253,22 @@ from = "smartcard.servicecentre@nhs.net"
         let (status, started) = self.start_flow(card, "registration");
         assert_eq!(status, 200, "{started}");
         let flow = started["flowId"].clone();
-        let (status, body) = self.post("/api/v1/registration/questions", &json!({"flowId": flow, "answers": answers()}));
+        let (status, body) = self.post(
+            "/api/v1/registration/questions",
+            &json!({"flowId": flow, "answers": answers()}),
+        );
         assert_eq!(status, 200, "{body}");
         let before = self.mails().len();
-        let (status, body) = self.post("/api/v1/registration/email", &json!({"flowId": flow, "email": email}));
+        let (status, body) = self.post(
+            "/api/v1/registration/email",
+            &json!({"flowId": flow, "email": email}),
+        );
         assert_eq!(status, 200, "{body}");
         let code = self.mail(before + 1).code().expect("code in mail");
-        let (status, body) = self.post("/api/v1/registration/confirm", &json!({"flowId": flow, "code": code}));
+        let (status, body) = self.post(
+            "/api/v1/registration/confirm",
+            &json!({"flowId": flow, "code": code}),
+        );
         assert_eq!(status, 200, "{body}");
     }
 

@@ -1,0 +1,188 @@
+//! The HTTP boundary: malformed bodies, many flows at once, the pages.
+
+mod common;
+
+use common::*;
+use serde_json::json;
+
+#[test]
+fn malformed_oversized_and_mistyped_bodies_get_typed_errors_and_store_nothing() {
+    let portal = Portal::start();
+    let before = portal.audit_rows().len();
+    let cases: Vec<(&[u8], &str)> = vec![
+        (b"{not json", "$"),
+        (b"[1,2]", "$"),
+        (br#"{"purpose": 7}"#, "purpose"),
+        (br#"{"purpose": "sign"}"#, "purpose"),
+        (br#"{"purpose": "unlock", "debug": true}"#, "debug"),
+        (br#"{}"#, "purpose"),
+    ];
+    for (body, field) in cases {
+        let (status, reply) = portal.post_raw("/api/v1/challenges", body);
+        assert_eq!(status, 400, "{}", String::from_utf8_lossy(body));
+        assert_eq!(reply["error"]["code"], "bad-request");
+        assert_eq!(
+            reply["error"]["field"],
+            field,
+            "{}",
+            String::from_utf8_lossy(body)
+        );
+        assert!(reply["error"]["message"]
+            .as_str()
+            .is_some_and(|m| !m.is_empty()));
+    }
+    let huge = format!(
+        r#"{{"purpose": "unlock", "pad": "{}"}}"#,
+        "x".repeat(64 * 1024)
+    );
+    let (status, reply) = portal.post_raw("/api/v1/challenges", huge.as_bytes());
+    assert_eq!(status, 413);
+    assert_eq!(reply["error"]["code"], "bad-request");
+    let (status, reply) = portal.post(
+        "/api/v1/unlock/answers",
+        &json!({"flowId": "nope", "answers": []}),
+    );
+    assert_eq!(
+        (status, reply["error"]["code"].clone()),
+        (410, json!("flow-expired"))
+    );
+    assert_eq!(
+        portal.audit_rows().len(),
+        before,
+        "nothing was recorded for refused bodies"
+    );
+}
+
+#[test]
+fn many_flows_at_once_lose_no_audit_rows_and_accept_no_code_twice() {
+    let portal = std::sync::Arc::new(Portal::start());
+    let cards: Vec<_> = (0..8).map(|_| portal.card("unlocked", None)).collect();
+    let before = portal.audit_rows().len();
+    let started = std::time::Instant::now();
+    std::thread::scope(|scope| {
+        for card in &cards {
+            let portal = std::sync::Arc::clone(&portal);
+            scope.spawn(move || {
+                let (status, flow) = portal.start_flow(card, "registration");
+                assert_eq!(status, 200, "{flow}");
+                let flow = flow["flowId"].clone();
+                let (status, _) = portal.post(
+                    "/api/v1/registration/questions",
+                    &json!({"flowId": flow, "answers": answers()}),
+                );
+                assert_eq!(status, 200);
+                let (status, _) = portal.post(
+                    "/api/v1/registration/email",
+                    &json!({"flowId": flow, "email": format!("u{}@nhs.net", &card.guid[24..])}),
+                );
+                assert_eq!(status, 200);
+            });
+        }
+    });
+    assert!(started.elapsed() < std::time::Duration::from_secs(60));
+    // Every card got its own code; now each is confirmed by two racing requests.
+    let mails = portal.sink.mails();
+    assert_eq!(mails.len(), cards.len());
+    let flows: Vec<(String, String)> = {
+        let rows = portal.audit_rows();
+        cards
+            .iter()
+            .map(|card| {
+                let flow = rows
+                    .iter()
+                    .find(|r| r["event"] == "registration-start" && r["card"] == card.guid.as_str())
+                    .and_then(|r| r["flow"].as_str())
+                    .expect("flow audited")
+                    .to_string();
+                let address = format!("u{}@nhs.net", &card.guid[24..]);
+                let code = mails
+                    .iter()
+                    .find(|m| m.to == vec![address.clone()])
+                    .and_then(|m| m.code())
+                    .expect("code");
+                (flow, code)
+            })
+            .collect()
+    };
+    let accepted = std::sync::atomic::AtomicUsize::new(0);
+    std::thread::scope(|scope| {
+        for (flow, code) in &flows {
+            for _ in 0..2 {
+                let portal = std::sync::Arc::clone(&portal);
+                let accepted = &accepted;
+                scope.spawn(move || {
+                    let (status, _) = portal.post(
+                        "/api/v1/registration/confirm",
+                        &json!({"flowId": flow, "code": code}),
+                    );
+                    if status == 200 {
+                        accepted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    }
+                });
+            }
+        }
+    });
+    assert_eq!(
+        accepted.into_inner(),
+        cards.len(),
+        "each code accepted exactly once"
+    );
+    let rows = portal.audit_rows();
+    // Per card: challenge, proof, start, questions, code sent, and the one confirm that won
+    // (the loser found the flow finished and was refused before anything happened).
+    assert_eq!(rows.len() - before, cards.len() * 6);
+    let sequence: Vec<i64> = rows
+        .iter()
+        .map(|r| r["seq"].as_i64().expect("seq"))
+        .collect();
+    assert!(
+        sequence.windows(2).all(|w| w[1] == w[0] + 1),
+        "no gap or duplicate"
+    );
+    assert!(portal.command(&["audit", "--verify"]).status.success());
+}
+
+#[test]
+fn the_portal_pages_launch_the_extension_or_say_it_is_missing() {
+    let portal = Portal::start();
+    let (status, profile) = portal.get("/profile");
+    assert_eq!(status, 200);
+    assert!(profile.contains("Self Service") && profile.contains(">Register</button>"));
+    assert!(profile.contains("smartcard-selfservice-page") && profile.contains("\"register\""));
+    assert!(profile.contains("not installed in this browser. Contact your IT service desk"));
+    let (_, unlock) = portal.get("/unlock");
+    assert!(
+        unlock.contains("Smartcard Unlock")
+            && unlock.contains(">Start</button>")
+            && unlock.contains("\"unlock\"")
+    );
+    let (status, _) = portal.get("/outbox");
+    assert_eq!(status, 200);
+}
+
+#[test]
+fn an_altered_audit_row_breaks_the_chain_visibly() {
+    let portal = Portal::start();
+    portal.card("unlocked", None);
+    portal.challenge("unlock");
+    assert!(portal.command(&["audit", "--verify"]).status.success());
+    // Someone with write access to the database file removes the guard and edits a row.
+    let db = rusqlite::Connection::open(rusqlite_path(&portal)).expect("open");
+    db.execute_batch(
+        "DROP TRIGGER audit_no_update; UPDATE audit SET outcome = 'forged' WHERE seq = 1;",
+    )
+    .expect("tamper");
+    drop(db);
+    let verify = portal.command(&["audit", "--verify"]);
+    assert!(!verify.status.success());
+    assert!(String::from_utf8_lossy(&verify.stdout).contains("BROKEN at row 1"));
+}
+
+fn rusqlite_path(portal: &Portal) -> String {
+    portal
+        .dir
+        .path()
+        .join("data/portal.sqlite3")
+        .to_string_lossy()
+        .into_owned()
+}
