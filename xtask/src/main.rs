@@ -72,7 +72,14 @@ fn build() -> anyhow::Result<()> {
 /// Builds the virtual card and hands the arguments to its `world` command, so the world's
 /// `export` lines reach the caller's stdout untouched.
 fn world(args: &[String]) -> anyhow::Result<()> {
-    cmd::cargo(&["build", "--quiet", "--package", "virtual-card"])?;
+    cmd::cargo(&[
+        "build",
+        "--quiet",
+        "--package",
+        "virtual-card",
+        "--package",
+        "selfservice-portal",
+    ])?;
     let program = cmd::root().join("target/debug/virtual-card");
     let mut full = vec!["world"];
     full.extend(args.iter().map(String::as_str));

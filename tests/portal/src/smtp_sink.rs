@@ -77,15 +77,21 @@ pub struct SmtpSink {
 impl SmtpSink {
     /// Listens on 127.0.0.1 on a free port, serving each connection on a thread.
     pub fn start() -> std::io::Result<SmtpSink> {
-        let listener = TcpListener::bind(("127.0.0.1", 0))?;
+        Self::start_on(0, None)
+    }
+
+    /// Listens on `port` (0: any free one); with `dir`, also writes each message there as
+    /// `NNNN.eml`.
+    pub fn start_on(port: u16, dir: Option<std::path::PathBuf>) -> std::io::Result<SmtpSink> {
+        let listener = TcpListener::bind(("127.0.0.1", port))?;
         let port = listener.local_addr()?.port();
         let mails: Arc<Mutex<Vec<Mail>>> = Arc::default();
         let sink = Arc::clone(&mails);
         std::thread::spawn(move || {
             for stream in listener.incoming().flatten() {
-                let sink = Arc::clone(&sink);
+                let (sink, dir) = (Arc::clone(&sink), dir.clone());
                 std::thread::spawn(move || {
-                    let _ = session(stream, &sink);
+                    let _ = session(stream, &sink, dir.as_deref());
                 });
             }
         });
@@ -111,7 +117,11 @@ impl SmtpSink {
     }
 }
 
-fn session(stream: TcpStream, sink: &Mutex<Vec<Mail>>) -> std::io::Result<()> {
+fn session(
+    stream: TcpStream,
+    sink: &Mutex<Vec<Mail>>,
+    dir: Option<&std::path::Path>,
+) -> std::io::Result<()> {
     stream.set_read_timeout(Some(Duration::from_secs(30)))?;
     let mut writer = stream.try_clone()?;
     let mut reader = BufReader::new(stream);
@@ -148,6 +158,9 @@ fn session(stream: TcpStream, sink: &Mutex<Vec<Mail>>) -> std::io::Result<()> {
                 data.push_str(line.strip_prefix('.').unwrap_or(&line));
             }
             if let Ok(mut mails) = sink.lock() {
+                if let Some(dir) = dir {
+                    std::fs::write(dir.join(format!("{:04}.eml", mails.len() + 1)), &data)?;
+                }
                 mails.push(Mail {
                     from: std::mem::take(&mut from),
                     to: std::mem::take(&mut to),

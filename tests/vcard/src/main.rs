@@ -74,6 +74,10 @@ enum WorldAction {
         /// The card in slot 1, if any.
         #[arg(long)]
         slot1: Option<String>,
+        /// Leave out the reference portal and its SMTP sink (they start when the
+        /// selfservice-portal binary sits beside this one).
+        #[arg(long)]
+        no_portal: bool,
     },
     /// Stop everything it started and remove its folder.
     Down {
@@ -136,13 +140,19 @@ fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Cmd::World { action } => match action {
-            WorldAction::Up { slot0, slot1 } => {
+            WorldAction::Up {
+                slot0,
+                slot1,
+                no_portal,
+            } => {
                 let mut cards = vec![(0, world::resolve_card(&slot0)?)];
                 if let Some(slot1) = slot1 {
                     cards.push((1, world::resolve_card(&slot1)?));
                 }
                 let program = std::env::current_exe().context("finding virtual-card itself")?;
-                let state = world::up(&cards, &program)?;
+                let portal = program.with_file_name("selfservice-portal");
+                let portal = (!no_portal && portal.exists()).then_some(portal);
+                let state = world::up(&cards, &program, portal.as_deref())?;
                 print!("{}", state.exports());
                 eprintln!(
                     "world up in {}; stop it with: virtual-card world down (or cargo xtask world down)",

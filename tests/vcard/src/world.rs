@@ -62,6 +62,21 @@ pub struct WorldCard {
     pub control: PathBuf,
 }
 
+/// The reference portal and its mail sink, when the world has them.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct WorldPortal {
+    pub pid: u32,
+    pub url: String,
+    pub config: PathBuf,
+    pub public_key: String,
+    pub sink_pid: u32,
+    pub sink_port: u16,
+    /// Every message the portal sends lands here as NNNN.eml.
+    pub mail_dir: PathBuf,
+    /// The host's machine configuration for this world (portal origin and key).
+    pub host_config: PathBuf,
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct WorldState {
     pub dir: PathBuf,
@@ -70,6 +85,8 @@ pub struct WorldState {
     pub vpcd_port: u16,
     pub ca_certificate: PathBuf,
     pub cards: Vec<WorldCard>,
+    #[serde(default)]
+    pub portal: Option<WorldPortal>,
 }
 
 impl WorldState {
@@ -93,6 +110,17 @@ impl WorldState {
                 quote(&card.control)
             ));
         }
+        if let Some(portal) = &self.portal {
+            lines.push(format!("export PORTAL_URL={}", portal.url));
+            lines.push(format!("export PORTAL_CONFIG={}", quote(&portal.config)));
+            lines.push(format!("export PORTAL_PUBLIC_KEY={}", portal.public_key));
+            lines.push(format!("export SMTP_SINK_PORT={}", portal.sink_port));
+            lines.push(format!("export SMTP_SINK_DIR={}", quote(&portal.mail_dir)));
+            lines.push(format!(
+                "export SMARTCARD_SELFSERVICE_CONFIG={}",
+                quote(&portal.host_config)
+            ));
+        }
         lines.join("\n") + "\n"
     }
 
@@ -109,12 +137,18 @@ fn quote(path: &Path) -> String {
 
 /// Starts pcscd and one card per `(slot, card file)`, then returns. `program` is the
 /// `virtual-card` binary that runs each card.
-pub fn up(cards: &[(u8, PathBuf)], program: &Path) -> Result<WorldState> {
+/// With `portal_program`, also starts an SMTP sink and the reference portal (test mode,
+/// trusting the world's CA, the cards enrolled) and writes the host's configuration for it.
+pub fn up(
+    cards: &[(u8, PathBuf)],
+    program: &Path,
+    portal_program: Option<&Path>,
+) -> Result<WorldState> {
     let dir = tempfile::Builder::new()
         .prefix("ssw-")
         .tempdir_in("/tmp")?
         .keep();
-    match start(&dir, cards, program) {
+    match start(&dir, cards, program, portal_program) {
         Ok(state) => Ok(state),
         Err(error) => {
             let _ = down(&dir);
@@ -124,7 +158,12 @@ pub fn up(cards: &[(u8, PathBuf)], program: &Path) -> Result<WorldState> {
     }
 }
 
-fn start(dir: &Path, cards: &[(u8, PathBuf)], program: &Path) -> Result<WorldState> {
+fn start(
+    dir: &Path,
+    cards: &[(u8, PathBuf)],
+    program: &Path,
+    portal_program: Option<&Path>,
+) -> Result<WorldState> {
     let ca = TestCa::load_or_create(&dir.join("ca"))?;
     let pcscd = Pcscd::start(dir, Lifetime::Detached)?;
     let mut state = WorldState {
@@ -134,6 +173,7 @@ fn start(dir: &Path, cards: &[(u8, PathBuf)], program: &Path) -> Result<WorldSta
         vpcd_port: pcscd.port,
         ca_certificate: ca.cert_path(),
         cards: Vec::new(),
+        portal: None,
     };
     let port = pcscd.port;
     pcscd.detach();
@@ -173,7 +213,151 @@ fn start(dir: &Path, cards: &[(u8, PathBuf)], program: &Path) -> Result<WorldSta
         save(&state)?;
         wait_for_control(&control, child.id())?;
     }
+    if let Some(portal_program) = portal_program {
+        // Record each process as soon as it runs, so `down` stops it even if a later step fails.
+        let snapshot = state.clone();
+        let portal = start_portal(dir, &snapshot, portal_program, &mut |partial| {
+            let mut recorded = snapshot.clone();
+            recorded.portal = Some(partial.clone());
+            save(&recorded)
+        })?;
+        state.portal = Some(portal);
+        save(&state)?;
+    }
     Ok(state)
+}
+
+fn free_port() -> Result<u16> {
+    Ok(std::net::TcpListener::bind(("127.0.0.1", 0))?
+        .local_addr()?
+        .port())
+}
+
+/// Spawns a detached helper whose stdout goes to `log`; waits for a line starting with
+/// `prefix` and returns the pid and the rest of that line.
+fn spawn_and_wait(command: &mut Command, log: &Path, prefix: &str) -> Result<(u32, String)> {
+    let file = std::fs::File::create(log)?;
+    let child = command
+        .stdin(Stdio::null())
+        .stdout(file.try_clone()?)
+        .stderr(file)
+        .process_group(0)
+        .spawn()
+        .with_context(|| format!("starting {command:?}"))?;
+    let pid = child.id();
+    let started = Instant::now();
+    while started.elapsed() < Duration::from_secs(20) {
+        let text = std::fs::read_to_string(log).unwrap_or_default();
+        if let Some(rest) = text.lines().find_map(|l| l.strip_prefix(prefix)) {
+            return Ok((pid, rest.trim().to_string()));
+        }
+        if !alive(pid) {
+            bail!("{command:?} exited:\n{text}");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    bail!("{command:?} did not start; see {}", log.display())
+}
+
+fn start_portal(
+    dir: &Path,
+    state: &WorldState,
+    program: &Path,
+    record: &mut dyn FnMut(&WorldPortal) -> Result<()>,
+) -> Result<WorldPortal> {
+    let mail_dir = dir.join("mail");
+    let (sink_pid, sink_port) = spawn_and_wait(
+        Command::new(program)
+            .arg("smtp-sink")
+            .arg("--dir")
+            .arg(&mail_dir),
+        &dir.join("smtp-sink.log"),
+        "smtp sink on ",
+    )?;
+    let sink_port: u16 = sink_port.parse().context("sink port")?;
+    let mut portal = WorldPortal {
+        pid: 0,
+        url: String::new(),
+        config: dir.join("portal.toml"),
+        public_key: String::new(),
+        sink_pid,
+        sink_port,
+        mail_dir,
+        host_config: dir.join("host-config.json"),
+    };
+    record(&portal)?;
+    let port = free_port()?;
+    portal.url = format!("http://127.0.0.1:{port}");
+    std::fs::write(
+        &portal.config,
+        format!(
+            "listen = \"127.0.0.1:{port}\"\norigin = \"{}\"\ndata-dir = {}\ntrusted-ca = {}\ntest-mode = true\n[mail]\nmode = \"smtp\"\nhost = \"127.0.0.1\"\nport = {sink_port}\nfrom = \"smartcard.servicecentre@nhs.net\"\n",
+            portal.url,
+            toml_string(&dir.join("portal-data")),
+            toml_string(&state.ca_certificate),
+        ),
+    )?;
+    for card in &state.cards {
+        let file = crate::card_file::CardFile::load(&card.file)?;
+        let status = Command::new(program)
+            .arg("--config")
+            .arg(&portal.config)
+            .args([
+                "enrol",
+                "--guid",
+                &file.guid,
+                "--holder",
+                &file.holder_name,
+                "--uuid",
+                &file.uuid,
+                "--puk",
+                &file.puk,
+            ])
+            .args(["--email-on-file", &email_for(&file.holder_name)])
+            .stdout(Stdio::null())
+            .status()?;
+        if !status.success() {
+            bail!("enrolling {} with the portal failed", file.holder_name);
+        }
+    }
+    let (pid, _) = spawn_and_wait(
+        Command::new(program)
+            .arg("--config")
+            .arg(&portal.config)
+            .arg("serve"),
+        &dir.join("portal.log"),
+        "listening on ",
+    )?;
+    portal.pid = pid;
+    record(&portal)?;
+    let log = std::fs::read_to_string(dir.join("portal.log")).unwrap_or_default();
+    portal.public_key = log
+        .lines()
+        .find_map(|l| l.strip_prefix("portal public key "))
+        .unwrap_or_default()
+        .trim()
+        .to_string();
+    std::fs::write(
+        &portal.host_config,
+        serde_json::json!({"portalOrigins": [portal.url], "portalPublicKey": portal.public_key})
+            .to_string(),
+    )?;
+    Ok(portal)
+}
+
+fn toml_string(path: &Path) -> String {
+    toml::Value::String(path.display().to_string()).to_string()
+}
+
+/// "Mrs Amina Okafor" -> "amina.okafor@nhs.net": the address on the user's contact details.
+pub fn email_for(holder: &str) -> String {
+    let titles = ["mr", "mrs", "ms", "miss", "dr", "prof"];
+    let words: Vec<String> = holder
+        .split_whitespace()
+        .map(|w| w.to_lowercase())
+        .filter(|w| !titles.contains(&w.as_str()))
+        .collect();
+    format!("{}@nhs.net", words.join("."))
 }
 
 fn save(state: &WorldState) -> Result<()> {
@@ -203,6 +387,13 @@ fn wait_for_control(socket: &Path, pid: u32) -> Result<()> {
 pub fn down(dir: &Path) -> Result<()> {
     let state = WorldState::load(dir)?;
     let mut pids: Vec<u32> = state.cards.iter().map(|c| c.pid).collect();
+    if let Some(portal) = &state.portal {
+        pids.extend(
+            [portal.pid, portal.sink_pid]
+                .into_iter()
+                .filter(|p| *p != 0),
+        );
+    }
     pids.push(state.pcscd_pid);
     for pid in &pids {
         if alive(*pid) {
@@ -234,6 +425,19 @@ pub fn status(dir: &Path) -> Result<String> {
         state.vpcd_port,
         state.ca_certificate.display(),
     );
+    if let Some(portal) = &state.portal {
+        out.push_str(&format!(
+            "portal {} pid {} {} (config {})\nsmtp sink port {} pid {} {} (mail in {})\n",
+            portal.url,
+            portal.pid,
+            mark(portal.pid),
+            portal.config.display(),
+            portal.sink_port,
+            portal.sink_pid,
+            mark(portal.sink_pid),
+            portal.mail_dir.display()
+        ));
+    }
     for card in &state.cards {
         out.push_str(&format!(
             "slot {} '{}': virtual-card pid {} {}\n",

@@ -36,7 +36,15 @@ fn readers(socket: &str) -> String {
 #[test]
 fn world_up_prints_exports_status_reports_and_down_leaves_nothing() {
     let up = Command::new(PROGRAM)
-        .args(["world", "up", "--slot0", "locked", "--slot1", "unlocked"])
+        .args([
+            "world",
+            "up",
+            "--no-portal",
+            "--slot0",
+            "locked",
+            "--slot1",
+            "unlocked",
+        ])
         .output()
         .expect("world up runs");
     assert!(
