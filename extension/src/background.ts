@@ -1,0 +1,91 @@
+// The background: one host session per journey page (relayed over a runtime port), the page
+// bridge's questions (answered only for configured portal origins, judged from the sender the
+// browser names), and the configuration for the pages.
+
+import browser, { type Runtime } from "webextension-polyfill";
+import { HostRequestError, HostSession, HostUnavailableError, type PortLike } from "./lib/host";
+import { JOURNEY_PORT, type FromBackground, type ToBackground } from "./lib/relay";
+import { loadConfig, originOf } from "./lib/config";
+import { NATIVE_HOST_NAME } from "./lib/constants";
+
+function connectHost(): PortLike {
+  return browser.runtime.connectNative(NATIVE_HOST_NAME) as unknown as PortLike;
+}
+
+browser.runtime.onConnect.addListener((port: Runtime.Port) => {
+  if (port.name !== JOURNEY_PORT || port.sender?.id !== browser.runtime.id) {
+    port.disconnect();
+    return;
+  }
+  const session = new HostSession(connectHost);
+  const send = (message: FromBackground) => {
+    try {
+      port.postMessage(message);
+    } catch {
+      // The page has gone.
+    }
+  };
+  session.onState((state) => send({ kind: "host-state", state }));
+  session.onEvent((event) => send({ kind: "event", event }));
+  send({ kind: "host-state", state: session.state });
+  port.onMessage.addListener((raw: unknown) => {
+    const message = raw as ToBackground;
+    if (message.kind !== "request") return;
+    session.request(message.command).then(
+      (result) => send({ kind: "reply", cid: message.cid, result }),
+      (error: unknown) => {
+        if (error instanceof HostRequestError) send({ kind: "reply", cid: message.cid, error: error.body });
+        else if (error instanceof HostUnavailableError) send({ kind: "reply", cid: message.cid, unavailable: error.state });
+        else send({ kind: "reply", cid: message.cid, error: { code: "internal", message: String(error) } });
+      },
+    );
+  });
+  port.onDisconnect.addListener(() => session.close());
+});
+
+export type BridgeQuestion = { kind: "bridge-allowed" } | { kind: "presence" } | { kind: "open"; journey: "register" | "unlock" };
+
+async function senderAllowed(sender: Runtime.MessageSender): Promise<boolean> {
+  // The origin comes from the browser's account of the sender, never from page data.
+  const origin = (sender as { origin?: string }).origin ?? originOf(sender.url ?? "");
+  if (!sender.tab || sender.frameId !== 0 || !origin) return false;
+  const config = await loadConfig(browser.storage as never);
+  return config.allowedOrigins.includes(origin);
+}
+
+/** Whether the host answers, for the portal page's "is it installed?" question. */
+async function hostPresence(): Promise<{ installed: boolean; version?: string }> {
+  const session = new HostSession(connectHost, { retryDelaysMs: [60000], helloTimeoutMs: 3000 });
+  try {
+    await Promise.race([
+      session.ready(),
+      new Promise((_, reject) => setTimeout(() => reject(new Error("no hello")), 3500)),
+    ]);
+    return session.state.kind === "ready" ? { installed: true, version: session.state.version } : { installed: false };
+  } catch {
+    return { installed: false };
+  } finally {
+    session.close();
+  }
+}
+
+browser.runtime.onMessage.addListener((raw: unknown, sender: Runtime.MessageSender) => {
+  const question = raw as BridgeQuestion;
+  if (sender.id !== browser.runtime.id) return undefined;
+  switch (question.kind) {
+    case "bridge-allowed":
+      return senderAllowed(sender);
+    case "presence":
+      return senderAllowed(sender).then(async (allowed) =>
+        allowed ? { version: browser.runtime.getManifest().version, host: await hostPresence() } : null,
+      );
+    case "open":
+      return senderAllowed(sender).then(async (allowed) => {
+        if (!allowed || (question.journey !== "register" && question.journey !== "unlock")) return false;
+        await browser.tabs.create({ url: browser.runtime.getURL(`pages/${question.journey}.html`) });
+        return true;
+      });
+    default:
+      return undefined;
+  }
+});

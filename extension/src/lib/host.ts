@@ -1,0 +1,231 @@
+// The connection to the native host for one journey: handshake, protocol check, replies
+// matched by id, events passed on, reconnect with backoff, and a clear state when the host is
+// not installed or speaks another protocol version.
+
+import type { Command, ErrorBody, Hello, HostEvent, HostMessage } from "./rules";
+import { PROTOCOL_VERSION } from "./constants";
+
+/** The part of a runtime.Port this class uses (a fake one in tests). */
+export interface PortLike {
+  postMessage(message: unknown): void;
+  disconnect(): void;
+  onMessage: { addListener(listener: (message: unknown) => void): void };
+  onDisconnect: { addListener(listener: (port: PortLike) => void): void };
+  error?: { message?: string } | null;
+}
+
+/** What journeys need of the host (the session itself, or the page's relay to it). */
+export interface HostApi {
+  request<T>(command: Command): Promise<T>;
+  onEvent(listener: (event: HostEvent) => void): void;
+}
+
+export type HostState =
+  | { kind: "connecting" }
+  | { kind: "ready"; version: string; capabilities: string[] }
+  | { kind: "not-installed"; detail: string }
+  | { kind: "wrong-version"; protocol: number; version: string }
+  | { kind: "disconnected"; detail: string; retryInMs: number };
+
+/** A typed error reply from the host. */
+export class HostRequestError extends Error {
+  constructor(readonly body: ErrorBody) {
+    super(body.message);
+    this.name = "HostRequestError";
+  }
+  get code(): string {
+    return this.body.code;
+  }
+}
+
+/** The host could not be reached at all (not installed, wrong version, gone). */
+export class HostUnavailableError extends Error {
+  constructor(readonly state: HostState) {
+    super(describeHostState(state));
+    this.name = "HostUnavailableError";
+  }
+}
+
+export function describeHostState(state: HostState): string {
+  switch (state.kind) {
+    case "connecting":
+      return "Connecting to the smartcard software on this computer.";
+    case "ready":
+      return `The smartcard software (version ${state.version}) is ready.`;
+    case "not-installed":
+      return "The smartcard software (Smartcard Self-Service) is not installed on this computer. Contact your IT service desk and ask them to install it.";
+    case "wrong-version":
+      return `The smartcard software on this computer (version ${state.version}) does not match this extension. Contact your IT service desk and ask them to update Smartcard Self-Service.`;
+    case "disconnected":
+      return "The connection to the smartcard software was lost. Trying again.";
+  }
+}
+
+/** Browser error texts for a host that is not registered (Chromium, then Firefox). */
+const NOT_INSTALLED = [/not found/i, /no such native application/i, /forbidden/i, /not allowed/i];
+
+type Pending = { resolve: (value: unknown) => void; reject: (error: Error) => void };
+
+export interface HostSessionOptions {
+  /** Waits between reconnection attempts; the last one repeats. */
+  retryDelaysMs?: number[];
+  helloTimeoutMs?: number;
+  setTimer?: (f: () => void, ms: number) => unknown;
+  clearTimer?: (handle: unknown) => void;
+}
+
+export class HostSession implements HostApi {
+  state: HostState = { kind: "connecting" };
+  private port: PortLike | null = null;
+  private nextId = 1;
+  private pending = new Map<number, Pending>();
+  private eventListeners: Array<(event: HostEvent) => void> = [];
+  private stateListeners: Array<(state: HostState) => void> = [];
+  private readyWaiters: Array<{ resolve: () => void; reject: (e: Error) => void }> = [];
+  private attempt = 0;
+  private closed = false;
+  private timer: unknown = null;
+  private readonly retryDelays: number[];
+  private readonly helloTimeout: number;
+  private readonly setTimer: (f: () => void, ms: number) => unknown;
+  private readonly clearTimer: (handle: unknown) => void;
+
+  constructor(
+    private readonly connect: () => PortLike,
+    options: HostSessionOptions = {},
+  ) {
+    this.retryDelays = options.retryDelaysMs ?? [500, 1000, 2000, 5000];
+    this.helloTimeout = options.helloTimeoutMs ?? 5000;
+    this.setTimer = options.setTimer ?? ((f, ms) => setTimeout(f, ms));
+    this.clearTimer = options.clearTimer ?? ((h) => clearTimeout(h as ReturnType<typeof setTimeout>));
+    this.open();
+  }
+
+  onEvent(listener: (event: HostEvent) => void): void {
+    this.eventListeners.push(listener);
+  }
+
+  onState(listener: (state: HostState) => void): void {
+    this.stateListeners.push(listener);
+  }
+
+  /** Resolves once the host has said hello with our protocol; rejects if it cannot. */
+  ready(): Promise<void> {
+    if (this.state.kind === "ready") return Promise.resolve();
+    if (this.state.kind === "not-installed" || this.state.kind === "wrong-version") {
+      return Promise.reject(new HostUnavailableError(this.state));
+    }
+    return new Promise((resolve, reject) => this.readyWaiters.push({ resolve, reject }));
+  }
+
+  /** Sends a command; resolves with its result or rejects with its typed error. */
+  async request<T>(command: Command): Promise<T> {
+    await this.ready();
+    const port = this.port;
+    if (!port) throw new HostUnavailableError(this.state);
+    const id = this.nextId++;
+    return new Promise<T>((resolve, reject) => {
+      this.pending.set(id, { resolve: resolve as (v: unknown) => void, reject });
+      port.postMessage({ id, ...command });
+    });
+  }
+
+  close(): void {
+    this.closed = true;
+    if (this.timer !== null) this.clearTimer(this.timer);
+    this.port?.disconnect();
+    this.port = null;
+    this.failPending(new HostUnavailableError({ kind: "disconnected", detail: "closed", retryInMs: 0 }));
+  }
+
+  private setState(state: HostState): void {
+    this.state = state;
+    for (const listener of this.stateListeners) listener(state);
+    if (state.kind === "ready") {
+      for (const waiter of this.readyWaiters.splice(0)) waiter.resolve();
+    } else if (state.kind === "not-installed" || state.kind === "wrong-version") {
+      for (const waiter of this.readyWaiters.splice(0)) waiter.reject(new HostUnavailableError(state));
+    }
+  }
+
+  private open(): void {
+    if (this.closed) return;
+    this.setState({ kind: "connecting" });
+    let port: PortLike;
+    try {
+      port = this.connect();
+    } catch (error) {
+      this.setState({ kind: "not-installed", detail: String(error) });
+      return;
+    }
+    this.port = port;
+    let greeted = false;
+    const helloTimer = this.setTimer(() => {
+      if (!greeted && this.port === port) {
+        port.disconnect();
+        this.lost(port, "the host did not say hello");
+      }
+    }, this.helloTimeout);
+    port.onMessage.addListener((raw) => {
+      const message = raw as HostMessage;
+      if (!greeted) {
+        const hello = message as Hello;
+        if (hello.type !== "hello") return;
+        greeted = true;
+        this.clearTimer(helloTimer);
+        if (hello.protocol !== PROTOCOL_VERSION) {
+          this.port = null;
+          port.disconnect();
+          this.setState({ kind: "wrong-version", protocol: hello.protocol, version: hello.version });
+          this.failPending(new HostUnavailableError(this.state));
+          return;
+        }
+        this.attempt = 0;
+        this.setState({ kind: "ready", version: hello.version, capabilities: hello.capabilities });
+        return;
+      }
+      this.dispatch(message);
+    });
+    port.onDisconnect.addListener((gone) => {
+      this.clearTimer(helloTimer);
+      const detail = gone.error?.message ?? port.error?.message ?? "the host closed the connection";
+      if (!greeted && NOT_INSTALLED.some((pattern) => pattern.test(detail))) {
+        this.port = null;
+        this.setState({ kind: "not-installed", detail });
+        this.failPending(new HostUnavailableError(this.state));
+        return;
+      }
+      this.lost(port, detail);
+    });
+  }
+
+  private lost(port: PortLike, detail: string): void {
+    if (this.port !== port) return;
+    this.port = null;
+    const retryInMs = this.retryDelays[Math.min(this.attempt, this.retryDelays.length - 1)] ?? 5000;
+    this.attempt += 1;
+    this.setState({ kind: "disconnected", detail, retryInMs });
+    this.failPending(new HostUnavailableError(this.state));
+    if (!this.closed) this.timer = this.setTimer(() => this.open(), retryInMs);
+  }
+
+  private dispatch(message: HostMessage): void {
+    if ("type" in message && message.type === "event") {
+      for (const listener of this.eventListeners) listener(message as HostEvent);
+      return;
+    }
+    if (!("id" in message)) return;
+    const id = message.id;
+    const pending = id === null ? undefined : this.pending.get(id);
+    if (!pending || id === null) return;
+    this.pending.delete(id);
+    if ("error" in message) pending.reject(new HostRequestError(message.error));
+    else pending.resolve(message.result);
+  }
+
+  private failPending(error: Error): void {
+    const waiting = [...this.pending.values()];
+    this.pending.clear();
+    for (const p of waiting) p.reject(error);
+  }
+}

@@ -1,0 +1,63 @@
+// The portal's HTTP API client (paths and types from the shared rules crate).
+
+import type { ApiErrorDetail } from "./rules";
+
+export class PortalError extends Error {
+  constructor(
+    readonly detail: ApiErrorDetail | { code: "portal-unreachable"; message: string },
+    readonly status: number,
+  ) {
+    super(detail.message);
+    this.name = "PortalError";
+  }
+  get code(): string {
+    return this.detail.code;
+  }
+}
+
+export type FetchLike = (url: string, init: { method: string; headers: Record<string, string>; body: string }) => Promise<{
+  ok: boolean;
+  status: number;
+  json(): Promise<unknown>;
+}>;
+
+export class PortalClient {
+  constructor(
+    readonly baseUrl: string,
+    private readonly fetcher: FetchLike = (url, init) => fetch(url, init),
+  ) {}
+
+  /** The portal's origin, which card proofs are bound to. */
+  get origin(): string {
+    return new URL(this.baseUrl).origin;
+  }
+
+  async post<T>(path: string, body: unknown): Promise<T> {
+    let response;
+    try {
+      response = await this.fetcher(new URL(path, this.baseUrl).toString(), {
+        method: "POST",
+        headers: { "Content-Type": "application/json" },
+        body: JSON.stringify(body),
+      });
+    } catch {
+      throw new PortalError(
+        {
+          code: "portal-unreachable",
+          message:
+            "The self-service portal cannot be reached. Check your network connection and try again; if it keeps happening, contact your IT service desk.",
+        },
+        0,
+      );
+    }
+    const payload = (await response.json().catch(() => null)) as { error?: ApiErrorDetail } | null;
+    if (!response.ok) {
+      const detail = payload?.error ?? {
+        code: "internal",
+        message: "The self-service portal had a problem. Try again in a few minutes.",
+      };
+      throw new PortalError(detail as ApiErrorDetail, response.status);
+    }
+    return payload as T;
+  }
+}

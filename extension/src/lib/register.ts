@@ -1,0 +1,162 @@
+// The registration journey (seeds: "Self Service Registration"), as steps a page renders:
+// card -> passcode -> questions -> email -> code -> done. Every rule is checked here with the
+// shared rules first, then again by the host and the portal.
+
+import type { HostApi } from "./host";
+import type { PortalClient } from "./portal";
+import { problemFrom, type Problem } from "./problems";
+import type {
+  CardProof,
+  CardStatus,
+  Challenge,
+  CodeSent,
+  QuestionAnswer,
+  RegistrationComplete,
+  RegistrationStarted,
+  StatusResult,
+} from "./rules";
+import { rules } from "./rules";
+import { findCard, type CardInReader } from "./cards";
+
+export type RegisterView =
+  | { step: "card"; problem?: Problem }
+  | { step: "passcode"; card: CardInReader; problem?: Problem }
+  | { step: "questions"; holder: string; problem?: Problem }
+  | { step: "email"; emailOnFile?: string; problem?: Problem }
+  | { step: "code"; sentTo: string; expiresAt: number; problem?: Problem }
+  | { step: "done"; message: string };
+
+export class RegisterJourney {
+  view: RegisterView = { step: "card" };
+  private card: CardInReader | null = null;
+  private flowId = "";
+  private holder = "";
+  private emailOnFile: string | undefined;
+  private email = "";
+
+  constructor(
+    private readonly host: HostApi,
+    private readonly portal: PortalClient,
+    private readonly raContact: string,
+  ) {}
+
+  private fail(error: unknown): Problem {
+    return problemFrom(error, this.raContact);
+  }
+
+  /** Finds the card; the first screen shows its reader and holder. */
+  async start(waitForCardMs = 0): Promise<RegisterView> {
+    try {
+      const card = await findCard(this.host, waitForCardMs);
+      this.card = card;
+      if (card.card.passcode.state === "blocked") {
+        this.view = {
+          step: "card",
+          problem: {
+            code: "passcode-blocked",
+            title: "Your smartcard is locked",
+            message: "A locked smartcard cannot be registered. If you have registered before, use Smartcard Unlock; otherwise contact your Registration Authority.",
+            action: "none",
+          },
+        };
+      } else {
+        this.view = { step: "passcode", card };
+      }
+    } catch (error) {
+      this.view = { step: "card", problem: this.fail(error) };
+    }
+    return this.view;
+  }
+
+  /** Proves the card is the user's: the passcode, then the card signs the portal's challenge. */
+  async submitPasscode(passcode: string): Promise<RegisterView> {
+    const card = this.card;
+    if (!card) return this.start();
+    if (passcode.length === 0) {
+      this.view = { step: "passcode", card, problem: { code: "empty", title: "Enter your passcode", message: "Enter your smartcard passcode.", field: "passcode", action: "retry" } };
+      return this.view;
+    }
+    try {
+      const challenge = await this.portal.post<Challenge>("/api/v1/challenges", { purpose: "register" });
+      const proof = await this.host.request<CardProof>({
+        type: "prove-possession",
+        purpose: "register",
+        origin: this.portal.origin,
+        nonce: challenge.nonce,
+        passcode,
+        reader: card.reader,
+      });
+      const started = await this.portal.post<RegistrationStarted>("/api/v1/registration/start", {
+        challengeId: challenge.challengeId,
+        proof,
+      });
+      this.flowId = started.flowId;
+      this.holder = started.holderName;
+      this.emailOnFile = started.emailOnFile;
+      this.view = { step: "questions", holder: started.holderName };
+    } catch (error) {
+      this.view = { step: "passcode", card, problem: this.fail(error) };
+    }
+    return this.view;
+  }
+
+  async submitAnswers(answers: QuestionAnswer[]): Promise<RegisterView> {
+    const verdict = rules.checkRegistrationChoice(answers);
+    if (!verdict.ok) {
+      const index = verdict.reason && "index" in verdict.reason ? verdict.reason.index : undefined;
+      this.view = {
+        step: "questions",
+        holder: this.holder,
+        problem: { code: verdict.reason?.code ?? "answers", title: "Check your questions and answers", message: verdict.message ?? "", field: index === undefined ? "answers" : `answer-${index}`, action: "retry" },
+      };
+      return this.view;
+    }
+    try {
+      await this.portal.post("/api/v1/registration/questions", { flowId: this.flowId, answers });
+      this.view = this.emailOnFile ? { step: "email", emailOnFile: this.emailOnFile } : { step: "email" };
+    } catch (error) {
+      this.view = { step: "questions", holder: this.holder, problem: this.fail(error) };
+    }
+    return this.view;
+  }
+
+  async submitEmail(email: string): Promise<RegisterView> {
+    const verdict = rules.checkEmail(email, undefined);
+    const here = (problem: Problem): RegisterView =>
+      (this.view = this.emailOnFile ? { step: "email", emailOnFile: this.emailOnFile, problem } : { step: "email", problem });
+    if (!verdict.ok) {
+      return here({ code: verdict.reason?.code ?? "email", title: "Use an approved email address", message: verdict.message ?? "", field: "email", action: "retry" });
+    }
+    try {
+      const sent = await this.portal.post<CodeSent>("/api/v1/registration/email", { flowId: this.flowId, email });
+      this.email = email;
+      this.view = { step: "code", sentTo: sent.sentTo, expiresAt: sent.expiresAt };
+    } catch (error) {
+      return here(this.fail(error));
+    }
+    return this.view;
+  }
+
+  /** Sends a new code to the same address. */
+  async newCode(): Promise<RegisterView> {
+    return this.submitEmail(this.email);
+  }
+
+  async submitCode(typed: string): Promise<RegisterView> {
+    const current = this.view.step === "code" ? this.view : null;
+    const verdict = rules.parseCode(typed);
+    if (!verdict.ok) {
+      if (current) this.view = { ...current, problem: { code: verdict.reason?.code ?? "code", title: "Check the code", message: verdict.message ?? "", field: "code", action: "retry" } };
+      return this.view;
+    }
+    try {
+      const done = await this.portal.post<RegistrationComplete>("/api/v1/registration/confirm", { flowId: this.flowId, code: verdict.value });
+      this.view = { step: "done", message: done.message };
+    } catch (error) {
+      if (current) this.view = { ...current, problem: this.fail(error) };
+    }
+    return this.view;
+  }
+}
+
+export type { CardStatus, StatusResult };

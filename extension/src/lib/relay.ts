@@ -1,0 +1,59 @@
+// A page's connection to the host, through the background (which holds one host session per
+// journey): requests out, replies matched by a page-side id, events and host state in.
+
+import browser from "webextension-polyfill";
+import { HostRequestError, HostUnavailableError, type HostApi, type HostState } from "./host";
+import type { Command, ErrorBody, HostEvent } from "./rules";
+
+export type ToBackground = { kind: "request"; cid: number; command: Command };
+export type FromBackground =
+  | { kind: "reply"; cid: number; result?: unknown; error?: ErrorBody; unavailable?: HostState }
+  | { kind: "event"; event: HostEvent }
+  | { kind: "host-state"; state: HostState };
+
+export const JOURNEY_PORT = "journey";
+
+export class HostRelay implements HostApi {
+  private port = browser.runtime.connect({ name: JOURNEY_PORT });
+  private next = 1;
+  private pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();
+  private events: Array<(event: HostEvent) => void> = [];
+  private states: Array<(state: HostState) => void> = [];
+  state: HostState = { kind: "connecting" };
+
+  constructor() {
+    this.port.onMessage.addListener((raw: unknown) => {
+      const message = raw as FromBackground;
+      if (message.kind === "event") {
+        for (const listener of this.events) listener(message.event);
+      } else if (message.kind === "host-state") {
+        this.state = message.state;
+        for (const listener of this.states) listener(message.state);
+      } else {
+        const pending = this.pending.get(message.cid);
+        if (!pending) return;
+        this.pending.delete(message.cid);
+        if (message.error) pending.reject(new HostRequestError(message.error));
+        else if (message.unavailable) pending.reject(new HostUnavailableError(message.unavailable));
+        else pending.resolve(message.result);
+      }
+    });
+  }
+
+  request<T>(command: Command): Promise<T> {
+    const cid = this.next++;
+    return new Promise<T>((resolve, reject) => {
+      this.pending.set(cid, { resolve: resolve as (v: unknown) => void, reject });
+      const message: ToBackground = { kind: "request", cid, command };
+      this.port.postMessage(message);
+    });
+  }
+
+  onEvent(listener: (event: HostEvent) => void): void {
+    this.events.push(listener);
+  }
+
+  onState(listener: (state: HostState) => void): void {
+    this.states.push(listener);
+  }
+}

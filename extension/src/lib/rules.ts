@@ -1,0 +1,20 @@
+// The shared rules, compiled from `wasm/` (selfservice-rules): the same passcode, email,
+// question and code checks the host and the portal apply, and the message types.
+
+import init, * as wasm from "../../../wasm/pkg/selfservice_rules.js";
+
+export type * from "../../../wasm/pkg/selfservice_rules.js";
+export const rules = wasm;
+
+let loading: Promise<unknown> | null = null;
+
+/** Loads the wasm module once, from the extension's own files. */
+export function loadRules(url: string): Promise<unknown> {
+  loading ??= init({ module_or_path: url });
+  return loading;
+}
+
+/** For tests under Node: instantiate from bytes. */
+export function loadRulesSync(bytes: BufferSource): void {
+  wasm.initSync({ module: bytes });
+}

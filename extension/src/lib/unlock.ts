@@ -1,0 +1,241 @@
+// The unlock journey (seeds: "Smartcard Unlock"): card -> warning ("You are attempting to
+// unlock a Smartcard issued to ...") -> questions -> unlock code -> new passcode twice ->
+// unlocking -> done, confirmed when the card comes back unblocked.
+
+import { HostRequestError, type HostApi } from "./host";
+import type { PortalClient } from "./portal";
+import { problemFrom, type Problem } from "./problems";
+import type {
+  AuthorizationIssued,
+  CardProof,
+  Challenge,
+  CodeSent,
+  PasscodeRule,
+  QuestionAnswer,
+  UnlockResult,
+  UnlockStarted,
+  UnlockState,
+} from "./rules";
+import { rules } from "./rules";
+import { findCard, type CardInReader } from "./cards";
+
+export type UnlockView =
+  | { step: "card"; problem?: Problem }
+  | { step: "warning"; holder: string }
+  | { step: "questions"; holder: string; questionIds: string[]; roundsLeft: number; problem?: Problem }
+  | { step: "code"; sentTo: string; expiresAt: number; problem?: Problem }
+  | { step: "passcode"; rule: PasscodeRule; problem?: Problem }
+  | { step: "reinsert-to-finish"; problem: Problem }
+  | { step: "done"; confirmed: boolean }
+  | { step: "locked"; problem: Problem };
+
+export class UnlockJourney {
+  view: UnlockView = { step: "card" };
+  private card: CardInReader | null = null;
+  private flowId = "";
+  private started: UnlockStarted | null = null;
+  private rule: PasscodeRule | null = null;
+  /** Kept only until the card is unlocked, so a pulled card can be finished. */
+  private newPasscode: string | null = null;
+  private listeners: Array<(view: UnlockView) => void> = [];
+
+  constructor(
+    private readonly host: HostApi,
+    private readonly portal: PortalClient,
+    private readonly raContact: string,
+  ) {
+    host.onEvent((event) => void this.onHostEvent(event.event));
+  }
+
+  /** Called when the view changes without a user action (card back in the reader). */
+  onChange(listener: (view: UnlockView) => void): void {
+    this.listeners.push(listener);
+  }
+
+  private set(view: UnlockView): UnlockView {
+    this.view = view;
+    return view;
+  }
+
+  private fail(error: unknown): Problem {
+    return problemFrom(error, this.raContact);
+  }
+
+  /** Finds the locked card, proves it with its card key (no passcode) and starts the flow. */
+  async start(waitForCardMs = 0): Promise<UnlockView> {
+    try {
+      const card = await findCard(this.host, waitForCardMs);
+      this.card = card;
+      if (card.card.passcode.state !== "blocked") {
+        return this.set({
+          step: "card",
+          problem: {
+            code: "not-locked",
+            title: "Your smartcard is not locked",
+            message: "This smartcard is not locked, so there is nothing to unlock. You can log in with your passcode as normal.",
+            action: "none",
+          },
+        });
+      }
+      this.rule = card.card.passcodeRule;
+      const challenge = await this.portal.post<Challenge>("/api/v1/challenges", { purpose: "unlock" });
+      const proof = await this.host.request<CardProof>({
+        type: "prove-possession",
+        purpose: "unlock",
+        origin: this.portal.origin,
+        nonce: challenge.nonce,
+        reader: card.reader,
+      });
+      const started = await this.portal.post<UnlockStarted>("/api/v1/unlock/start", {
+        challengeId: challenge.challengeId,
+        proof,
+      });
+      this.started = started;
+      this.flowId = started.flowId;
+      return this.set({ step: "warning", holder: started.holderName });
+    } catch (error) {
+      const problem = this.fail(error);
+      return this.set(problem.code === "self-service-locked" ? { step: "locked", problem } : { step: "card", problem });
+    }
+  }
+
+  /** The user read the warning and goes on. */
+  confirmWarning(): UnlockView {
+    const started = this.started;
+    if (!started) return this.view;
+    return this.set({
+      step: "questions",
+      holder: started.holderName,
+      questionIds: started.questionIds,
+      roundsLeft: started.roundsLeft,
+    });
+  }
+
+  async submitAnswers(answers: QuestionAnswer[]): Promise<UnlockView> {
+    const current = this.view.step === "questions" ? this.view : null;
+    if (!current) return this.view;
+    const blank = answers.findIndex((a) => a.answer.trim() === "");
+    if (blank >= 0) {
+      return this.set({ ...current, problem: { code: "blank", title: "Answer every question", message: "Enter an answer to each question.", field: `answer-${blank}`, action: "retry" } });
+    }
+    try {
+      const sent = await this.portal.post<CodeSent>("/api/v1/unlock/answers", { flowId: this.flowId, answers });
+      return this.set({ step: "code", sentTo: sent.sentTo, expiresAt: sent.expiresAt });
+    } catch (error) {
+      const problem = this.fail(error);
+      if (problem.code === "self-service-locked") return this.set({ step: "locked", problem });
+      const roundsLeft = problem.code === "wrong-answers" ? current.roundsLeft - 1 : current.roundsLeft;
+      return this.set({ ...current, roundsLeft, problem });
+    }
+  }
+
+  async newCode(): Promise<UnlockView> {
+    const current = this.view.step === "code" ? this.view : null;
+    try {
+      const sent = await this.portal.post<CodeSent>("/api/v1/unlock/code/resend", { flowId: this.flowId });
+      return this.set({ step: "code", sentTo: sent.sentTo, expiresAt: sent.expiresAt });
+    } catch (error) {
+      return current ? this.set({ ...current, problem: this.fail(error) }) : this.view;
+    }
+  }
+
+  async submitCode(typed: string): Promise<UnlockView> {
+    const current = this.view.step === "code" ? this.view : null;
+    if (!current) return this.view;
+    const verdict = rules.parseCode(typed);
+    if (!verdict.ok) {
+      return this.set({ ...current, problem: { code: verdict.reason?.code ?? "code", title: "Check the code", message: verdict.message ?? "", field: "code", action: "retry" } });
+    }
+    try {
+      await this.portal.post("/api/v1/unlock/code", { flowId: this.flowId, code: verdict.value });
+      return this.set({ step: "passcode", rule: this.passcodeRule() });
+    } catch (error) {
+      return this.set({ ...current, problem: this.fail(error) });
+    }
+  }
+
+  /** The effective rule for this card (the card's, narrowed by the host's organisation policy). */
+  passcodeRule(): PasscodeRule {
+    if (this.rule) return this.rule;
+    const fallback = rules.passcodeRule("piv-strict", undefined);
+    if (!fallback.ok || !fallback.value) throw new Error("no passcode rule");
+    return fallback.value;
+  }
+
+  /** The new passcode twice: checked by the rules, then the card is unblocked and set. */
+  async submitPasscode(passcode: string, confirmation: string): Promise<UnlockView> {
+    const rule = this.passcodeRule();
+    const verdict = rules.checkPasscodePair(rule, passcode, confirmation);
+    if (!verdict.ok) {
+      const field = verdict.reason?.code === "mismatch" ? "confirm-passcode" : "new-passcode";
+      return this.set({ step: "passcode", rule, problem: { code: verdict.reason?.code ?? "passcode", title: "Check your new passcode", message: verdict.message ?? "", field, action: "retry" } });
+    }
+    this.newPasscode = passcode;
+    return this.unblock();
+  }
+
+  private async unblock(): Promise<UnlockView> {
+    const rule = this.passcodeRule();
+    const passcode = this.newPasscode;
+    if (passcode === null) return this.view;
+    let issued: AuthorizationIssued;
+    try {
+      issued = await this.portal.post<AuthorizationIssued>("/api/v1/unlock/authorization", { flowId: this.flowId });
+    } catch (error) {
+      return this.set({ step: "passcode", rule, problem: this.fail(error) });
+    }
+    try {
+      const result = await this.host.request<UnlockResult>({
+        type: "unlock",
+        origin: this.portal.origin,
+        authorization: issued.authorization,
+        newPasscode: passcode,
+        reader: this.card?.reader,
+        waitForCardMs: 30000,
+      });
+      await this.report(issued.authorizationId, result.state);
+      this.newPasscode = null;
+      return this.set({ step: "done", confirmed: false });
+    } catch (error) {
+      if (error instanceof HostRequestError && error.body.code === "card-removed") {
+        const state = (error.body as { state?: UnlockState }).state;
+        if (state) await this.report(issued.authorizationId, state, "card-removed").catch(() => undefined);
+        return this.set({
+          step: "reinsert-to-finish",
+          problem: {
+            code: "card-removed",
+            title: "Put your smartcard back in",
+            message: "Your smartcard was removed before the unlock finished. Put it back in the reader: the unlock will finish by itself.",
+            action: "none",
+          },
+        });
+      }
+      const problem = this.fail(error);
+      if (problem.code !== "policy-violation") this.newPasscode = null;
+      return this.set({ step: "passcode", rule, problem });
+    }
+  }
+
+  private report(authorizationId: string, state: UnlockState, error?: string): Promise<unknown> {
+    return this.portal.post("/api/v1/unlock/result", { flowId: this.flowId, authorizationId, state, ...(error ? { error } : {}) });
+  }
+
+  private async onHostEvent(event: string): Promise<void> {
+    if (event !== "card-inserted") return;
+    if (this.view.step === "reinsert-to-finish") {
+      this.notify(await this.unblock());
+    } else if (this.view.step === "done" && !this.view.confirmed) {
+      // "Please remove and then reinsert your Smartcard": confirm it now reads unblocked.
+      try {
+        const card = await findCard(this.host);
+        if (card.card.passcode.state === "usable") this.notify(this.set({ step: "done", confirmed: true }));
+      } catch {
+        // Not readable yet; the next insertion tries again.
+      }
+    }
+  }
+
+  private notify(view: UnlockView): void {
+    for (const listener of this.listeners) listener(view);
+  }
+}

@@ -1,0 +1,56 @@
+// The options page: the effective configuration and where each value came from, a
+// development override for unmanaged machines, and diagnostics of the host and readers.
+
+import browser from "webextension-polyfill";
+import { loadConfig, LOCAL_KEY } from "../lib/config";
+import { describeHostState } from "../lib/host";
+import { HostRelay } from "../lib/relay";
+import type { StatusResult } from "../lib/rules";
+import { field, form, h, submit } from "./ui";
+
+async function main(): Promise<void> {
+  const main = document.getElementById("main") as HTMLElement;
+  const config = await loadConfig(browser.storage as never);
+  const row = (key: string, value: string, source: string) =>
+    h("div", { class: "nhsuk-summary-list__row" }, h("dt", { class: "nhsuk-summary-list__key" }, key), h("dd", { class: "nhsuk-summary-list__value" }, value), h("dd", { class: "nhsuk-summary-list__actions config-source" }, source));
+  const content: HTMLElement[] = [
+    h("h1", {}, "Smartcard Self-Service settings"),
+    h("h2", {}, "Configuration"),
+    h(
+      "dl",
+      { class: "nhsuk-summary-list", id: "configuration" },
+      row("Portal", config.portalUrl, config.sources.portalUrl),
+      row("Allowed portal origins", config.allowedOrigins.join(", "), config.sources.allowedOrigins),
+      row("Registration Authority contact", config.raContact, config.sources.raContact),
+      row("Passcode policy", config.passcodePolicy ? JSON.stringify(config.passcodePolicy) : "The card's own rule", config.sources.passcodePolicy),
+    ),
+  ];
+  if (config.sources.portalUrl !== "policy") {
+    const portal = field({ id: "portal-url", label: "Portal address on this computer (development)", value: config.portalUrl, hint: "IT normally sets this by policy; a policy value always wins." });
+    content.push(
+      form(async () => {
+        await browser.storage.local.set({ [LOCAL_KEY]: { PortalUrl: portal.input.value } });
+        window.location.reload();
+      }, portal.group, submit("Save")),
+    );
+  }
+  const diagnostics = h("div", { id: "diagnostics" }, h("p", {}, "Asking the smartcard software..."));
+  content.push(h("h2", {}, "Diagnostics"), diagnostics);
+  main.replaceChildren(...content);
+
+  const host = new HostRelay();
+  try {
+    const status = await host.request<StatusResult>({ type: "status" });
+    const state = host.state;
+    diagnostics.replaceChildren(
+      h("p", { id: "host-version" }, state.kind === "ready" ? `Smartcard software version ${state.version}` : describeHostState(state)),
+      h("p", {}, `PC/SC service: ${status.service}`),
+      h("ul", {}, ...status.readers.map((r) => h("li", {}, `${r.name}: ${r.card ? `card of ${r.card.holderName ?? "unknown"} (${r.card.passcode.state})` : "no card"}`))),
+      h("p", {}, "For a full check of this computer, IT can run: smartcard-selfservice doctor"),
+    );
+  } catch (error) {
+    diagnostics.replaceChildren(h("p", { id: "host-version" }, error instanceof Error ? error.message : String(error)));
+  }
+}
+
+void main();

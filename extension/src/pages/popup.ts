@@ -1,0 +1,65 @@
+// The popup: readers and card at a glance, with the next step for each state.
+
+import browser from "webextension-polyfill";
+import { loadConfig } from "../lib/config";
+import { describeHostState, HostRequestError, HostUnavailableError } from "../lib/host";
+import { HostRelay } from "../lib/relay";
+import type { CardStatus, StatusResult } from "../lib/rules";
+import { button, h } from "./ui";
+
+/** Cards expire every 2 years; warn from 30 days before. */
+const EXPIRY_WARNING_DAYS = 30;
+
+async function main(): Promise<void> {
+  const config = await loadConfig(browser.storage as never);
+  const main = document.getElementById("main") as HTMLElement;
+  const host = new HostRelay();
+  const open = (page: string) => () => void browser.tabs.create({ url: browser.runtime.getURL(`pages/${page}.html`) }).then(() => window.close());
+  const render = async (): Promise<void> => {
+    let status: StatusResult;
+    try {
+      status = await host.request<StatusResult>({ type: "status" });
+    } catch (error) {
+      const message = error instanceof HostUnavailableError ? describeHostState(error.state) : error instanceof HostRequestError ? error.message : String(error);
+      main.replaceChildren(h("h1", {}, "Smartcard Self-Service"), h("div", { class: "nhsuk-warning-callout", id: "host-problem" }, h("p", {}, message)));
+      return;
+    }
+    const content: HTMLElement[] = [h("h1", {}, "Smartcard Self-Service")];
+    if (status.service === "unavailable") {
+      content.push(h("p", { id: "service-problem" }, "The smartcard service on this computer is not running. Restart the computer; if that does not help, contact your IT service desk."));
+    } else if (status.readers.length === 0) {
+      content.push(h("p", { id: "no-reader" }, "No smartcard reader is connected. Plug in your reader."));
+    }
+    for (const reader of status.readers) {
+      content.push(h("h2", { class: "nhsuk-heading-s" }, reader.name));
+      content.push(reader.card ? cardSummary(reader.card, config.raContact, open) : h("p", { class: "no-card" }, "No smartcard in this reader."));
+    }
+    content.push(button("Register for self-service", open("register"), true));
+    main.replaceChildren(...content);
+  };
+  host.onEvent(() => void render());
+  await render();
+}
+
+function cardSummary(card: CardStatus, raContact: string, open: (page: string) => () => void): HTMLElement {
+  const rows: HTMLElement[] = [
+    h("p", { class: "holder" }, h("strong", {}, card.holderName ?? "Unknown holder")),
+    h("p", { class: "expiry" }, `Card expires: ${card.expiry ?? "unknown"}`),
+  ];
+  const days = card.daysLeft;
+  if (days !== undefined && days < 0) {
+    rows.push(h("div", { class: "nhsuk-warning-callout expiry-warning" }, h("p", {}, `This smartcard has expired. ${raContact}`)));
+  } else if (days !== undefined && days <= EXPIRY_WARNING_DAYS) {
+    rows.push(h("div", { class: "nhsuk-warning-callout expiry-warning" }, h("p", {}, `This smartcard expires in ${days} ${days === 1 ? "day" : "days"}. Arrange a new card with your Sponsor or Registration Authority: ${raContact}`)));
+  }
+  if (card.passcode.state === "blocked") {
+    rows.push(h("p", { class: "passcode-state" }, "Your smartcard is locked."));
+    rows.push(button("Unlock my card", open("unlock")));
+  } else {
+    const left = card.passcode.retriesLeft;
+    rows.push(h("p", { class: "passcode-state" }, `Passcode: ${left} ${left === 1 ? "try" : "tries"} left before the card locks.`));
+  }
+  return h("div", { class: "card-summary" }, ...rows);
+}
+
+void main();
