@@ -62,7 +62,12 @@ function manifestFor(browser) {
   } else {
     delete manifest.minimum_chrome_version;
     manifest.background = { scripts: ["background.js"] };
-    manifest.browser_specific_settings = { gecko: { id: ids.FIREFOX_ADDON_ID, strict_min_version: "128.0" } };
+    // The extension collects and transmits no personal data to its developers.
+    manifest.browser_specific_settings = {
+      gecko: { id: ids.FIREFOX_ADDON_ID, strict_min_version: "140.0", data_collection_permissions: { required: ["none"] } },
+      // Not meant for Android (no card readers there); stated only so the data-collection key is valid.
+      gecko_android: { strict_min_version: "142.0" },
+    };
   }
   return manifest;
 }
@@ -71,7 +76,7 @@ for (const browser of ["chromium", "firefox"]) {
   const out = join(here, "dist", browser);
   rmSync(out, { recursive: true, force: true });
   mkdirSync(out, { recursive: true });
-  const common = { bundle: true, target: ["chrome120", "firefox128"], logLevel: "warning", legalComments: "none" };
+  const common = { bundle: true, target: ["chrome120", "firefox140"], logLevel: "warning", legalComments: "none" };
   await build({ ...common, entryPoints: { background: join(here, "src/background.ts"), bridge: join(here, "src/bridge.ts") }, outdir: out, format: "iife" });
   await build({
     ...common,
