@@ -1,0 +1,302 @@
+//! The end-to-end world: `virtual-card world up` (pcscd + vpcd + cards + the reference portal +
+//! an SMTP sink), the host registered for a private browser profile with its own `install
+//! --browser-profile`, and a real headless browser with the extension loaded as a user has it.
+//! The browser inherits the driver's environment and hands it to the host it starts: that is
+//! how the host finds the world's private pcscd and configuration.
+
+use anyhow::{bail, Context, Result};
+use fantoccini::wd::WebDriverCompatibleCommand;
+use fantoccini::{Client, ClientBuilder, Locator};
+use serde_json::{json, Value};
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::os::unix::process::CommandExt;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// The workspace root.
+pub fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn binary(name: &str) -> Result<PathBuf> {
+    let path = root().join("target/debug").join(name);
+    if !path.exists() {
+        bail!("{} is missing: build the workspace first (cargo build --workspace)", path.display());
+    }
+    Ok(path)
+}
+
+/// A world for one test; stopped (every process, by pid) when dropped.
+pub struct World {
+    pub vars: HashMap<String, String>,
+}
+
+impl World {
+    pub fn up(slot0: &str) -> Result<World> {
+        let up = Command::new(binary("virtual-card")?)
+            .args(["world", "up", "--slot0", slot0])
+            .output()?;
+        if !up.status.success() {
+            bail!("world up: {}", String::from_utf8_lossy(&up.stderr));
+        }
+        let vars = String::from_utf8_lossy(&up.stdout)
+            .lines()
+            .filter_map(|l| l.strip_prefix("export ")?.split_once('='))
+            .map(|(k, v)| (k.to_string(), v.trim_matches('\'').to_string()))
+            .collect();
+        Ok(World { vars })
+    }
+
+    pub fn portal_url(&self) -> &str {
+        &self.vars["PORTAL_URL"]
+    }
+
+    pub fn card(&self) -> Result<virtual_card::card_file::CardFile> {
+        virtual_card::card_file::CardFile::load(Path::new(&self.vars["VCARD_FILE_0"]))
+    }
+
+    /// Environment the driver (and so the browser and the host) runs with.
+    fn env(&self) -> Vec<(String, String)> {
+        ["PCSCLITE_CSOCK_NAME", "SMARTCARD_SELFSERVICE_CONFIG"]
+            .iter()
+            .map(|k| (k.to_string(), self.vars[*k].clone()))
+            .collect()
+    }
+}
+
+impl Drop for World {
+    fn drop(&mut self) {
+        if let (Ok(program), Some(dir)) = (binary("virtual-card"), self.vars.get("SELFSERVICE_WORLD")) {
+            let _ = Command::new(program).args(["world", "down", "--dir", dir]).status();
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Browser {
+    Chromium,
+    Firefox,
+}
+
+/// A driver process and a session in it.
+pub struct Session {
+    pub client: Client,
+    pub browser: Browser,
+    /// The base of the extension's own pages (`chrome-extension://ID/` or `moz-extension://UUID/`).
+    pub extension_base: String,
+    driver: Child,
+    _profile: tempfile::TempDir,
+}
+
+/// The Firefox add-on's internal UUID, pinned so its pages have a known address.
+const FIREFOX_UUID: &str = "5c3a1d2e-7f60-4b8a-9d1e-2a6b7c8d9e0f";
+
+fn free_port() -> Result<u16> {
+    Ok(std::net::TcpListener::bind(("127.0.0.1", 0))?.local_addr()?.port())
+}
+
+fn wait_for_port(port: u16) -> Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while Instant::now() < deadline {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return Ok(());
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    bail!("the WebDriver server did not listen on {port}")
+}
+
+/// geckodriver's vendor command for a temporary add-on.
+#[derive(Debug)]
+struct InstallTemporaryAddon(String);
+
+impl WebDriverCompatibleCommand for InstallTemporaryAddon {
+    fn endpoint(&self, base: &url::Url, session: Option<&str>) -> Result<url::Url, url::ParseError> {
+        base.join(&format!("session/{}/moz/addon/install", session.unwrap_or_default()))
+    }
+    fn method_and_body(&self, _: &url::Url) -> (http::Method, Option<String>) {
+        (http::Method::POST, Some(json!({"path": self.0, "temporary": true}).to_string()))
+    }
+}
+
+impl Session {
+    /// Starts the browser with the extension built in `extension/dist`, and the host registered
+    /// for this browser's private profile with `smartcard-selfservice install --browser-profile`.
+    /// With `register_host: false` the host is not installed (the "not installed" journey).
+    pub async fn start(browser: Browser, world: &World, register_host: bool) -> Result<Session> {
+        let profile = tempfile::Builder::new().prefix("e2e-").tempdir()?;
+        let port = free_port()?;
+        let extension_dir = root().join("extension/dist").join(match browser {
+            Browser::Chromium => "chromium",
+            Browser::Firefox => "firefox",
+        });
+        if !extension_dir.join("manifest.json").exists() {
+            bail!("the extension is not built: node extension/build.mjs (cargo xtask build does it)");
+        }
+        let extension_dir = std::fs::canonicalize(extension_dir)?;
+        if register_host {
+            let target = match browser {
+                Browser::Chromium => "chromium",
+                Browser::Firefox => "firefox",
+            };
+            let status = Command::new(binary("smartcard-selfservice")?)
+                .args(["install", "--browser", target, "--browser-profile"])
+                .arg(profile.path())
+                .stdout(Stdio::null())
+                .status()?;
+            if !status.success() {
+                bail!("smartcard-selfservice install failed");
+            }
+        }
+        let mut driver = match browser {
+            Browser::Chromium => Command::new("chromedriver"),
+            Browser::Firefox => {
+                let mut command = Command::new(geckodriver());
+                command.arg("--allow-system-access").env("HOME", profile.path());
+                command
+            }
+        };
+        let driver = driver
+            .arg(format!("--port={port}"))
+            .envs(world.env())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            // Its own process group, so stopping it also stops the browser it started.
+            .process_group(0)
+            .spawn()
+            .context("starting the WebDriver server")?;
+        wait_for_port(port)?;
+        let capabilities = match browser {
+            Browser::Chromium => json!({
+                "browserName": "chrome",
+                "goog:chromeOptions": {
+                    "binary": "/usr/bin/chromium",
+                    "args": [
+                        "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                        "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                        "--window-size=1200,1000",
+                        format!("--user-data-dir={}", profile.path().display()),
+                        format!("--load-extension={}", extension_dir.display()),
+                    ]
+                }
+            }),
+            Browser::Firefox => json!({
+                "browserName": "firefox",
+                "moz:firefoxOptions": {
+                    "binary": "/usr/bin/firefox-esr",
+                    "args": ["-headless", "-width", "1200", "-height", "1000"],
+                    "prefs": {
+                        "extensions.webextensions.uuids": json!({ selfservice_rules::names::FIREFOX_ADDON_ID: FIREFOX_UUID }).to_string(),
+                        "datareporting.policy.dataSubmissionEnabled": false,
+                        "browser.shell.checkDefaultBrowser": false
+                    }
+                }
+            }),
+        };
+        let capabilities = match capabilities {
+            Value::Object(map) => map,
+            _ => bail!("capabilities"),
+        };
+        let client = ClientBuilder::native()
+            .capabilities(capabilities)
+            .connect(&format!("http://127.0.0.1:{port}"))
+            .await
+            .context("starting the browser")?;
+        let extension_base = match browser {
+            Browser::Chromium => format!("chrome-extension://{}/", selfservice_rules::names::CHROMIUM_EXTENSION_ID),
+            Browser::Firefox => {
+                client
+                    .issue_cmd(InstallTemporaryAddon(extension_dir.display().to_string()))
+                    .await
+                    .context("installing the add-on")?;
+                format!("moz-extension://{FIREFOX_UUID}/")
+            }
+        };
+        Ok(Session {
+            client,
+            browser,
+            extension_base,
+            driver,
+            _profile: profile,
+        })
+    }
+
+    pub fn page(&self, path: &str) -> String {
+        format!("{}{path}", self.extension_base)
+    }
+
+    /// Points the extension at the world's portal (what IT does by policy).
+    pub async fn configure_portal(&self, portal_url: &str) -> Result<()> {
+        self.client.goto(&self.page("pages/options.html")).await?;
+        self.client
+            .execute_async(
+                "const [url, done] = arguments; const api = globalThis.browser ?? globalThis.chrome; \
+                 api.storage.local.set({developmentConfig: {PortalUrl: url}}).then(() => done(true));",
+                vec![json!(portal_url)],
+            )
+            .await?;
+        Ok(())
+    }
+
+    /// Waits until an element's text contains `text`; returns the text.
+    pub async fn wait_text(&self, css: &str, text: &str) -> Result<String> {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let mut last = String::new();
+        while Instant::now() < deadline {
+            if let Ok(element) = self.client.find(Locator::Css(css)).await {
+                last = element.text().await.unwrap_or_default();
+                if last.contains(text) {
+                    return Ok(last);
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        bail!("'{css}' never contained '{text}' (last: '{last}')")
+    }
+
+    pub async fn fill(&self, css: &str, value: &str) -> Result<()> {
+        let element = self.client.find(Locator::Css(css)).await?;
+        element.clear().await?;
+        element.send_keys(value).await?;
+        Ok(())
+    }
+
+    pub async fn click(&self, css: &str) -> Result<()> {
+        self.client.find(Locator::Css(css)).await?.click().await?;
+        Ok(())
+    }
+
+    /// Saves a screenshot into `dir`.
+    pub async fn screenshot(&self, dir: &Path, name: &str) -> Result<()> {
+        std::fs::create_dir_all(dir)?;
+        let png = self.client.screenshot().await?;
+        std::fs::write(dir.join(format!("{name}.png")), png)?;
+        Ok(())
+    }
+
+    pub async fn close(self) -> Result<()> {
+        let _ = self.client.clone().close().await;
+        Ok(())
+    }
+}
+
+impl Drop for Session {
+    fn drop(&mut self) {
+        let group = format!("-{}", self.driver.id());
+        let _ = Command::new("kill").args(["-TERM", "--", &group]).status();
+        let _ = self.driver.kill();
+        let _ = self.driver.wait();
+    }
+}
+
+/// geckodriver from crates.io (`cargo install geckodriver`), found on PATH or in ~/.cargo/bin.
+fn geckodriver() -> PathBuf {
+    let home = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_default();
+    let installed = home.join(".cargo/bin/geckodriver");
+    if installed.exists() {
+        installed
+    } else {
+        PathBuf::from("geckodriver")
+    }
+}
