@@ -8,6 +8,7 @@
 //! - `world up|status|down`: a private pcscd with vpcd and virtual cards, for a shell.
 
 mod cmd;
+mod extension;
 mod setup;
 mod test;
 mod wasm_pkg;
@@ -32,6 +33,8 @@ enum Task {
     Build,
     /// Run setup, the format and lint checks, and every test suite.
     Test,
+    /// The deliverables in dist/: the extension's Chromium/Edge zip and Firefox xpi.
+    Dist,
     /// Speed and memory benchmarks (release build, real pcscd and virtual card).
     Bench,
     /// A private pcscd with vpcd and virtual cards: `eval "$(cargo xtask world up)"`,
@@ -51,6 +54,7 @@ fn main() -> std::process::ExitCode {
         Task::Test => test::run(),
         Task::World { args } => world(&args),
         Task::Bench => bench(),
+        Task::Dist => dist(),
     };
     match outcome {
         Ok(()) => std::process::ExitCode::SUCCESS,
@@ -66,7 +70,14 @@ fn build() -> anyhow::Result<()> {
     cmd::step("cargo build --workspace --release");
     cmd::cargo(&["build", "--workspace", "--release"])?;
     wasm_pkg::build()?;
+    extension::build()?;
     Ok(())
+}
+
+fn dist() -> anyhow::Result<()> {
+    build()?;
+    extension::check()?;
+    extension::package(env!("CARGO_PKG_VERSION"))
 }
 
 /// Builds the virtual card and hands the arguments to its `world` command, so the world's

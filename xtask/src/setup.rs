@@ -52,6 +52,23 @@ const DEBIAN_PACKAGES: &[DebianPackage] = &[
         name: "gcc-mingw-w64-x86-64",
         present: || cmd::exists("x86_64-w64-mingw32-gcc"),
     },
+    // The browsers of the end-to-end runs, their drivers' needs, and TLS for the WebDriver client.
+    DebianPackage {
+        name: "firefox-esr",
+        present: || dpkg_installed("firefox-esr"),
+    },
+    DebianPackage {
+        name: "chromium",
+        present: || dpkg_installed("chromium"),
+    },
+    DebianPackage {
+        name: "chromium-driver",
+        present: || dpkg_installed("chromium-driver"),
+    },
+    DebianPackage {
+        name: "libssl-dev",
+        present: || dpkg_installed("libssl-dev"),
+    },
     // OpenSC: tools nobody here wrote, to check the virtual card's fidelity.
     DebianPackage {
         name: "opensc",
@@ -63,8 +80,32 @@ pub fn run() -> Result<()> {
     debian_packages()?;
     rust_parts()?;
     wasm_bindgen_cli()?;
+    geckodriver()?;
     npm_packages()?;
     Ok(())
+}
+
+/// geckodriver comes from crates.io (a download from elsewhere would fail here).
+const GECKODRIVER_VERSION: &str = "0.37.1";
+
+fn geckodriver() -> Result<()> {
+    let home = std::env::var("HOME").unwrap_or_default();
+    let installed =
+        cmd::output(&format!("{home}/.cargo/bin/geckodriver"), &["--version"]).unwrap_or_default();
+    if installed.split_whitespace().nth(1) == Some(GECKODRIVER_VERSION) {
+        return Ok(());
+    }
+    cmd::step(&format!(
+        "cargo install geckodriver {GECKODRIVER_VERSION} (about 2 minutes)"
+    ));
+    cmd::cargo(&[
+        "install",
+        "--force",
+        "--locked",
+        "geckodriver",
+        "--version",
+        &format!("={GECKODRIVER_VERSION}"),
+    ])
 }
 
 fn is_root() -> bool {

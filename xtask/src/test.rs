@@ -2,7 +2,7 @@
 
 use anyhow::Result;
 
-use crate::{cmd, setup, wasm_pkg};
+use crate::{cmd, extension, setup, wasm_pkg};
 
 pub fn run() -> Result<()> {
     setup::run()?;
@@ -59,10 +59,20 @@ pub fn run() -> Result<()> {
         &["--strict", "--noEmit", "--target", "es2022", &definitions],
     )?;
 
+    extension::build()?;
+    extension::check()?;
+
+    cmd::step("cargo build --workspace (the binaries the cross-package tests run)");
+    cmd::cargo(&["build", "--workspace"])?;
     cmd::step("cargo test --workspace");
     cmd::cargo(&["test", "--workspace"])?;
 
-    cmd::step("node --test: the shared vectors against the wasm build");
-    cmd::run("node", &["--test", "wasm/tests/node/"])?;
+    cmd::step(
+        "node --test: the shared vectors against the wasm build, and the extension's unit tests",
+    );
+    cmd::run(
+        "node",
+        &["--test", "wasm/tests/node/", "extension/dist/test/"],
+    )?;
     Ok(())
 }

@@ -9,8 +9,8 @@ use fantoccini::wd::WebDriverCompatibleCommand;
 use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::{json, Value};
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
 use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -22,7 +22,10 @@ pub fn root() -> PathBuf {
 fn binary(name: &str) -> Result<PathBuf> {
     let path = root().join("target/debug").join(name);
     if !path.exists() {
-        bail!("{} is missing: build the workspace first (cargo build --workspace)", path.display());
+        bail!(
+            "{} is missing: build the workspace first (cargo build --workspace)",
+            path.display()
+        );
     }
     Ok(path)
 }
@@ -67,8 +70,12 @@ impl World {
 
 impl Drop for World {
     fn drop(&mut self) {
-        if let (Ok(program), Some(dir)) = (binary("virtual-card"), self.vars.get("SELFSERVICE_WORLD")) {
-            let _ = Command::new(program).args(["world", "down", "--dir", dir]).status();
+        if let (Ok(program), Some(dir)) =
+            (binary("virtual-card"), self.vars.get("SELFSERVICE_WORLD"))
+        {
+            let _ = Command::new(program)
+                .args(["world", "down", "--dir", dir])
+                .status();
         }
     }
 }
@@ -93,7 +100,9 @@ pub struct Session {
 const FIREFOX_UUID: &str = "5c3a1d2e-7f60-4b8a-9d1e-2a6b7c8d9e0f";
 
 fn free_port() -> Result<u16> {
-    Ok(std::net::TcpListener::bind(("127.0.0.1", 0))?.local_addr()?.port())
+    Ok(std::net::TcpListener::bind(("127.0.0.1", 0))?
+        .local_addr()?
+        .port())
 }
 
 fn wait_for_port(port: u16) -> Result<()> {
@@ -112,11 +121,21 @@ fn wait_for_port(port: u16) -> Result<()> {
 struct InstallTemporaryAddon(String);
 
 impl WebDriverCompatibleCommand for InstallTemporaryAddon {
-    fn endpoint(&self, base: &url::Url, session: Option<&str>) -> Result<url::Url, url::ParseError> {
-        base.join(&format!("session/{}/moz/addon/install", session.unwrap_or_default()))
+    fn endpoint(
+        &self,
+        base: &url::Url,
+        session: Option<&str>,
+    ) -> Result<url::Url, url::ParseError> {
+        base.join(&format!(
+            "session/{}/moz/addon/install",
+            session.unwrap_or_default()
+        ))
     }
     fn method_and_body(&self, _: &url::Url) -> (http::Method, Option<String>) {
-        (http::Method::POST, Some(json!({"path": self.0, "temporary": true}).to_string()))
+        (
+            http::Method::POST,
+            Some(json!({"path": self.0, "temporary": true}).to_string()),
+        )
     }
 }
 
@@ -132,7 +151,9 @@ impl Session {
             Browser::Firefox => "firefox",
         });
         if !extension_dir.join("manifest.json").exists() {
-            bail!("the extension is not built: node extension/build.mjs (cargo xtask build does it)");
+            bail!(
+                "the extension is not built: node extension/build.mjs (cargo xtask build does it)"
+            );
         }
         let extension_dir = std::fs::canonicalize(extension_dir)?;
         if register_host {
@@ -153,7 +174,9 @@ impl Session {
             Browser::Chromium => Command::new("chromedriver"),
             Browser::Firefox => {
                 let mut command = Command::new(geckodriver());
-                command.arg("--allow-system-access").env("HOME", profile.path());
+                command
+                    .arg("--allow-system-access")
+                    .env("HOME", profile.path());
                 command
             }
         };
@@ -204,7 +227,10 @@ impl Session {
             .await
             .context("starting the browser")?;
         let extension_base = match browser {
-            Browser::Chromium => format!("chrome-extension://{}/", selfservice_rules::names::CHROMIUM_EXTENSION_ID),
+            Browser::Chromium => format!(
+                "chrome-extension://{}/",
+                selfservice_rules::names::CHROMIUM_EXTENSION_ID
+            ),
             Browser::Firefox => {
                 client
                     .issue_cmd(InstallTemporaryAddon(extension_dir.display().to_string()))
@@ -292,7 +318,9 @@ impl Drop for Session {
 
 /// geckodriver from crates.io (`cargo install geckodriver`), found on PATH or in ~/.cargo/bin.
 fn geckodriver() -> PathBuf {
-    let home = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_default();
+    let home = std::env::var_os("HOME")
+        .map(PathBuf::from)
+        .unwrap_or_default();
     let installed = home.join(".cargo/bin/geckodriver");
     if installed.exists() {
         installed

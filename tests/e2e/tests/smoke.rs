@@ -9,16 +9,28 @@ async fn smoke(browser: Browser) -> anyhow::Result<()> {
     let session = Session::start(browser, &world, true).await?;
     session.configure_portal(world.portal_url()).await?;
 
-    session.client.goto(&session.page("pages/popup.html")).await?;
+    session
+        .client
+        .goto(&session.page("pages/popup.html"))
+        .await?;
     session.wait_text(".holder", "Mrs Amina Okafor").await?;
     session.wait_text(".passcode-state", "3 tries left").await?;
 
-    session.client.goto(&session.page("pages/register.html")).await?;
-    session.wait_text("#step-heading", "Enter your smartcard passcode").await?;
-    session.wait_text(".nhsuk-summary-list", "Virtual PCD 00 00").await?;
+    session
+        .client
+        .goto(&session.page("pages/register.html"))
+        .await?;
+    session
+        .wait_text("#step-heading", "Enter your smartcard passcode")
+        .await?;
+    session
+        .wait_text(".nhsuk-summary-list", "Virtual PCD 00 00")
+        .await?;
     session.fill("#passcode", "583920").await?;
     session.click("button[type=submit]").await?;
-    session.wait_text("#step-heading", "Choose your security questions").await?;
+    session
+        .wait_text("#step-heading", "Choose your security questions")
+        .await?;
 
     // The shared rules, from wasm, judge the answer as it is typed.
     let select = session.client.find(Locator::Css("#question-0")).await?;

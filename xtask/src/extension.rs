@@ -1,0 +1,78 @@
+//! The extension: bundled for Chromium/Edge and Firefox by `extension/build.mjs` (esbuild),
+//! type-checked in strict mode, linted with web-ext, packaged by `dist`.
+
+use anyhow::{bail, Result};
+
+use crate::cmd;
+
+pub fn build() -> Result<()> {
+    cmd::step("extension: node extension/build.mjs (esbuild, both browsers, unit tests)");
+    cmd::run("node", &["extension/build.mjs"])
+}
+
+pub fn check() -> Result<()> {
+    cmd::step("extension: tsc --strict (pages, background, bridge, tests)");
+    cmd::run("node_modules/.bin/tsc", &["-p", "extension/tsconfig.json"])?;
+    cmd::run(
+        "node_modules/.bin/tsc",
+        &["-p", "extension/tsconfig.test.json"],
+    )?;
+    cmd::step("extension: web-ext lint (no errors, no warnings)");
+    let report = cmd::output(
+        "node_modules/.bin/web-ext",
+        &[
+            "lint",
+            "--source-dir",
+            "extension/dist/firefox",
+            "--output",
+            "json",
+            "--no-input",
+        ],
+    )
+    .unwrap_or_default();
+    // `count` is errors + warnings + notices.
+    if !report.contains("\"count\":0,") {
+        cmd::run(
+            "node_modules/.bin/web-ext",
+            &[
+                "lint",
+                "--source-dir",
+                "extension/dist/firefox",
+                "--no-input",
+            ],
+        )?;
+        bail!("web-ext lint reported problems");
+    }
+    Ok(())
+}
+
+/// The Chromium/Edge zip and the Firefox xpi, in `dist/`.
+pub fn package(version: &str) -> Result<()> {
+    for (browser, file) in [
+        (
+            "chromium",
+            format!("smartcard-selfservice-chromium-{version}.zip"),
+        ),
+        (
+            "firefox",
+            format!("smartcard-selfservice-firefox-{version}.xpi"),
+        ),
+    ] {
+        cmd::step(&format!("extension: package {file}"));
+        cmd::run(
+            "node_modules/.bin/web-ext",
+            &[
+                "build",
+                "--source-dir",
+                &format!("extension/dist/{browser}"),
+                "--artifacts-dir",
+                "dist",
+                "--filename",
+                &file,
+                "--overwrite-dest",
+                "--no-input",
+            ],
+        )?;
+    }
+    Ok(())
+}
