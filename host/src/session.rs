@@ -40,7 +40,10 @@ where
     W: AsyncWrite + Unpin + Send + 'static,
 {
     let (sender, receiver) = mpsc::unbounded_channel::<HostMessage>();
-    let writer = tokio::spawn(write_all(receiver, output));
+    // The writer stops on this signal rather than when every sender is gone: the watcher
+    // thread holds a sender and may take a moment to notice it should stop.
+    let (close, closed) = tokio::sync::oneshot::channel::<()>();
+    let writer = tokio::spawn(write_all(receiver, closed, output));
     let _ = sender.send(HostMessage::Hello(Hello {
         protocol: PROTOCOL_VERSION,
         version: env!("CARGO_PKG_VERSION").to_string(),
@@ -165,6 +168,7 @@ where
     let watcher_stop = tokio::task::spawn_blocking(move || watcher.stop());
     let _ = tokio::time::timeout(Duration::from_millis(200), watcher_stop).await;
     drop(sender);
+    let _ = close.send(());
     match writer.await {
         Ok(result) => result,
         Err(join) => Err(std::io::Error::other(join)),
@@ -248,9 +252,25 @@ fn send_error(
 /// The one writer of stdout: frames only, in order.
 async fn write_all<W: AsyncWrite + Unpin>(
     mut receiver: mpsc::UnboundedReceiver<HostMessage>,
+    mut closed: tokio::sync::oneshot::Receiver<()>,
     mut output: W,
 ) -> std::io::Result<()> {
-    while let Some(message) = receiver.recv().await {
+    let mut closing = false;
+    loop {
+        // Everything already queued is written before the close signal is honoured.
+        let message = if closing {
+            receiver.try_recv().ok()
+        } else {
+            tokio::select! {
+                biased;
+                message = receiver.recv() => message,
+                _ = &mut closed => {
+                    closing = true;
+                    receiver.try_recv().ok()
+                }
+            }
+        };
+        let Some(message) = message else { break };
         let body = match serde_json::to_vec(&message) {
             Ok(body) => body,
             Err(error) => {

@@ -167,5 +167,8 @@ fn nothing_but_frames_reaches_stdout() {
     // Every frame parsed as JSON (the reader thread would have panicked otherwise), and the
     // trace log went to stderr.
     while host.next(2 * SECOND).is_some() {}
-    assert!(host.stderr_text().contains("request"), "logs go to stderr");
+    assert!(
+        host.stderr_at_exit().contains("request"),
+        "logs go to stderr"
+    );
 }

@@ -234,10 +234,8 @@ fn no_passcode_puk_or_temporary_pin_reaches_the_logs() {
     host.request(
         json!({"type": "change-passcode", "oldPasscode": NEW_PASSCODE, "newPasscode": "731904"}),
     );
-    host.close_input();
-    host.wait_exit(std::time::Duration::from_secs(5));
+    let stderr = host.stderr_at_exit();
     let log = read_log(&world.log_path());
-    let stderr = host.stderr_text();
     assert!(
         log.contains("card unlocked"),
         "the trace log was written: {log}"

@@ -56,7 +56,17 @@ pub fn run() -> Result<()> {
     let definitions = format!("{}/selfservice_rules.d.ts", wasm_pkg::PKG_DIR);
     cmd::run(
         "node_modules/.bin/tsc",
-        &["--strict", "--noEmit", "--target", "es2022", &definitions],
+        &[
+            "--strict",
+            "--noEmit",
+            "--target",
+            "es2022",
+            "--module",
+            "es2022",
+            "--moduleResolution",
+            "bundler",
+            &definitions,
+        ],
     )?;
 
     extension::build()?;

@@ -180,6 +180,7 @@ pub struct Host {
     stdin: Option<ChildStdin>,
     frames: Receiver<Option<Value>>,
     pub stderr: std::sync::Arc<std::sync::Mutex<String>>,
+    stderr_reader: Option<std::thread::JoinHandle<()>>,
     /// Frames read but not yet asked for (events while waiting for a reply, and so on).
     backlog: Vec<Value>,
     pub next_id: u32,
@@ -210,7 +211,7 @@ impl Host {
         });
         let stderr = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
         let sink = std::sync::Arc::clone(&stderr);
-        std::thread::spawn(move || {
+        let stderr_reader = std::thread::spawn(move || {
             let mut text = String::new();
             let _ = stderr_pipe.read_to_string(&mut text);
             if let Ok(mut s) = sink.lock() {
@@ -222,6 +223,7 @@ impl Host {
             stdin,
             frames,
             stderr,
+            stderr_reader: Some(stderr_reader),
             backlog: Vec::new(),
             next_id: 1,
         }
@@ -336,6 +338,16 @@ impl Host {
             std::thread::sleep(Duration::from_millis(20));
         }
         None
+    }
+
+    /// Everything the host wrote to stderr, once it has exited and closed it.
+    pub fn stderr_at_exit(&mut self) -> String {
+        self.close_input();
+        self.wait_exit(Duration::from_secs(5));
+        if let Some(reader) = self.stderr_reader.take() {
+            let _ = reader.join();
+        }
+        self.stderr_text()
     }
 
     pub fn stderr_text(&self) -> String {

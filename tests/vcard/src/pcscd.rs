@@ -66,7 +66,16 @@ pub struct Pcscd {
 impl Pcscd {
     /// Starts pcscd in `dir` (keep the path short: the socket path must fit in 107 bytes).
     pub fn start(dir: &Path, lifetime: Lifetime) -> Result<Pcscd> {
-        Self::start_on(dir, free_port_pair()?, lifetime)
+        // Another process may take the ports between the check and pcscd binding them:
+        // try a few pairs.
+        let mut last = None;
+        for _ in 0..5 {
+            match Self::start_on(dir, free_port_pair()?, lifetime) {
+                Ok(pcscd) => return Ok(pcscd),
+                Err(error) => last = Some(error),
+            }
+        }
+        Err(last.unwrap_or_else(|| anyhow::anyhow!("pcscd did not start")))
     }
 
     /// Starts pcscd with vpcd on a given port pair: a restart keeps the cards' ports.
@@ -221,12 +230,15 @@ pub fn alive(pid: u32) -> bool {
 
 /// Two consecutive free TCP ports (vpcd binds both on all interfaces).
 fn free_port_pair() -> Result<u16> {
-    let seed = std::process::id() as u64 ^ Instant::now().elapsed().as_nanos() as u64;
+    static CALLS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let call = CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.subsec_nanos() as u64)
         .unwrap_or(0);
-    let mut port = 20000 + ((seed ^ nanos) % 10000) as u16 * 2;
+    // Spread starting points by process, by call and by time, so parallel tests rarely meet.
+    let seed = (u64::from(std::process::id()) * 7919) ^ (call * 104_729) ^ nanos;
+    let mut port = 20000 + (seed % 10000) as u16 * 2;
     for _ in 0..200 {
         let pair = (
             std::net::TcpListener::bind(("0.0.0.0", port)),
