@@ -82,7 +82,10 @@ browser.runtime.onMessage.addListener((raw: unknown, sender: Runtime.MessageSend
     case "open":
       return senderAllowed(sender).then(async (allowed) => {
         if (!allowed || (question.journey !== "register" && question.journey !== "unlock")) return false;
-        await browser.tabs.create({ url: browser.runtime.getURL(`pages/${question.journey}.html`) });
+        // The guided page takes the portal page's place in its tab; Back returns to the portal.
+        const url = browser.runtime.getURL(`pages/${question.journey}.html`);
+        if (sender.tab?.id !== undefined) await browser.tabs.update(sender.tab.id, { url });
+        else await browser.tabs.create({ url });
         return true;
       });
     default:

@@ -278,19 +278,52 @@ impl Session {
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        bail!("'{css}' never contained '{text}' (last: '{last}')")
+        // Say what the page shows instead, and keep a picture of it.
+        let heading = match self.client.find(Locator::Css("main")).await {
+            Ok(main) => main.text().await.unwrap_or_default(),
+            Err(_) => String::new(),
+        };
+        let _ = self
+            .screenshot(
+                &root().join("target/e2e-screenshots/failures"),
+                &format!("{}", std::process::id()),
+            )
+            .await;
+        bail!("'{css}' never contained '{text}' (last: '{last}'); the page shows: {heading}")
     }
 
+    /// Types into a field; finds it again if the page re-rendered under it.
     pub async fn fill(&self, css: &str, value: &str) -> Result<()> {
-        let element = self.client.find(Locator::Css(css)).await?;
-        element.clear().await?;
-        element.send_keys(value).await?;
-        Ok(())
+        let mut last = None;
+        for _ in 0..5 {
+            let attempt = async {
+                let element = self.client.find(Locator::Css(css)).await?;
+                element.clear().await?;
+                element.send_keys(value).await
+            };
+            match attempt.await {
+                Ok(()) => return Ok(()),
+                Err(error) => last = Some(error),
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        Err(last
+            .map(anyhow::Error::from)
+            .unwrap_or_else(|| anyhow::anyhow!("fill {css}")))
     }
 
     pub async fn click(&self, css: &str) -> Result<()> {
-        self.client.find(Locator::Css(css)).await?.click().await?;
-        Ok(())
+        let mut last = None;
+        for _ in 0..5 {
+            match async { self.client.find(Locator::Css(css)).await?.click().await }.await {
+                Ok(()) => return Ok(()),
+                Err(error) => last = Some(error),
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        Err(last
+            .map(anyhow::Error::from)
+            .unwrap_or_else(|| anyhow::anyhow!("click {css}")))
     }
 
     /// Saves a screenshot into `dir`.
@@ -326,5 +359,118 @@ fn geckodriver() -> PathBuf {
         installed
     } else {
         PathBuf::from("geckodriver")
+    }
+}
+
+impl World {
+    /// Runs a `virtual-card ctl` command on the slot 0 card (remove, insert, fault ...).
+    pub fn card_control(&self, words: &[&str]) -> Result<()> {
+        let status = Command::new(binary("virtual-card")?)
+            .args(["ctl", "--control", &self.vars["VCARD_CONTROL_0"]])
+            .args(words)
+            .stdout(Stdio::null())
+            .status()?;
+        if !status.success() {
+            bail!("virtual-card ctl {words:?} failed");
+        }
+        Ok(())
+    }
+
+    /// The messages the portal has sent, oldest first.
+    pub fn mails(&self) -> Vec<String> {
+        let mut files: Vec<PathBuf> = std::fs::read_dir(&self.vars["SMTP_SINK_DIR"])
+            .into_iter()
+            .flatten()
+            .flatten()
+            .map(|e| e.path())
+            .collect();
+        files.sort();
+        files
+            .iter()
+            .filter_map(|f| std::fs::read_to_string(f).ok())
+            .collect()
+    }
+
+    /// Waits for the `n`th message and returns its six-digit code.
+    pub fn code(&self, n: usize) -> Result<String> {
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while Instant::now() < deadline {
+            if let Some(mail) = self.mails().get(n - 1) {
+                let body = mail.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or(mail);
+                if let Some(code) = body
+                    .split(|c: char| !c.is_ascii_digit())
+                    .find(|run| run.len() == 6)
+                {
+                    return Ok(code.to_string());
+                }
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        bail!("message {n} never arrived")
+    }
+
+    /// Runs a portal operator command against the world's portal.
+    pub fn portal_command(&self, args: &[&str]) -> Result<String> {
+        let output = Command::new(binary("selfservice-portal")?)
+            .args(["--config", &self.vars["PORTAL_CONFIG"]])
+            .args(args)
+            .output()?;
+        Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+    }
+
+    /// Moves the portal's clock (the world's portal runs in test mode).
+    pub fn advance_portal_clock(&self, seconds: i64) -> Result<()> {
+        use std::io::{Read, Write};
+        let address = self.portal_url().trim_start_matches("http://").to_string();
+        let body = format!("{{\"advanceSeconds\": {seconds}}}");
+        let mut stream = std::net::TcpStream::connect(&address)?;
+        write!(
+            stream,
+            "POST /api/v1/test/clock HTTP/1.1\r\nHost: {address}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        )?;
+        let mut response = String::new();
+        stream.read_to_string(&mut response)?;
+        if !response.starts_with("HTTP/1.1 200") {
+            bail!("moving the portal clock failed: {response}");
+        }
+        Ok(())
+    }
+}
+
+/// Where a run's screenshots go: E2E_SCREENSHOTS, or target/e2e-screenshots.
+pub fn screenshot_dir(scenario: &str, browser: Browser) -> PathBuf {
+    let base = std::env::var_os("E2E_SCREENSHOTS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root().join("target/e2e-screenshots"));
+    base.join(format!("{browser:?}").to_lowercase())
+        .join(scenario)
+}
+
+impl Session {
+    /// Runs axe-core on the current page; returns the violations' ids and the elements.
+    pub async fn accessibility_violations(&self) -> Result<Vec<String>> {
+        let axe = std::fs::read_to_string(root().join("node_modules/axe-core/axe.min.js"))
+            .context("axe-core is not installed (npm ci)")?;
+        self.client.execute(&axe, vec![]).await?;
+        let result = self
+            .client
+            .execute_async(
+                "const done = arguments[arguments.length - 1]; \
+                 axe.run(document, { resultTypes: ['violations'] }).then(r => done(r.violations.map(v => v.id + ': ' + v.nodes.map(n => n.target.join(' ')).join(', '))), e => done(['axe failed: ' + e]));",
+                vec![],
+            )
+            .await?;
+        Ok(serde_json::from_value(result).unwrap_or_default())
+    }
+
+    /// Checks accessibility and saves a screenshot: one call per step of a journey.
+    pub async fn step(&self, dir: &Path, name: &str) -> Result<()> {
+        self.screenshot(dir, name).await?;
+        let violations = self.accessibility_violations().await?;
+        if !violations.is_empty() {
+            bail!("accessibility violations on step '{name}': {violations:#?}");
+        }
+        Ok(())
     }
 }

@@ -84,7 +84,7 @@ fn bridge_script(journey: &str) -> String {
     if (answered) return;
     status.textContent = "The Smartcard Self-Service extension is not installed in this browser. Contact your IT service desk and ask them to install Smartcard Self-Service.";
     status.className = "panel warning";
-  }}, 2000);
+  }}, 5000);
 }})();
 </script>"#
     )

@@ -1,0 +1,395 @@
+//! The journeys as a user meets them, in real headless Chromium and Firefox ESR, against the
+//! real pcscd with the virtual card, the reference portal and its SMTP sink. Each step is
+//! checked with axe-core and photographed (target/e2e-screenshots/<browser>/<scenario>/).
+
+use anyhow::{ensure, Result};
+use fantoccini::Locator;
+use selfservice_e2e::{screenshot_dir, Browser, Session, World};
+use std::path::Path;
+
+const PASSCODE: &str = "583920";
+const NEW_PASSCODE: &str = "860245";
+
+fn answer_for(question: &str) -> &'static str {
+    match question {
+        "mother-maiden-name" => "Adeyemi",
+        "first-car" => "Vauxhall Nova",
+        "childhood-phone" => "0121 496 0000",
+        _ => "Biscuit",
+    }
+}
+
+async fn submit(session: &Session) -> Result<()> {
+    session.click("form button[type=submit]").await
+}
+
+/// From the portal's Register button to "Self Service Registration is complete".
+async fn register(session: &Session, world: &World, shots: &Path) -> Result<()> {
+    session
+        .client
+        .goto(&format!("{}/profile", world.portal_url()))
+        .await?;
+    session.wait_text("#bridge-status", "ready").await?;
+    session.screenshot(shots, "register-0-portal").await?;
+    session.click("#start").await?;
+    session
+        .wait_text("#step-heading", "Enter your smartcard passcode")
+        .await?;
+    session
+        .wait_text(".nhsuk-summary-list", "Mrs Amina Okafor")
+        .await?;
+    session.step(shots, "register-1-passcode").await?;
+    session.fill("#passcode", PASSCODE).await?;
+    submit(session).await?;
+    session
+        .wait_text("#step-heading", "Choose your security questions")
+        .await?;
+    session.step(shots, "register-2-questions").await?;
+    for (i, question) in [
+        "mother-maiden-name",
+        "first-car",
+        "childhood-phone",
+        "first-pet",
+    ]
+    .iter()
+    .enumerate()
+    {
+        session
+            .client
+            .find(Locator::Css(&format!("#question-{i}")))
+            .await?
+            .select_by_value(question)
+            .await?;
+        session
+            .fill(&format!("#answer-{i}"), answer_for(question))
+            .await?;
+    }
+    submit(session).await?;
+    session
+        .wait_text("#step-heading", "Confirm your email address")
+        .await?;
+    let prefilled = session
+        .client
+        .find(Locator::Css("#email"))
+        .await?
+        .prop("value")
+        .await?;
+    ensure!(
+        prefilled.as_deref() == Some("amina.okafor@nhs.net"),
+        "email from the contact details: {prefilled:?}"
+    );
+    session.step(shots, "register-3-email").await?;
+    submit(session).await?;
+    session
+        .wait_text("#step-heading", "Enter your registration code")
+        .await?;
+    session.wait_text("#time-left", "left").await?;
+    session.step(shots, "register-4-code").await?;
+    let code = world.code(1)?;
+    session.fill("#code", &code).await?;
+    submit(session).await?;
+    session
+        .wait_text("#success", "Self Service Registration is complete.")
+        .await?;
+    session.step(shots, "register-5-done").await?;
+    ensure!(
+        world
+            .portal_command(&["audit"])?
+            .contains("\"outcome\":\"registered\""),
+        "registration audited"
+    );
+    Ok(())
+}
+
+/// Three wrong passcodes on the register page lock the card, as at a login.
+async fn lock_the_card(session: &Session, world: &World, shots: &Path) -> Result<()> {
+    session
+        .client
+        .goto(&session.page("pages/register.html"))
+        .await?;
+    for attempt in 1..=3 {
+        session
+            .wait_text("#step-heading", "Enter your smartcard passcode")
+            .await?;
+        session.fill("#passcode", "000000").await?;
+        submit(session).await?;
+        let expected = ["2 more tries", "1 more try", "locked"][attempt - 1];
+        session.wait_text(".nhsuk-error-summary", expected).await?;
+        if attempt == 1 {
+            session.step(shots, "lock-1-wrong-passcode").await?;
+        }
+    }
+    ensure!(world.card()?.pin_retries_left == 0, "the card is locked");
+    Ok(())
+}
+
+async fn open_unlock(session: &Session, world: &World, shots: &Path) -> Result<()> {
+    session
+        .client
+        .goto(&format!("{}/unlock", world.portal_url()))
+        .await?;
+    session.wait_text("#bridge-status", "ready").await?;
+    session.screenshot(shots, "unlock-0-portal").await?;
+    session.click("#start").await?;
+    session
+        .wait_text("#step-heading", "Smartcard Unlock")
+        .await?;
+    session.step(shots, "unlock-1-start").await?;
+    session.click("button").await?;
+    session.wait_text("#holder-warning", "You are attempting to unlock a Smartcard issued to Mrs Amina Okafor. If this is not you please do not proceed.").await?;
+    session.step(shots, "unlock-2-warning").await?;
+    session.click("button").await?;
+    session
+        .wait_text("#step-heading", "Answer your security questions")
+        .await?;
+    Ok(())
+}
+
+async fn answer_questions(session: &Session, right: bool) -> Result<()> {
+    for i in 0..4 {
+        let Ok(label) = session
+            .client
+            .find(Locator::Css(&format!("label[for=answer-{i}]")))
+            .await
+        else {
+            break;
+        };
+        let text = label.text().await?;
+        let question = selfservice_rules::questions::CATALOGUE
+            .iter()
+            .find(|q| q.text == text)
+            .map(|q| q.id)
+            .unwrap_or_default();
+        session
+            .fill(
+                &format!("#answer-{i}"),
+                if right {
+                    answer_for(question)
+                } else {
+                    "wrong answer"
+                },
+            )
+            .await?;
+    }
+    submit(session).await
+}
+
+async fn registered_and_locked(
+    browser: Browser,
+    scenario: &str,
+) -> Result<(World, Session, std::path::PathBuf)> {
+    let world = World::up("unlocked")?;
+    let session = Session::start(browser, &world, true).await?;
+    session.configure_portal(world.portal_url()).await?;
+    let shots = screenshot_dir(scenario, browser);
+    register(&session, &world, &shots).await?;
+    lock_the_card(&session, &world, &shots).await?;
+    Ok((world, session, shots))
+}
+
+async fn unlock_journey(browser: Browser) -> Result<()> {
+    let (world, session, shots) = registered_and_locked(browser, "unlock").await?;
+    let original_puk = world.card()?.puk;
+    open_unlock(&session, &world, &shots).await?;
+    session.step(&shots, "unlock-3-questions").await?;
+    answer_questions(&session, true).await?;
+
+    // The code: a wrong one, then one past its 15 minutes, then a new one.
+    session
+        .wait_text("#step-heading", "Smartcard Unlock Code")
+        .await?;
+    session.step(&shots, "unlock-4-code").await?;
+    let code = world.code(2)?;
+    session
+        .fill("#code", if code == "000000" { "111111" } else { "000000" })
+        .await?;
+    submit(&session).await?;
+    session
+        .wait_text(".nhsuk-error-summary", "not right")
+        .await?;
+    session.step(&shots, "unlock-4b-wrong-code").await?;
+    world.advance_portal_clock(901)?;
+    session.fill("#code", &code).await?;
+    submit(&session).await?;
+    session.wait_text(".nhsuk-error-summary", "expired").await?;
+    session.step(&shots, "unlock-4c-expired-code").await?;
+    session.click(".nhsuk-button--secondary").await?;
+    session
+        .wait_text("#step-heading", "Smartcard Unlock Code")
+        .await?;
+    let fresh = world.code(3)?;
+    // Back to real time: the host checks the authorization's times against its own clock.
+    world.advance_portal_clock(-901)?;
+    session.fill("#code", &fresh).await?;
+    submit(&session).await?;
+
+    // The new passcode: the rule is shown before typing, and enforced.
+    session
+        .wait_text("#passcode-rule", "between 6 and 8 numbers")
+        .await?;
+    session.step(&shots, "unlock-5-passcode").await?;
+    session.fill("#new-passcode", "1234").await?;
+    session.fill("#confirm-passcode", "1234").await?;
+    submit(&session).await?;
+    session
+        .wait_text(".nhsuk-error-summary", "at least 6")
+        .await?;
+    session.step(&shots, "unlock-5b-passcode-refused").await?;
+    ensure!(
+        world.card()?.pin_retries_left == 0,
+        "nothing reached the card"
+    );
+
+    // The card is pulled out in the middle of the unblock (after the PIN is set, before the
+    // PUK changes); put back, the unlock finishes by itself.
+    world.card_control(&["fault", "remove-after", "4"])?;
+    session.fill("#new-passcode", NEW_PASSCODE).await?;
+    session.fill("#confirm-passcode", NEW_PASSCODE).await?;
+    submit(&session).await?;
+    session
+        .wait_text("#reinsert", "Put it back in the reader")
+        .await?;
+    session.step(&shots, "unlock-6-card-removed").await?;
+    world.card_control(&["insert"])?;
+    session
+        .wait_text("#success", "Your Smartcard has been successfully unlocked.")
+        .await?;
+    session.step(&shots, "unlock-7-done").await?;
+
+    // "Please remove and then reinsert your Smartcard": the page confirms it reads unblocked.
+    world.card_control(&["remove"])?;
+    tokio::time::sleep(std::time::Duration::from_millis(800)).await;
+    world.card_control(&["insert"])?;
+    session.wait_text("#confirmed", "unlocked").await?;
+    session.step(&shots, "unlock-8-confirmed").await?;
+
+    let card = world.card()?;
+    ensure!(
+        card.pin == NEW_PASSCODE && card.pin_retries_left == 3,
+        "the new passcode verifies: {card:?}"
+    );
+    ensure!(card.pin != PASSCODE, "the old passcode does not");
+    ensure!(card.puk != original_puk, "the PUK rotated");
+    ensure!(
+        world
+            .mails()
+            .iter()
+            .any(|m| m.contains("Your Smartcard has been unlocked")),
+        "notification email"
+    );
+    ensure!(
+        world
+            .portal_command(&["audit"])?
+            .contains("puk-rotated=true"),
+        "rotation audited"
+    );
+    session.close().await?;
+    Ok(())
+}
+
+async fn lockout_journey(browser: Browser) -> Result<()> {
+    let (world, session, shots) = registered_and_locked(browser, "lockout").await?;
+    open_unlock(&session, &world, &shots).await?;
+    for round in 1..=3 {
+        answer_questions(&session, false).await?;
+        if round < 3 {
+            session
+                .wait_text(".nhsuk-error-summary", "not right")
+                .await?;
+        }
+    }
+    session.wait_text("#locked", "0300 000 0000").await?;
+    session.step(&shots, "lockout-1-locked").await?;
+    ensure!(world.mails().len() == 1, "no unlock code was sent");
+    let uuid = world.card()?.uuid;
+    ensure!(
+        world
+            .portal_command(&["clear-lock", "--uuid", &uuid])?
+            .contains("cleared"),
+        "RA cleared the lock"
+    );
+    open_unlock(&session, &world, &shots).await?;
+    answer_questions(&session, true).await?;
+    session
+        .wait_text("#step-heading", "Smartcard Unlock Code")
+        .await?;
+    ensure!(
+        world.mails().len() == 2,
+        "the code came after the RA cleared the lock"
+    );
+    session.close().await?;
+    Ok(())
+}
+
+async fn host_missing(browser: Browser) -> Result<()> {
+    let world = World::up("unlocked")?;
+    let session = Session::start(browser, &world, false).await?;
+    session.configure_portal(world.portal_url()).await?;
+    let shots = screenshot_dir("host-missing", browser);
+    session
+        .client
+        .goto(&format!("{}/profile", world.portal_url()))
+        .await?;
+    session
+        .wait_text("#bridge-status", "Contact your IT service desk")
+        .await?;
+    session
+        .wait_text("#bridge-status", "smartcard software it needs is missing")
+        .await?;
+    session.screenshot(&shots, "portal").await?;
+    session
+        .client
+        .goto(&session.page("pages/popup.html"))
+        .await?;
+    session
+        .wait_text("#host-problem", "not installed on this computer")
+        .await?;
+    session.step(&shots, "popup").await?;
+    session.close().await?;
+    Ok(())
+}
+
+async fn other_origin(browser: Browser) -> Result<()> {
+    let world = World::up("unlocked")?;
+    let session = Session::start(browser, &world, true).await?;
+    session.configure_portal(world.portal_url()).await?;
+    // The same page served from another origin (localhost, not 127.0.0.1): the bridge stays
+    // silent, so the page can neither detect the extension nor open its pages.
+    let elsewhere = world.portal_url().replace("127.0.0.1", "localhost");
+    session.client.goto(&format!("{elsewhere}/profile")).await?;
+    session
+        .wait_text("#bridge-status", "not installed in this browser")
+        .await?;
+    let here = session.client.current_url().await?;
+    session
+        .client
+        .execute("window.postMessage({source: 'smartcard-selfservice-page', type: 'open', journey: 'register'}, '*')", vec![])
+        .await?;
+    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    ensure!(
+        session.client.current_url().await? == here,
+        "no guided page was opened for another origin"
+    );
+    session.close().await?;
+    Ok(())
+}
+
+macro_rules! both_browsers {
+    ($($name:ident => $scenario:ident),* $(,)?) => {
+        mod chromium {
+            use super::*;
+            $(#[tokio::test(flavor = "multi_thread")] async fn $name() -> Result<()> { $scenario(Browser::Chromium).await })*
+        }
+        mod firefox {
+            use super::*;
+            $(#[tokio::test(flavor = "multi_thread")] async fn $name() -> Result<()> { $scenario(Browser::Firefox).await })*
+        }
+    };
+}
+
+both_browsers! {
+    register_lock_and_unlock_with_every_detour => unlock_journey,
+    three_wrong_rounds_lock_until_the_ra_clears_it => lockout_journey,
+    without_the_host_both_pages_say_what_to_do => host_missing,
+    a_page_on_another_origin_cannot_reach_the_bridge => other_origin,
+}
