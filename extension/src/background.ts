@@ -12,12 +12,18 @@ function connectHost(): PortLike {
   return browser.runtime.connectNative(NATIVE_HOST_NAME) as unknown as PortLike;
 }
 
+/** Chromium's reason for a closed native port. */
+function lastError(): string | undefined {
+  const chrome = (globalThis as { chrome?: { runtime?: { lastError?: { message?: string } } } }).chrome;
+  return chrome?.runtime?.lastError?.message;
+}
+
 browser.runtime.onConnect.addListener((port: Runtime.Port) => {
   if (port.name !== JOURNEY_PORT || port.sender?.id !== browser.runtime.id) {
     port.disconnect();
     return;
   }
-  const session = new HostSession(connectHost);
+  const session = new HostSession(connectHost, { lastError });
   const send = (message: FromBackground) => {
     try {
       port.postMessage(message);
@@ -55,7 +61,7 @@ async function senderAllowed(sender: Runtime.MessageSender): Promise<boolean> {
 
 /** Whether the host answers, for the portal page's "is it installed?" question. */
 async function hostPresence(): Promise<{ installed: boolean; version?: string }> {
-  const session = new HostSession(connectHost, { retryDelaysMs: [60000], helloTimeoutMs: 3000 });
+  const session = new HostSession(connectHost, { retryDelaysMs: [60000], helloTimeoutMs: 3000, lastError });
   try {
     await Promise.race([
       session.ready(),

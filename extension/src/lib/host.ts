@@ -72,6 +72,8 @@ export interface HostSessionOptions {
   helloTimeoutMs?: number;
   setTimer?: (f: () => void, ms: number) => unknown;
   clearTimer?: (handle: unknown) => void;
+  /** Chromium reports why a native port closed in runtime.lastError, not on the port. */
+  lastError?: () => string | undefined;
 }
 
 export class HostSession implements HostApi {
@@ -89,6 +91,7 @@ export class HostSession implements HostApi {
   private readonly helloTimeout: number;
   private readonly setTimer: (f: () => void, ms: number) => unknown;
   private readonly clearTimer: (handle: unknown) => void;
+  private readonly lastError: () => string | undefined;
 
   constructor(
     private readonly connect: () => PortLike,
@@ -98,6 +101,7 @@ export class HostSession implements HostApi {
     this.helloTimeout = options.helloTimeoutMs ?? 5000;
     this.setTimer = options.setTimer ?? ((f, ms) => setTimeout(f, ms));
     this.clearTimer = options.clearTimer ?? ((h) => clearTimeout(h as ReturnType<typeof setTimeout>));
+    this.lastError = options.lastError ?? (() => undefined);
     this.open();
   }
 
@@ -143,7 +147,8 @@ export class HostSession implements HostApi {
     for (const listener of this.stateListeners) listener(state);
     if (state.kind === "ready") {
       for (const waiter of this.readyWaiters.splice(0)) waiter.resolve();
-    } else if (state.kind === "not-installed" || state.kind === "wrong-version") {
+    } else if (state.kind !== "connecting") {
+      // Not installed, wrong version, or lost: whoever waits is told now, not left hanging.
       for (const waiter of this.readyWaiters.splice(0)) waiter.reject(new HostUnavailableError(state));
     }
   }
@@ -188,7 +193,7 @@ export class HostSession implements HostApi {
     });
     port.onDisconnect.addListener((gone) => {
       this.clearTimer(helloTimer);
-      const detail = gone.error?.message ?? port.error?.message ?? "the host closed the connection";
+      const detail = gone.error?.message ?? port.error?.message ?? this.lastError() ?? "the host closed the connection";
       if (!greeted && NOT_INSTALLED.some((pattern) => pattern.test(detail))) {
         this.port = null;
         this.setState({ kind: "not-installed", detail });

@@ -293,9 +293,13 @@ async fn lockout_journey(browser: Browser) -> Result<()> {
     for round in 1..=3 {
         answer_questions(&session, false).await?;
         if round < 3 {
-            session
-                .wait_text(".nhsuk-error-summary", "not right")
-                .await?;
+            // Wait for this round's answer before the next: the count of rounds left moves.
+            let left = if round == 1 {
+                "After 2 more failed attempts"
+            } else {
+                "After 1 more failed attempt "
+            };
+            session.wait_text("#rounds-left", left).await?;
         }
     }
     session.wait_text("#locked", "0300 000 0000").await?;
