@@ -1,5 +1,6 @@
 //! `cargo xtask`: the project's automation, in Rust so that it runs wherever cargo does.
 //!
+//! - `demo`: the main job; see `demo.rs`.
 //! - `setup`: installs what is missing (Debian packages as root, the wasm target, pinned tools,
 //!   npm packages); safe to run again.
 //! - `build`: the workspace in release mode and the wasm package the extension imports.
@@ -8,6 +9,7 @@
 //! - `world up|status|down`: a private pcscd with vpcd and virtual cards, for a shell.
 
 mod cmd;
+mod demo;
 mod extension;
 mod setup;
 mod test;
@@ -27,6 +29,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Task {
+    /// The main job: both journeys end to end (headless without a display, with screenshots).
+    Demo,
     /// Install what the build and tests need, if it is missing.
     Setup,
     /// Build everything, including the wasm package in wasm/pkg.
@@ -49,6 +53,7 @@ enum Task {
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let outcome = match cli.task {
+        Task::Demo => demo::run(),
         Task::Setup => setup::run(),
         Task::Build => build(),
         Task::Test => test::run(),

@@ -466,6 +466,11 @@ impl Session {
 
     /// Checks accessibility and saves a screenshot: one call per step of a journey.
     pub async fn step(&self, dir: &Path, name: &str) -> Result<()> {
+        let heading = match self.client.find(Locator::Css("#step-heading")).await {
+            Ok(h) => h.text().await.unwrap_or_default(),
+            Err(_) => String::new(),
+        };
+        println!("  [{:?}] {name}: {heading}", self.browser);
         self.screenshot(dir, name).await?;
         let violations = self.accessibility_violations().await?;
         if !violations.is_empty() {

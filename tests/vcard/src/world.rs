@@ -286,7 +286,14 @@ fn start_portal(
         host_config: dir.join("host-config.json"),
     };
     record(&portal)?;
-    let port = free_port()?;
+    // SELFSERVICE_PORTAL_PORT fixes the port (the demo uses the extension's default portal).
+    let port = match std::env::var("SELFSERVICE_PORTAL_PORT")
+        .ok()
+        .and_then(|p| p.parse().ok())
+    {
+        Some(port) => port,
+        None => free_port()?,
+    };
     portal.url = format!("http://127.0.0.1:{port}");
     std::fs::write(
         &portal.config,
