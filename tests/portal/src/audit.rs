@@ -20,6 +20,25 @@ pub struct Entry<'a> {
     pub client: Option<&'a str>,
 }
 
+impl<'a> Entry<'a> {
+    /// An event in a user's flow: who, which card, which flow, from where.
+    pub fn for_flow(
+        flow: &'a crate::db::Flow,
+        event: &'a str,
+        outcome: &'a str,
+        client: &'a str,
+    ) -> Entry<'a> {
+        Entry {
+            actor: Some(&flow.user_uuid),
+            card: Some(&flow.card_guid),
+            flow: Some(&flow.id),
+            event,
+            outcome,
+            client: Some(client),
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Row {
     pub seq: i64,

@@ -113,14 +113,7 @@ pub async fn questions(
     audit::append(
         &db,
         now,
-        &Entry {
-            actor: Some(&flow.user_uuid),
-            card: Some(&flow.card_guid),
-            flow: Some(&flow.id),
-            event: "registration-questions",
-            outcome: "ok",
-            client: Some(&client),
-        },
+        &Entry::for_flow(&flow, "registration-questions", "ok", &client),
     )?;
     Ok(Json(serde_json::json!({})))
 }
@@ -163,14 +156,7 @@ pub async fn email(
         audit::append(
             &db,
             now,
-            &Entry {
-                actor: Some(&flow.user_uuid),
-                card: Some(&flow.card_guid),
-                flow: Some(&flow.id),
-                event: "registration-code-sent",
-                outcome: "ok",
-                client: Some(&client),
-            },
+            &Entry::for_flow(&flow, "registration-code-sent", "ok", &client),
         )?;
         (flow, address, code)
     };
@@ -199,14 +185,8 @@ pub async fn confirm(
     if flow.step != "code" {
         return Err(Failure::out_of_order());
     }
-    let entry = |outcome: &'static str| Entry {
-        actor: Some(&flow.user_uuid),
-        card: Some(&flow.card_guid),
-        flow: Some(&flow.id),
-        event: "registration-confirm",
-        outcome,
-        client: Some(&client),
-    };
+    let entry =
+        |outcome: &'static str| Entry::for_flow(&flow, "registration-confirm", outcome, &client);
     if let Err(failure) = codes::check(
         &db,
         &state.keys,

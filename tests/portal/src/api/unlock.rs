@@ -183,14 +183,8 @@ pub async fn answers(
     .map_err(Failure::internal)?;
     let (address, code) = {
         let db = state.db();
-        let entry = |outcome: &'static str| Entry {
-            actor: Some(&flow.user_uuid),
-            card: Some(&flow.card_guid),
-            flow: Some(&flow.id),
-            event: "unlock-answers",
-            outcome,
-            client: Some(&client),
-        };
+        let entry =
+            |outcome: &'static str| Entry::for_flow(&flow, "unlock-answers", outcome, &client);
         if !all_right {
             let failed = db::failed_rounds(&db, &flow.user_uuid)?.saturating_add(1);
             db::set_failed_rounds(&db, &flow.user_uuid, failed, now)?;
@@ -211,24 +205,35 @@ pub async fn answers(
             ));
         }
         db::set_failed_rounds(&db, &flow.user_uuid, 0, now)?;
-        throttle_key(
-            &state,
-            &format!("codes:{}", flow.user_uuid),
-            throttle::CODES_PER_USER,
-        )?;
-        let address =
-            db::registration_email(&db, &flow.user_uuid)?.ok_or_else(Failure::out_of_order)?;
-        let code = codes::issue(&db, &state.keys, &flow.id, now)?;
+        let issued = issue_code(&state, &db, &flow, now)?;
         db::set_step(&db, &flow.id, "code")?;
         audit::append(&db, now, &entry("right-code-sent"))?;
-        (address, code)
+        issued
     };
-    state
-        .mailer
-        .send(mail::unlock_code(&address, &code))
-        .await?;
+    send_code(&state, &address, &code, now).await
+}
+
+/// A new unlock code for the flow, to the user's registered address.
+fn issue_code(
+    state: &Portal,
+    db: &rusqlite::Connection,
+    flow: &db::Flow,
+    now: i64,
+) -> Result<(String, zeroize::Zeroizing<String>), Failure> {
+    throttle_key(
+        state,
+        &format!("codes:{}", flow.user_uuid),
+        throttle::CODES_PER_USER,
+    )?;
+    let address = db::registration_email(db, &flow.user_uuid)?.ok_or_else(Failure::out_of_order)?;
+    let code = codes::issue(db, &state.keys, &flow.id, now)?;
+    Ok((address, code))
+}
+
+async fn send_code(state: &Portal, address: &str, code: &str, now: i64) -> Reply<CodeSent> {
+    state.mailer.send(mail::unlock_code(address, code)).await?;
     Ok(Json(CodeSent {
-        sent_to: mask(&address),
+        sent_to: mask(address),
         issued_at: now,
         expires_at: now + state.config.code_lifetime_seconds,
     }))
@@ -255,37 +260,15 @@ pub async fn resend(
                 "Too many codes were sent. Start again later, or contact your Registration Authority.",
             ));
         }
-        throttle_key(
-            &state,
-            &format!("codes:{}", flow.user_uuid),
-            throttle::CODES_PER_USER,
-        )?;
-        let address =
-            db::registration_email(&db, &flow.user_uuid)?.ok_or_else(Failure::out_of_order)?;
-        let code = codes::issue(&db, &state.keys, &flow.id, now)?;
+        let issued = issue_code(&state, &db, &flow, now)?;
         audit::append(
             &db,
             now,
-            &Entry {
-                actor: Some(&flow.user_uuid),
-                card: Some(&flow.card_guid),
-                flow: Some(&flow.id),
-                event: "unlock-code-resent",
-                outcome: "ok",
-                client: Some(&client),
-            },
+            &Entry::for_flow(&flow, "unlock-code-resent", "ok", &client),
         )?;
-        (address, code)
+        issued
     };
-    state
-        .mailer
-        .send(mail::unlock_code(&address, &code))
-        .await?;
-    Ok(Json(CodeSent {
-        sent_to: mask(&address),
-        issued_at: now,
-        expires_at: now + state.config.code_lifetime_seconds,
-    }))
+    send_code(&state, &address, &code, now).await
 }
 
 pub async fn code(
@@ -312,18 +295,16 @@ pub async fn code(
     audit::append(
         &db,
         now,
-        &Entry {
-            actor: Some(&flow.user_uuid),
-            card: Some(&flow.card_guid),
-            flow: Some(&flow.id),
-            event: "unlock-code",
-            outcome: if outcome.is_ok() {
+        &Entry::for_flow(
+            &flow,
+            "unlock-code",
+            if outcome.is_ok() {
                 "ok"
             } else {
                 "wrong-or-expired"
             },
-            client: Some(&client),
-        },
+            &client,
+        ),
     )?;
     outcome?;
     db::set_step(&db, &flow.id, "passcode")?;
@@ -381,14 +362,7 @@ pub async fn authorization(
     audit::append(
         &db,
         now,
-        &Entry {
-            actor: Some(&flow.user_uuid),
-            card: Some(&flow.card_guid),
-            flow: Some(&flow.id),
-            event: "unlock-authorization",
-            outcome: "issued",
-            client: Some(&client),
-        },
+        &Entry::for_flow(&flow, "unlock-authorization", "issued", &client),
     )?;
     Ok(Json(AuthorizationIssued {
         authorization_id,
@@ -451,14 +425,7 @@ pub async fn result(
         audit::append(
             &transaction,
             now,
-            &Entry {
-                actor: Some(&flow.user_uuid),
-                card: Some(&flow.card_guid),
-                flow: Some(&flow.id),
-                event: "unlock-result",
-                outcome: &outcome,
-                client: Some(&client),
-            },
+            &Entry::for_flow(&flow, "unlock-result", &outcome, &client),
         )?;
         transaction.commit()?;
         let address = db::registration_email(&db, &flow.user_uuid)?;
