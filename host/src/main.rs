@@ -55,6 +55,14 @@ enum Cmd {
     },
     /// Speak native messaging on stdin/stdout (what a browser does; for testing by hand).
     Serve,
+    /// Print the host manifest for a browser family (installers generate theirs with it).
+    Manifest {
+        #[arg(long, value_enum)]
+        browser: Browser,
+        /// The program path to put in it (relative paths are allowed on Windows).
+        #[arg(long)]
+        program: PathBuf,
+    },
 }
 
 #[derive(clap::Args)]
@@ -104,6 +112,18 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         None | Some(Cmd::Serve) => serve(Launch::Unknown(args)),
+        Some(Cmd::Manifest { browser, program }) => {
+            match serde_json::to_string_pretty(&install::manifest(browser, &program)) {
+                Ok(text) => {
+                    println!("{text}");
+                    ExitCode::SUCCESS
+                }
+                Err(error) => {
+                    eprintln!("smartcard-selfservice: {error}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
         Some(Cmd::Install(target)) => it_command(|program| {
             install::install(
                 &target.browsers(),

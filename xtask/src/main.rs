@@ -11,6 +11,7 @@
 mod cmd;
 mod demo;
 mod extension;
+mod installers;
 mod setup;
 mod test;
 mod wasm_pkg;
@@ -37,8 +38,10 @@ enum Task {
     Build,
     /// Run setup, the format and lint checks, and every test suite.
     Test,
-    /// The deliverables in dist/: the extension's Chromium/Edge zip and Firefox xpi.
+    /// The deliverables in dist/: the extension's zip and xpi, the MSI, the .deb and the .rpm.
     Dist,
+    /// Build the installers from the current build and check them (part of `test`).
+    Installers,
     /// Speed and memory benchmarks (release build, real pcscd and virtual card).
     Bench,
     /// A private pcscd with vpcd and virtual cards: `eval "$(cargo xtask world up)"`,
@@ -60,6 +63,7 @@ fn main() -> std::process::ExitCode {
         Task::World { args } => world(&args),
         Task::Bench => bench(),
         Task::Dist => dist(),
+        Task::Installers => test::installers_check(),
     };
     match outcome {
         Ok(()) => std::process::ExitCode::SUCCESS,
@@ -82,7 +86,29 @@ fn build() -> anyhow::Result<()> {
 fn dist() -> anyhow::Result<()> {
     build()?;
     extension::check()?;
-    extension::package(env!("CARGO_PKG_VERSION"))
+    let version = env!("CARGO_PKG_VERSION");
+    extension::package(version)?;
+    let root = cmd::root();
+    cmd::step("cargo build --release (host for Windows)");
+    cmd::cargo(&[
+        "build",
+        "--release",
+        "--package",
+        "smartcard-selfservice",
+        "--target",
+        setup::WINDOWS_TARGET,
+    ])?;
+    let dist = root.join("dist");
+    installers::build_msi(
+        version,
+        &root.join("target/x86_64-pc-windows-gnu/release/smartcard-selfservice.exe"),
+        &root.join("target/release/smartcard-selfservice"),
+        &dist.join(format!("smartcard-selfservice-{version}-x64.msi")),
+    )?;
+    installers::build_linux_packages(&dist)?;
+    installers::check_policies()?;
+    cmd::step(&format!("deliverables in {}", dist.display()));
+    Ok(())
 }
 
 /// Builds the virtual card and hands the arguments to its `world` command, so the world's

@@ -69,6 +69,23 @@ const DEBIAN_PACKAGES: &[DebianPackage] = &[
         name: "libssl-dev",
         present: || dpkg_installed("libssl-dev"),
     },
+    // Installers: wixl and msitools (MSI), rpm (checking the .rpm), xmllint (policy templates).
+    DebianPackage {
+        name: "wixl",
+        present: || dpkg_installed("wixl"),
+    },
+    DebianPackage {
+        name: "msitools",
+        present: || dpkg_installed("msitools"),
+    },
+    DebianPackage {
+        name: "rpm",
+        present: || dpkg_installed("rpm"),
+    },
+    DebianPackage {
+        name: "libxml2-utils",
+        present: || dpkg_installed("libxml2-utils"),
+    },
     // OpenSC: tools nobody here wrote, to check the virtual card's fidelity.
     DebianPackage {
         name: "opensc",
@@ -81,8 +98,29 @@ pub fn run() -> Result<()> {
     rust_parts()?;
     wasm_bindgen_cli()?;
     geckodriver()?;
+    cargo_tool("cargo-deb", "3.8.0")?;
+    cargo_tool("cargo-generate-rpm", "0.21.1")?;
     npm_packages()?;
     Ok(())
+}
+
+/// A cargo subcommand at a pinned version, installed from crates.io when missing.
+fn cargo_tool(name: &str, version: &str) -> Result<()> {
+    let home = std::env::var("HOME").unwrap_or_default();
+    let listed = std::fs::read_to_string(format!("{home}/.cargo/.crates.toml")).unwrap_or_default();
+    let binary_there = Path::new(&format!("{home}/.cargo/bin/{name}")).exists();
+    if binary_there && listed.contains(&format!("\"{name} {version} ")) {
+        return Ok(());
+    }
+    cmd::step(&format!("cargo install {name} {version}"));
+    cmd::cargo(&[
+        "install",
+        "--force",
+        "--locked",
+        name,
+        "--version",
+        &format!("={version}"),
+    ])
 }
 
 /// geckodriver comes from crates.io (a download from elsewhere would fail here).

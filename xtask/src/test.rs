@@ -2,7 +2,7 @@
 
 use anyhow::Result;
 
-use crate::{cmd, extension, setup, wasm_pkg};
+use crate::{cmd, extension, installers, setup, wasm_pkg};
 
 pub fn run() -> Result<()> {
     setup::run()?;
@@ -74,6 +74,8 @@ pub fn run() -> Result<()> {
 
     cmd::step("cargo build --workspace (the binaries the cross-package tests run)");
     cmd::cargo(&["build", "--workspace"])?;
+    installers_check()?;
+
     cmd::step("cargo test --workspace");
     cmd::cargo(&["test", "--workspace"])?;
 
@@ -85,4 +87,24 @@ pub fn run() -> Result<()> {
         &["--test", "wasm/tests/node/", "extension/dist/test/"],
     )?;
     Ok(())
+}
+
+/// Builds the installers from this build's binaries and checks them (installers/README.md).
+pub fn installers_check() -> Result<()> {
+    let root = cmd::root();
+    installers::check_policies()?;
+    let msi = root.join("target/installers-test/smartcard-selfservice-test-x64.msi");
+    installers::build_msi(
+        env!("CARGO_PKG_VERSION"),
+        &root.join("target/x86_64-pc-windows-gnu/debug/smartcard-selfservice.exe"),
+        &root.join("target/debug/smartcard-selfservice"),
+        &msi,
+    )?;
+    installers::check_msi(&msi)?;
+    cmd::step("cargo build --release (host, for the Linux packages)");
+    cmd::cargo(&["build", "--release", "--package", "smartcard-selfservice"])?;
+    let (deb, rpm) = installers::build_linux_packages(&root.join("target/installers-test"))?;
+    installers::check_deb(&deb)?;
+    installers::check_rpm(&rpm)?;
+    installers::check_macos_payload(&root.join("target/release/smartcard-selfservice"))
 }
