@@ -48,12 +48,47 @@ if (!existsSync(join(pkg, "selfservice_rules_bg.wasm"))) {
   throw new Error("wasm/pkg is missing: run `cargo xtask build` first");
 }
 
+// The pages' one HTML shell; each page script renders its steps into <main>.
+const PAGES = {
+  register: "Register for Smartcard Self-Service",
+  unlock: "Smartcard Unlock",
+  popup: "Smartcard Self-Service",
+  options: "Smartcard Self-Service settings",
+};
+const pageShell = (page, title) => `<!DOCTYPE html>
+<html lang="en-GB">
+<head>
+  <meta charset="utf-8">
+  <meta name="viewport" content="width=device-width, initial-scale=1">
+  <title>${title}</title>
+  <link rel="stylesheet" href="../css/nhsuk-frontend.min.css">
+  <link rel="stylesheet" href="../css/pages.css">
+</head>
+<body class="page-${page}">
+  <a class="nhsuk-skip-link" href="#main">Skip to main content</a>
+  <header class="nhsuk-header" role="banner">
+    <div class="nhsuk-width-container nhsuk-header__container">
+      <span class="nhsuk-header__service-name app-service-name">Smartcard Self-Service</span>
+    </div>
+  </header>
+  <div class="nhsuk-width-container">
+    <main class="nhsuk-main-wrapper" id="main" tabindex="-1">
+      <p class="nhsuk-body">Loading&hellip;</p>
+    </main>
+  </div>
+  <script type="module" src="${page}.js"></script>
+</body>
+</html>
+`;
+
 const base = JSON.parse(readFileSync(join(here, "manifest.base.json"), "utf8"));
-base.version = JSON.parse(readFileSync(join(root, "package.json"), "utf8")).version ?? base.version;
+// The extension carries the workspace's version, like the host.
+const workspaceVersion = rust("Cargo.toml").match(/^version = "([^"]+)"/m);
+if (!workspaceVersion) throw new Error("no version in Cargo.toml");
+base.version = workspaceVersion[1];
 
 function manifestFor(browser) {
   const manifest = structuredClone(base);
-  manifest.version = "0.1.0";
   manifest.host_permissions = portalMatches;
   manifest.content_scripts[0].matches = portalMatches;
   if (browser === "chromium") {
@@ -85,6 +120,7 @@ for (const browser of ["chromium", "firefox"]) {
     format: "esm",
   });
   cpSync(join(here, "static"), out, { recursive: true });
+  for (const [page, title] of Object.entries(PAGES)) writeFileSync(join(out, "pages", `${page}.html`), pageShell(page, title));
   mkdirSync(join(out, "css"), { recursive: true });
   cpSync(join(root, "node_modules/nhsuk-frontend/dist/nhsuk/nhsuk-frontend.min.css"), join(out, "css/nhsuk-frontend.min.css"));
   mkdirSync(join(out, "wasm"), { recursive: true });
