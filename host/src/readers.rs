@@ -27,15 +27,11 @@ impl ReaderSnapshot {
     }
 }
 
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+/// Locks a mutex even if a panicking thread poisoned it (the data stays usable).
+pub fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner())
-}
-
-/// Locks a mutex even if a panicking thread poisoned it (the data stays usable).
-pub fn lock_map<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    lock(mutex)
 }
 
 /// Shared PC/SC state of one host process.

@@ -18,7 +18,7 @@ use tokio::task::JoinSet;
 use crate::commands::{self, Host};
 use crate::errors::CommandError;
 use crate::framing::{self, Inbound};
-use crate::readers::{lock_map, Cancel};
+use crate::readers::{lock, Cancel};
 use crate::watcher::Watcher;
 
 /// More requests than this in flight at once get `busy`.
@@ -108,7 +108,7 @@ where
                 break;
             }
             Command::Cancel(params) => {
-                let cancel = lock_map(&pending).get(&params.request).cloned();
+                let cancel = lock(&pending).get(&params.request).cloned();
                 if let Some(cancel) = &cancel {
                     cancel.cancel();
                 }
@@ -123,7 +123,7 @@ where
             command => {
                 let cancel = Cancel::default();
                 {
-                    let mut pending = lock_map(&pending);
+                    let mut pending = lock(&pending);
                     if pending.contains_key(&id) {
                         send_error(
                             &sender,
@@ -147,7 +147,7 @@ where
                     (Arc::clone(&host), sender.clone(), Arc::clone(&pending));
                 tasks.spawn_blocking(move || {
                     let outcome = execute(&host, command, &cancel);
-                    lock_map(&pending).remove(&id);
+                    lock(&pending).remove(&id);
                     reply(&sender, id, outcome);
                 });
             }
@@ -156,7 +156,7 @@ where
         while tasks.try_join_next().is_some() {}
     }
     // Waits for a card end now; card operations already under way are let finish.
-    for cancel in lock_map(&pending).values() {
+    for cancel in lock(&pending).values() {
         cancel.cancel();
     }
     let _ = tokio::time::timeout(FINISH_GRACE, async {

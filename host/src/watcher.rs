@@ -12,7 +12,7 @@ use std::time::Duration;
 use pcsc::{Context, ReaderState, Scope, State};
 use selfservice_rules::protocol::HostEvent;
 
-use crate::readers::{lock_map, Pcsc};
+use crate::readers::{lock, Pcsc};
 
 pub struct Watcher {
     stopping: Arc<AtomicBool>,
@@ -37,7 +37,7 @@ impl Watcher {
 
     pub fn stop(mut self) {
         self.stopping.store(true, Ordering::SeqCst);
-        if let Some(context) = lock_map(&self.context).as_ref() {
+        if let Some(context) = lock(&self.context).as_ref() {
             let _ = context.cancel();
         }
         if let Some(thread) = self.thread.take() {
@@ -77,7 +77,7 @@ fn watch(
             emit(HostEvent::ServiceAvailable);
         }
         let first = service_up.is_none();
-        *lock_map(slot) = Some(context.clone());
+        *lock(slot) = Some(context.clone());
         if stopping.load(Ordering::SeqCst) {
             return;
         }

@@ -10,7 +10,7 @@ use x509_cert::der::Decode;
 use super::Host;
 use crate::piv::apdu::Slot;
 use crate::piv::{profile, CardError, Piv, Transmit};
-use crate::readers::lock_map;
+use crate::readers::lock;
 
 pub fn run(host: &Host) -> StatusResult {
     let readers = match host.pcsc.snapshot() {
@@ -33,11 +33,11 @@ pub fn run(host: &Host) -> StatusResult {
                 None
             } else if host.pcsc.is_claimed(&reader.name) {
                 // An operation holds the card: show what was last read rather than wait.
-                lock_map(&host.last_status).get(&reader.name).cloned()
+                lock(&host.last_status).get(&reader.name).cloned()
             } else {
                 match read_card(host, &reader) {
                     Ok(status) => {
-                        lock_map(&host.last_status).insert(reader.name.clone(), status.clone());
+                        lock(&host.last_status).insert(reader.name.clone(), status.clone());
                         Some(status)
                     }
                     Err(error) => {
