@@ -1,7 +1,7 @@
 //! `change-passcode`: old to new on an unlocked card, after checking the new one against the
 //! effective rule.
 
-use selfservice_rules::protocol::{ChangePasscodeParams, ChangePasscodeResult, PasscodeState};
+use selfservice_rules::protocol::{ChangePasscodeParams, ChangePasscodeResult};
 
 use super::{open_card, Host};
 use crate::errors::CommandError;
@@ -19,10 +19,7 @@ pub fn run(
         params.wait_for_card_ms,
         cancel,
     )?;
-    let rule = host.passcode_rule(card.profile);
-    if rule.check(params.new_passcode.expose()).is_err() {
-        return Err(CommandError::PolicyViolation { rule });
-    }
+    let rule = host.check_new_passcode(card.profile, params.new_passcode.expose())?;
     let retries = card.connection.transaction(|t| {
         Piv::select(t)?;
         Piv::change_pin(
@@ -37,9 +34,6 @@ pub fn run(
         other => other?,
     };
     Ok(ChangePasscodeResult {
-        passcode: match retries {
-            Some(retries_left) => PasscodeState::Usable { retries_left },
-            None => PasscodeState::Blocked,
-        },
+        passcode: super::passcode_state(retries),
     })
 }

@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use selfservice_rules::passcode::{OrganisationPolicy, PasscodeRule};
-use selfservice_rules::protocol::{CardStatus, MAX_WAIT_FOR_CARD_MS};
+use selfservice_rules::protocol::{CardStatus, PasscodeState, MAX_WAIT_FOR_CARD_MS};
 
 use crate::authorization::UsedAuthorizations;
 use crate::config::LoadedConfig;
@@ -54,6 +54,30 @@ impl Host {
                 blocklist: Vec::new(),
                 description: String::new(),
             })
+    }
+}
+
+impl Host {
+    /// The effective rule for a new passcode on this card, checked before any APDU is sent
+    /// (the rule is known from the card's profile, that is its ATR).
+    pub fn check_new_passcode(
+        &self,
+        profile: &CardProfile,
+        passcode: &str,
+    ) -> Result<PasscodeRule, CommandError> {
+        let rule = self.passcode_rule(profile);
+        match rule.check(passcode) {
+            Ok(()) => Ok(rule),
+            Err(_) => Err(CommandError::PolicyViolation { rule }),
+        }
+    }
+}
+
+/// The PIN retry counter as the protocol reports it (`None`: blocked).
+pub fn passcode_state(retries: Option<u8>) -> PasscodeState {
+    match retries {
+        Some(retries_left) => PasscodeState::Usable { retries_left },
+        None => PasscodeState::Blocked,
     }
 }
 

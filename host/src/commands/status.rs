@@ -2,9 +2,7 @@
 //! spending a passcode try.
 
 use base64::Engine;
-use selfservice_rules::protocol::{
-    CardStatus, PasscodeState, ReaderStatus, ServiceState, StatusResult,
-};
+use selfservice_rules::protocol::{CardStatus, ReaderStatus, ServiceState, StatusResult};
 use x509_cert::der::Decode;
 
 use super::Host;
@@ -78,10 +76,7 @@ fn read_card(
         expiry: expiry
             .map(|d| format!("{:04}-{:02}-{:02}", d.year(), u8::from(d.month()), d.day())),
         days_left: expiry.map(|d| (d - today).whole_days()),
-        passcode: match retries {
-            Some(retries_left) => PasscodeState::Usable { retries_left },
-            None => PasscodeState::Blocked,
-        },
+        passcode: super::passcode_state(retries),
         pin_constraint: profile.pin_constraint,
         passcode_rule: host.passcode_rule(profile),
     })

@@ -9,7 +9,7 @@
 //! refused: the portal keeps both until the host reports the rotation.
 
 use selfservice_rules::authorization::UnblockAuthorization;
-use selfservice_rules::protocol::{PasscodeState, UnlockParams, UnlockResult, UnlockState};
+use selfservice_rules::protocol::{UnlockParams, UnlockResult, UnlockState};
 
 use super::{now, open_card, Host};
 use crate::authorization;
@@ -42,11 +42,7 @@ pub fn run(
         params.wait_for_card_ms,
         cancel,
     )?;
-    // The rule is known from the card's profile (its ATR): checked before any APDU is sent.
-    let rule = host.passcode_rule(card.profile);
-    if rule.check(params.new_passcode.expose()).is_err() {
-        return Err(CommandError::PolicyViolation { rule });
-    }
+    let rule = host.check_new_passcode(card.profile, params.new_passcode.expose())?;
     let mut state = UnlockState {
         unblocked: false,
         passcode_set: false,
@@ -71,10 +67,7 @@ pub fn run(
             );
             Ok(UnlockResult {
                 state,
-                passcode: match retries {
-                    Some(retries_left) => PasscodeState::Usable { retries_left },
-                    None => PasscodeState::Blocked,
-                },
+                passcode: super::passcode_state(retries),
             })
         }
         Err(UnblockError::WrongCard) => Err(CommandError::AuthorizationRejected(

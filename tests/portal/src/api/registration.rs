@@ -129,7 +129,7 @@ pub async fn email(
     let policy = EmailPolicy {
         approved_domains: state.config.approved_domains.clone(),
     };
-    let (flow, address, code) = {
+    let (address, code) = {
         let db = state.db();
         let flow = load_flow(&db, &request.flow_id, KIND, now)?;
         if flow.step != "email" && flow.step != "code" {
@@ -158,13 +158,12 @@ pub async fn email(
             now,
             &Entry::for_flow(&flow, "registration-code-sent", "ok", &client),
         )?;
-        (flow, address, code)
+        (address, code)
     };
     state
         .mailer
         .send(mail::registration_code(&address, &code))
         .await?;
-    let _ = flow;
     Ok(Json(CodeSent {
         sent_to: address,
         issued_at: now,
