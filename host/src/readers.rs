@@ -2,7 +2,7 @@
 //! waiting for a card, claiming a reader for one operation, and connections that always
 //! disconnect with LeaveCard.
 
-use std::collections::HashSet;
+use std::collections::{BTreeSet, HashSet};
 use std::ffi::{CStr, CString};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -39,6 +39,10 @@ pub fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 pub struct Pcsc {
     context: Mutex<Option<Context>>,
     claimed: Mutex<HashSet<CString>>,
+    /// Readers whose card an operation saw vanish, for the watcher's next look.
+    removals: Mutex<BTreeSet<CString>>,
+    /// The watcher's context, so a noted removal (or the end) can wake its wait.
+    watcher: Mutex<Option<Context>>,
 }
 
 impl Pcsc {
@@ -58,6 +62,32 @@ impl Pcsc {
     /// Forgets the context: after pcscd restarts an old context answers NO_SERVICE for good.
     pub fn forget_context(&self) {
         *lock(&self.context) = None;
+    }
+
+    /// An operation saw the card in `reader` vanish (its APDU failed). The service may not
+    /// notice if the card is back before its next poll, so the watcher is told directly.
+    pub fn note_removed(&self, reader: &CStr) {
+        lock(&self.removals).insert(reader.to_owned());
+        self.wake_watcher();
+    }
+
+    pub fn take_removals(&self) -> BTreeSet<CString> {
+        std::mem::take(&mut *lock(&self.removals))
+    }
+
+    pub fn has_removals(&self) -> bool {
+        !lock(&self.removals).is_empty()
+    }
+
+    pub fn set_watcher_context(&self, context: Option<Context>) {
+        *lock(&self.watcher) = context;
+    }
+
+    /// Ends the watcher's current wait (it then looks again, or stops if told to).
+    pub fn wake_watcher(&self) {
+        if let Some(context) = lock(&self.watcher).as_ref() {
+            let _ = context.cancel();
+        }
     }
 
     /// Runs `f` with the context, re-establishing it once if the service was restarted.
@@ -174,11 +204,15 @@ impl Pcsc {
         lock(&self.claimed).contains(reader)
     }
 
-    pub fn connect(&self, reader: &CStr) -> Result<Connection, CardError> {
+    pub fn connect(self: &Arc<Self>, reader: &CStr) -> Result<Connection, CardError> {
         self.with_context(|context| {
             context
                 .connect(reader, ShareMode::Shared, Protocols::ANY)
-                .map(|card| Connection { card: Some(card) })
+                .map(|card| Connection {
+                    card: Some(card),
+                    reader: reader.to_owned(),
+                    pcsc: Arc::clone(self),
+                })
                 .map_err(map_pcsc_error)
         })
     }
@@ -214,6 +248,8 @@ impl Drop for Claim {
 /// the card, which would throw away the state an operation just set up.
 pub struct Connection {
     card: Option<pcsc::Card>,
+    reader: CString,
+    pcsc: Arc<Pcsc>,
 }
 
 impl Connection {
@@ -226,6 +262,9 @@ impl Connection {
         let transaction = card.transaction().map_err(map_pcsc_error)?;
         let mut transport = crate::piv::transport::PcscTransport::new(&transaction);
         let result = f(&mut transport);
+        if transport.saw_removal() {
+            self.pcsc.note_removed(&self.reader);
+        }
         // Ending may fail when the card has gone; the operation's own result says more.
         let _ = transaction.end(Disposition::LeaveCard);
         result

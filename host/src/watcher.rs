@@ -1,59 +1,67 @@
 //! Reader and card events, pushed as they happen: a thread blocked in SCardGetStatusChange on
 //! every reader plus the PnP pseudo-reader (for readers plugged in or out), never polling.
 //! When the PC/SC service goes away it says so, retries with backoff, and says when it is back.
+//!
+//! What is announced is decided by [`Tracker`], which compares each look at the readers with
+//! the last one by presence *and* by the service's per-reader event counter, so a card pulled
+//! and put back between two looks still gives both events.
+//!
+//! One case the service itself cannot see: a reader driver that polls for the card (pcscd
+//! asks such drivers every 400 ms) misses a card pulled and put back between two polls. If
+//! that happens during an operation, the operation saw the card go (its APDU failed) and tells
+//! the watcher through [`Pcsc::note_removed`]; the watcher announces the removal at once and
+//! the insertion once the service has had time to poll and still finds a card. Without this,
+//! a card pulled mid-unlock and put back quickly was never announced as back, and the unlock
+//! page waited for an insertion that never came (the root cause of the "reinsert never
+//! finishes" failure).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::ffi::{CStr, CString};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use pcsc::{Context, ReaderState, Scope, State};
 use selfservice_rules::protocol::HostEvent;
 
-use crate::readers::{lock, Pcsc};
+use crate::readers::Pcsc;
+
+/// How long after an operation saw its card vanish the watcher waits for the service to
+/// notice before believing a card it still reports: more than two of pcscd's 400 ms polls.
+pub const CONFIRM_REINSERTED_AFTER: Duration = Duration::from_millis(1000);
 
 pub struct Watcher {
     stopping: Arc<AtomicBool>,
-    context: Arc<Mutex<Option<Context>>>,
+    pcsc: Arc<Pcsc>,
     thread: Option<JoinHandle<()>>,
 }
 
 impl Watcher {
     pub fn spawn(pcsc: Arc<Pcsc>, emit: impl Fn(HostEvent) + Send + 'static) -> Watcher {
         let stopping = Arc::new(AtomicBool::new(false));
-        let context = Arc::new(Mutex::new(None));
         let thread = {
-            let (stopping, context) = (Arc::clone(&stopping), Arc::clone(&context));
-            std::thread::spawn(move || watch(&pcsc, &emit, &stopping, &context))
+            let (stopping, pcsc) = (Arc::clone(&stopping), Arc::clone(&pcsc));
+            std::thread::spawn(move || watch(&pcsc, &emit, &stopping))
         };
         Watcher {
             stopping,
-            context,
+            pcsc,
             thread: Some(thread),
         }
     }
 
     pub fn stop(mut self) {
         self.stopping.store(true, Ordering::SeqCst);
-        if let Some(context) = lock(&self.context).as_ref() {
-            let _ = context.cancel();
-        }
+        self.pcsc.wake_watcher();
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();
         }
     }
 }
 
-fn watch(
-    pcsc: &Pcsc,
-    emit: &dyn Fn(HostEvent),
-    stopping: &AtomicBool,
-    slot: &Mutex<Option<Context>>,
-) {
-    // reader -> card present; announced changes are against this.
-    let mut known: BTreeMap<CString, bool> = BTreeMap::new();
+fn watch(pcsc: &Pcsc, emit: &dyn Fn(HostEvent), stopping: &AtomicBool) {
+    let mut tracker = Tracker::default();
     let mut service_up: Option<bool> = None;
     let mut backoff = Duration::from_millis(250);
     while !stopping.load(Ordering::SeqCst) {
@@ -61,7 +69,7 @@ fn watch(
             Ok(context) => context,
             Err(_) => {
                 if service_up != Some(false) {
-                    forget_all(&mut known, emit);
+                    tracker.forget_all().into_iter().for_each(emit);
                     emit(HostEvent::ServiceUnavailable);
                     service_up = Some(false);
                 }
@@ -77,14 +85,16 @@ fn watch(
             emit(HostEvent::ServiceAvailable);
         }
         let first = service_up.is_none();
-        *lock(slot) = Some(context.clone());
+        pcsc.set_watcher_context(Some(context.clone()));
         if stopping.load(Ordering::SeqCst) {
             return;
         }
-        match follow(&context, &mut known, emit, first, stopping) {
+        let outcome = follow(pcsc, &context, &mut tracker, emit, first, stopping);
+        pcsc.set_watcher_context(None);
+        match outcome {
             Ok(()) => return,
             Err(_) => {
-                forget_all(&mut known, emit);
+                tracker.forget_all().into_iter().for_each(emit);
                 emit(HostEvent::ServiceUnavailable);
                 service_up = Some(false);
             }
@@ -94,8 +104,9 @@ fn watch(
 
 /// Follows one context until the service fails (`Err`) or we are told to stop (`Ok`).
 fn follow(
+    pcsc: &Pcsc,
     context: &Context,
-    known: &mut BTreeMap<CString, bool>,
+    tracker: &mut Tracker,
     emit: &dyn Fn(HostEvent),
     mut silent: bool,
     stopping: &AtomicBool,
@@ -111,28 +122,29 @@ fn follow(
             Ok(()) | Err(pcsc::Error::Timeout) => {}
             Err(e) => return Err(e),
         }
-        let now: BTreeMap<CString, bool> = states
+        let now: BTreeMap<CString, Seen> = states
             .iter()
             .filter(|s| s.name() != pcsc::PNP_NOTIFICATION())
-            .map(|s| {
-                let e = s.event_state();
-                (
-                    s.name().to_owned(),
-                    e.contains(State::PRESENT) && !e.contains(State::MUTE),
-                )
-            })
+            .map(|s| (s.name().to_owned(), Seen::of(s)))
             .collect();
+        let noted = pcsc.take_removals();
+        let look = tracker.look(now, &noted, Instant::now());
         if !silent {
-            announce(known, &now, emit);
+            look.events.into_iter().for_each(emit);
         }
         silent = false;
-        *known = now;
         states.iter_mut().for_each(ReaderState::sync_current_state);
         if stopping.load(Ordering::SeqCst) {
             return Ok(());
         }
-        match context.get_status_change(None, &mut states) {
+        // A removal noted since this look began would otherwise wait for the next event
+        // (a cancel that lands before the wait starts is not kept by the service).
+        if pcsc.has_removals() {
+            continue;
+        }
+        match context.get_status_change(look.look_again_in, &mut states) {
             Ok(()) | Err(pcsc::Error::Timeout) => {}
+            // Cancelled: told to stop, or an operation noted a removal.
             Err(pcsc::Error::Cancelled) if stopping.load(Ordering::SeqCst) => return Ok(()),
             Err(pcsc::Error::Cancelled) => {}
             Err(e) => return Err(e),
@@ -154,51 +166,296 @@ fn readers(context: &Context) -> Result<Vec<CString>, pcsc::Error> {
     }
 }
 
+/// One reader at one look: whether a usable card is in it, and the service's count of card
+/// insertions and removals in that reader so far.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Seen {
+    pub present: bool,
+    pub events: u32,
+}
+
+impl Seen {
+    fn of(state: &ReaderState) -> Seen {
+        let e = state.event_state();
+        Seen {
+            present: e.contains(State::PRESENT) && !e.contains(State::MUTE),
+            events: state.event_count(),
+        }
+    }
+}
+
+/// What one look at the readers says, and when to look again without being woken.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Look {
+    pub events: Vec<HostEvent>,
+    /// `None`: wait for the service to report a change.
+    pub look_again_in: Option<Duration>,
+}
+
+/// A reader whose card an operation saw vanish while the service still reported it.
+#[derive(Debug, Clone, Copy)]
+struct Unconfirmed {
+    events: u32,
+    since: Instant,
+}
+
+/// The watcher's memory between looks: what was announced per reader, and which readers an
+/// operation reported emptied before the service noticed.
+#[derive(Debug, Default)]
+pub struct Tracker {
+    /// What was last announced: the reader's card present or not, and its event count.
+    announced: BTreeMap<CString, Seen>,
+    unconfirmed: BTreeMap<CString, Unconfirmed>,
+}
+
+impl Tracker {
+    /// Compares a new look with what was announced. `noted` are readers whose card an
+    /// operation saw vanish since the last look; `at` is when this look was taken.
+    pub fn look(
+        &mut self,
+        now: BTreeMap<CString, Seen>,
+        noted: &BTreeSet<CString>,
+        at: Instant,
+    ) -> Look {
+        let mut events = Vec::new();
+        for (reader, before) in &self.announced {
+            if !now.contains_key(reader) {
+                if before.present {
+                    events.push(HostEvent::CardRemoved {
+                        reader: name(reader),
+                    });
+                }
+                events.push(HostEvent::ReaderRemoved {
+                    reader: name(reader),
+                });
+            }
+        }
+        self.unconfirmed
+            .retain(|reader, _| now.contains_key(reader));
+        let mut look_again_in: Option<Duration> = None;
+        for (reader, seen) in &now {
+            let Some(before) = self.announced.get(reader).copied() else {
+                events.push(HostEvent::ReaderAdded {
+                    reader: name(reader),
+                });
+                if seen.present {
+                    events.push(HostEvent::CardInserted {
+                        reader: name(reader),
+                    });
+                }
+                continue;
+            };
+            let (inserted, removed) = (
+                HostEvent::CardInserted {
+                    reader: name(reader),
+                },
+                HostEvent::CardRemoved {
+                    reader: name(reader),
+                },
+            );
+            let unchanged = seen.present && seen.events == before.events;
+            if noted.contains(reader) && before.present && unchanged {
+                // The operation knows better than the service's last poll: the card went.
+                events.push(removed);
+                self.unconfirmed.insert(
+                    reader.clone(),
+                    Unconfirmed {
+                        events: seen.events,
+                        since: at,
+                    },
+                );
+                look_again_in = earliest(look_again_in, CONFIRM_REINSERTED_AFTER);
+                continue;
+            }
+            if let Some(pending) = self.unconfirmed.get(reader).copied() {
+                if seen.events == pending.events && seen.present {
+                    let waited = at.saturating_duration_since(pending.since);
+                    if waited < CONFIRM_REINSERTED_AFTER {
+                        look_again_in = earliest(look_again_in, CONFIRM_REINSERTED_AFTER - waited);
+                        continue;
+                    }
+                    // The service has polled since and still finds a card: it is back.
+                }
+                self.unconfirmed.remove(reader);
+                if seen.present {
+                    events.push(inserted);
+                }
+                continue;
+            }
+            match (before.present, seen.present) {
+                (true, false) => events.push(removed),
+                (false, true) => events.push(inserted),
+                // Pulled and put back between two looks: the counter moved.
+                (true, true) if seen.events != before.events => {
+                    events.push(removed);
+                    events.push(inserted);
+                }
+                _ => {}
+            }
+        }
+        self.announced = now;
+        for (reader, pending) in &self.unconfirmed {
+            // Announced as gone; remembered so, until confirmed back.
+            self.announced.insert(
+                reader.clone(),
+                Seen {
+                    present: false,
+                    events: pending.events,
+                },
+            );
+        }
+        Look {
+            events,
+            look_again_in,
+        }
+    }
+
+    /// Everything announced so far goes (the service went away).
+    pub fn forget_all(&mut self) -> Vec<HostEvent> {
+        let look = self.look(BTreeMap::new(), &BTreeSet::new(), Instant::now());
+        self.unconfirmed.clear();
+        look.events
+    }
+}
+
+fn earliest(current: Option<Duration>, candidate: Duration) -> Option<Duration> {
+    Some(current.map_or(candidate, |c| c.min(candidate)))
+}
+
 fn name(reader: &CStr) -> String {
     reader.to_string_lossy().into_owned()
 }
 
-fn announce(
-    before: &BTreeMap<CString, bool>,
-    now: &BTreeMap<CString, bool>,
-    emit: &dyn Fn(HostEvent),
-) {
-    for (reader, had_card) in before {
-        match now.get(reader) {
-            None => {
-                if *had_card {
-                    emit(HostEvent::CardRemoved {
-                        reader: name(reader),
-                    });
-                }
-                emit(HostEvent::ReaderRemoved {
-                    reader: name(reader),
-                });
-            }
-            Some(true) if !had_card => emit(HostEvent::CardInserted {
-                reader: name(reader),
-            }),
-            Some(false) if *had_card => emit(HostEvent::CardRemoved {
-                reader: name(reader),
-            }),
-            _ => {}
-        }
-    }
-    for (reader, has_card) in now {
-        if !before.contains_key(reader) {
-            emit(HostEvent::ReaderAdded {
-                reader: name(reader),
-            });
-            if *has_card {
-                emit(HostEvent::CardInserted {
-                    reader: name(reader),
-                });
-            }
-        }
-    }
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-fn forget_all(known: &mut BTreeMap<CString, bool>, emit: &dyn Fn(HostEvent)) {
-    announce(known, &BTreeMap::new(), emit);
-    known.clear();
+    fn reader() -> CString {
+        CString::new("Reader 0").expect("name")
+    }
+
+    fn at(present: bool, events: u32) -> BTreeMap<CString, Seen> {
+        BTreeMap::from([(reader(), Seen { present, events })])
+    }
+
+    fn inserted() -> HostEvent {
+        HostEvent::CardInserted {
+            reader: "Reader 0".into(),
+        }
+    }
+
+    fn removed() -> HostEvent {
+        HostEvent::CardRemoved {
+            reader: "Reader 0".into(),
+        }
+    }
+
+    fn none() -> BTreeSet<CString> {
+        BTreeSet::new()
+    }
+
+    fn started() -> (Tracker, Instant) {
+        let mut tracker = Tracker::default();
+        let t0 = Instant::now();
+        let first = tracker.look(at(true, 1), &none(), t0);
+        assert_eq!(
+            first.events,
+            vec![
+                HostEvent::ReaderAdded {
+                    reader: "Reader 0".into()
+                },
+                inserted()
+            ]
+        );
+        (tracker, t0)
+    }
+
+    #[test]
+    fn presence_changes_are_announced_once() {
+        let (mut tracker, t0) = started();
+        assert_eq!(tracker.look(at(true, 1), &none(), t0).events, vec![]);
+        assert_eq!(
+            tracker.look(at(false, 2), &none(), t0).events,
+            vec![removed()]
+        );
+        assert_eq!(
+            tracker.look(at(true, 3), &none(), t0).events,
+            vec![inserted()]
+        );
+    }
+
+    #[test]
+    fn a_card_pulled_and_put_back_between_two_looks_gives_both_events() {
+        let (mut tracker, t0) = started();
+        assert_eq!(
+            tracker.look(at(true, 3), &none(), t0).events,
+            vec![removed(), inserted()]
+        );
+    }
+
+    #[test]
+    fn a_removal_the_service_missed_is_announced_then_confirmed_back_after_a_poll() {
+        let (mut tracker, t0) = started();
+        let noted = BTreeSet::from([reader()]);
+        let look = tracker.look(at(true, 1), &noted, t0);
+        assert_eq!(look.events, vec![removed()]);
+        assert_eq!(look.look_again_in, Some(CONFIRM_REINSERTED_AFTER));
+        // Woken early (another reader, say): not yet believed.
+        let early = tracker.look(at(true, 1), &none(), t0 + Duration::from_millis(300));
+        assert_eq!(early.events, vec![]);
+        assert_eq!(early.look_again_in, Some(Duration::from_millis(700)));
+        let later = tracker.look(at(true, 1), &none(), t0 + CONFIRM_REINSERTED_AFTER);
+        assert_eq!(later.events, vec![inserted()]);
+        assert_eq!(later.look_again_in, None);
+    }
+
+    #[test]
+    fn a_noted_removal_the_service_then_sees_waits_for_a_real_insertion() {
+        let (mut tracker, t0) = started();
+        let noted = BTreeSet::from([reader()]);
+        assert_eq!(
+            tracker.look(at(true, 1), &noted, t0).events,
+            vec![removed()]
+        );
+        let gone = tracker.look(at(false, 2), &none(), t0 + Duration::from_millis(400));
+        assert_eq!(gone.events, vec![]);
+        assert_eq!(gone.look_again_in, None);
+        assert_eq!(
+            tracker
+                .look(at(false, 2), &none(), t0 + Duration::from_secs(30))
+                .events,
+            vec![]
+        );
+        assert_eq!(
+            tracker
+                .look(at(true, 3), &none(), t0 + Duration::from_secs(31))
+                .events,
+            vec![inserted()]
+        );
+    }
+
+    #[test]
+    fn a_noted_removal_already_seen_by_the_service_is_not_announced_twice() {
+        let (mut tracker, t0) = started();
+        assert_eq!(
+            tracker.look(at(false, 2), &none(), t0).events,
+            vec![removed()]
+        );
+        let noted = BTreeSet::from([reader()]);
+        assert_eq!(tracker.look(at(false, 2), &noted, t0).events, vec![]);
+    }
+
+    #[test]
+    fn a_reader_unplugged_takes_its_card_with_it() {
+        let (mut tracker, t0) = started();
+        assert_eq!(
+            tracker.look(BTreeMap::new(), &none(), t0).events,
+            vec![
+                removed(),
+                HostEvent::ReaderRemoved {
+                    reader: "Reader 0".into()
+                }
+            ]
+        );
+    }
 }

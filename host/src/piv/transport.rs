@@ -21,14 +21,31 @@ const MAX_CHAINED_RESPONSES: usize = 64;
 /// A PC/SC card handle (or a transaction on one) as a transport.
 pub struct PcscTransport<'a> {
     card: &'a pcsc::Card,
+    saw_removal: bool,
 }
 
 impl<'a> PcscTransport<'a> {
     pub fn new(card: &'a pcsc::Card) -> Self {
-        PcscTransport { card }
+        PcscTransport {
+            card,
+            saw_removal: false,
+        }
     }
 
-    fn exchange(&self, command: &[u8]) -> Result<Response, CardError> {
+    /// Whether an APDU failed because the card went (the watcher is told: see `watcher`).
+    pub fn saw_removal(&self) -> bool {
+        self.saw_removal
+    }
+
+    fn exchange(&mut self, command: &[u8]) -> Result<Response, CardError> {
+        let result = self.exchange_once(command);
+        if matches!(result, Err(CardError::CardRemoved)) {
+            self.saw_removal = true;
+        }
+        result
+    }
+
+    fn exchange_once(&self, command: &[u8]) -> Result<Response, CardError> {
         let mut buffer = [0u8; pcsc::MAX_BUFFER_SIZE_EXTENDED];
         let raw = self
             .card

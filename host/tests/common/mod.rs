@@ -277,6 +277,15 @@ impl Host {
         }
     }
 
+    /// A frame already received that matches `wanted`, without waiting for more.
+    pub fn take_kept(&mut self, wanted: impl Fn(&Value) -> bool) -> Option<Value> {
+        while let Ok(Some(frame)) = self.frames.try_recv() {
+            self.backlog.push(frame);
+        }
+        let i = self.backlog.iter().position(wanted)?;
+        Some(self.backlog.remove(i))
+    }
+
     pub fn hello(&mut self) -> Value {
         self.expect(Duration::from_secs(5), |f| f["type"] == "hello")
     }
