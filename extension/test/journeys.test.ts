@@ -219,3 +219,98 @@ test("an unlocked card is not taken through the unlock", async () => {
   const view = await new UnlockJourney(new FakeHost({ status: () => card("usable") }), client, "RA").start();
   assert.equal(view.step === "card" && view.problem?.code, "not-locked");
 });
+
+/** A locked card's unlock up to the new passcode; `unlock` answers each host unlock in turn. */
+async function pulledJourney(unlockAnswers: Array<() => unknown>, statusAnswers: Array<() => unknown>, overrides: Record<string, (body: any) => unknown> = {}) {
+  let unlocks = 0;
+  // Status answers the locked card until the first unlock, then each of `statusAnswers` in turn.
+  const host = new FakeHost({
+    status: () => (unlocks === 0 ? card("blocked") : (statusAnswers.shift() ?? (() => card("blocked")))()),
+    "prove-possession": () => proof,
+    unlock: () => {
+      const answer = unlockAnswers[Math.min(unlocks, unlockAnswers.length - 1)];
+      unlocks += 1;
+      return answer ? answer() : undefined;
+    },
+  });
+  const timers: Array<{ f: () => void; ms: number; cleared: boolean }> = [];
+  const { client, calls } = unlockPortal(overrides);
+  const journey = new UnlockJourney(host, client, "Call the RA on 0100", {
+    stuckAfterMs: 30000,
+    setTimer: (f, ms) => {
+      // A timer that has fired is spent, like a cleared one.
+      const timer = { f: () => ((timer.cleared = true), f()), ms, cleared: false };
+      timers.push(timer);
+      return timer;
+    },
+    clearTimer: (t) => void ((t as { cleared: boolean }).cleared = true),
+  });
+  await journey.start();
+  journey.confirmWarning();
+  await journey.submitAnswers([{ questionId: "first-car", answer: "a1" }, { questionId: "first-pet", answer: "a2" }]);
+  await journey.submitCode("171887");
+  const live = () => timers.filter((t) => !t.cleared);
+  return { host, journey, calls, timers: live, unlockCount: () => unlocks };
+}
+
+const removed = () => hostError({ code: "card-removed", state: { unblocked: true, passcodeSet: false, pukRotated: false }, message: "removed" } as never);
+const unlocked = () => ({ state: { unblocked: true, passcodeSet: true, pukRotated: true }, passcode: { state: "usable", retriesLeft: 3 } });
+
+test("a card back while the removal is still being reported is not missed", async () => {
+  let release: () => void = () => undefined;
+  const reported = new Promise<void>((resolve) => (release = resolve));
+  let journeyRef: UnlockJourney | null = null;
+  let hostRef: FakeHost | null = null;
+  const { host, journey, unlockCount } = await pulledJourney([removed, unlocked], [], {
+    "/api/v1/unlock/result": (body) => {
+      // The card comes back while the page is still telling the portal it went.
+      if (body.error === "card-removed") hostRef?.emit({ event: "card-inserted", reader: "Virtual PCD 00 00" });
+      return reported.then(() => ({}));
+    },
+  });
+  journeyRef = journey;
+  hostRef = host;
+  const outcome = journeyRef.submitPasscode("860245", "860245");
+  await new Promise((r) => setImmediate(r));
+  release();
+  assert.deepEqual(await outcome, { step: "done", confirmed: false });
+  assert.equal(unlockCount(), 2);
+});
+
+test("two insertions while an unlock is with the host start one retry, not two", async () => {
+  const { host, journey, unlockCount } = await pulledJourney([removed, unlocked], []);
+  assert.equal((await journey.submitPasscode("860245", "860245")).step, "reinsert-to-finish");
+  const finished = new Promise((resolve) => journey.onChange(resolve));
+  host.emit({ event: "card-inserted", reader: "Virtual PCD 00 00" });
+  host.emit({ event: "card-inserted", reader: "Virtual PCD 00 00" });
+  assert.deepEqual(await finished, { step: "done", confirmed: false });
+  await new Promise((r) => setImmediate(r));
+  assert.equal(unlockCount(), 2);
+});
+
+test("a pulled card not back in time: the page says what the card holds, and Try again finishes", async () => {
+  const noCard = () => ({ service: "running", readers: [{ name: "Virtual PCD 00 00" }] });
+  const { journey, timers, unlockCount } = await pulledJourney([removed, removed, unlocked], [noCard, () => card("usable")]);
+  assert.equal((await journey.submitPasscode("860245", "860245")).step, "reinsert-to-finish");
+  const [stuck] = timers();
+  assert.equal(stuck?.ms, 30000);
+  // 30 s pass with no card: the page says the card is not in the reader.
+  const absent = new Promise<any>((resolve) => journey.onChange(resolve));
+  stuck?.f();
+  const view = await absent;
+  assert.equal(view.step, "unfinished");
+  assert.equal(view.card, "absent");
+  assert.equal(view.problem.action, "retry");
+  assert.match(view.problem.message, /Call the RA on 0100/);
+  assert.equal(timers().length, 0, "no timer left once the page has said so");
+  // Try again while the card is out: pulled again, waiting again, a fresh timer.
+  assert.equal((await journey.retryUnlock()).step, "reinsert-to-finish");
+  const [again] = timers();
+  const half = new Promise<any>((resolve) => journey.onChange(resolve));
+  again?.f();
+  const unblockedOnly = await half;
+  assert.equal(unblockedOnly.card, "unlocked");
+  assert.match(unblockedOnly.problem.title, /new passcode is not set/);
+  assert.deepEqual(await journey.retryUnlock(), { step: "done", confirmed: false });
+  assert.equal(unlockCount(), 3);
+});

@@ -26,8 +26,23 @@ export type UnlockView =
   | { step: "code"; sentTo: string; expiresAt: number; problem?: Problem }
   | { step: "passcode"; rule: PasscodeRule; problem?: Problem }
   | { step: "reinsert-to-finish"; problem: Problem }
+  /** The card was pulled and the unlock has not finished in time: what the card holds now. */
+  | { step: "unfinished"; card: UnfinishedCard; problem: Problem }
   | { step: "done"; confirmed: boolean }
   | { step: "locked"; problem: Problem };
+
+/** What the host reports of the card when an interrupted unlock has not finished. */
+export type UnfinishedCard = "absent" | "locked" | "unlocked" | "unknown";
+
+export interface UnlockJourneyOptions {
+  /** How long the page waits, after the card was pulled mid-unlock, before it says where things stand. */
+  stuckAfterMs?: number;
+  setTimer?: (f: () => void, ms: number) => unknown;
+  clearTimer?: (handle: unknown) => void;
+}
+
+/** Long enough to put a card back; short enough that nobody is left staring at a page. */
+export const STUCK_AFTER_MS = 30000;
 
 export class UnlockJourney {
   view: UnlockView = { step: "card" };
@@ -38,12 +53,24 @@ export class UnlockJourney {
   /** Kept only until the card is unlocked, so a pulled card can be finished. */
   private newPasscode: string | null = null;
   private listeners: Array<(view: UnlockView) => void> = [];
+  /** An unlock request is with the host (one at a time, whatever the events say). */
+  private unblocking = false;
+  /** The card came back while an unlock was in flight (its reply had not been handled yet). */
+  private cardBack = false;
+  private stuckTimer: unknown = null;
+  private readonly stuckAfterMs: number;
+  private readonly setTimer: (f: () => void, ms: number) => unknown;
+  private readonly clearTimer: (handle: unknown) => void;
 
   constructor(
     private readonly host: HostApi,
     private readonly portal: PortalClient,
     private readonly raContact: string,
+    options: UnlockJourneyOptions = {},
   ) {
+    this.stuckAfterMs = options.stuckAfterMs ?? STUCK_AFTER_MS;
+    this.setTimer = options.setTimer ?? ((f, ms) => setTimeout(f, ms));
+    this.clearTimer = options.clearTimer ?? ((h) => clearTimeout(h as ReturnType<typeof setTimeout>));
     host.onEvent((event) => void this.onHostEvent(event.event));
   }
 
@@ -54,7 +81,57 @@ export class UnlockJourney {
 
   private set(view: UnlockView): UnlockView {
     this.view = view;
+    if (view.step === "reinsert-to-finish") {
+      this.armStuckTimer();
+    } else if (this.stuckTimer !== null) {
+      this.clearTimer(this.stuckTimer);
+      this.stuckTimer = null;
+    }
     return view;
+  }
+
+  private armStuckTimer(): void {
+    if (this.stuckTimer !== null) this.clearTimer(this.stuckTimer);
+    this.stuckTimer = this.setTimer(() => {
+      this.stuckTimer = null;
+      void this.onStuck();
+    }, this.stuckAfterMs);
+  }
+
+  /** The card has not come back, or the unlock has not finished: say what the card holds. */
+  private async onStuck(): Promise<void> {
+    if (this.view.step !== "reinsert-to-finish") return;
+    if (this.unblocking) {
+      // A retry is with the host (it waits for the card itself); look again later.
+      this.armStuckTimer();
+      return;
+    }
+    this.notify(this.set(await this.unfinished()));
+  }
+
+  private async unfinished(): Promise<UnlockView> {
+    let card: UnfinishedCard = "unknown";
+    try {
+      const found = await findCard(this.host);
+      card = found.card.passcode.state === "blocked" ? "locked" : "unlocked";
+    } catch (error) {
+      if (error instanceof HostRequestError && (error.code === "no-card" || error.code === "no-reader")) card = "absent";
+    }
+    const ra = `If this keeps happening, contact your Registration Authority. ${this.raContact}`;
+    const messages: Record<UnfinishedCard, [string, string]> = {
+      absent: ["Your smartcard is not in the reader", `The unlock has not finished. Put your smartcard back in the reader: the unlock will finish by itself. Or select Try again once it is in. ${ra}`],
+      locked: ["Your smartcard is still locked", `The unlock did not finish and your smartcard is still locked. Leave it in the reader and select Try again. ${ra}`],
+      unlocked: ["Your new passcode is not set yet", `Your smartcard was unblocked but the unlock did not finish, so your new passcode is not set. Leave it in the reader and select Try again. ${ra}`],
+      unknown: ["The unlock has not finished", `We could not read your smartcard. Check it is in the reader and select Try again. ${ra}`],
+    };
+    const [title, message] = messages[card];
+    return { step: "unfinished", card, problem: { code: "unlock-unfinished", title, message, action: "retry" } };
+  }
+
+  /** The person asks to finish an interrupted unlock now. */
+  async retryUnlock(): Promise<UnlockView> {
+    if (this.view.step !== "unfinished" && this.view.step !== "reinsert-to-finish") return this.view;
+    return this.unblock();
   }
 
   private fail(error: unknown): Problem {
@@ -174,7 +251,22 @@ export class UnlockJourney {
     return this.unblock();
   }
 
+  /** One unlock at a time; a card that came back while one was in flight starts the next. */
   private async unblock(): Promise<UnlockView> {
+    if (this.unblocking) return this.view;
+    this.unblocking = true;
+    try {
+      for (;;) {
+        this.cardBack = false;
+        const view = await this.unblockOnce();
+        if (view.step !== "reinsert-to-finish" || !this.cardBack) return view;
+      }
+    } finally {
+      this.unblocking = false;
+    }
+  }
+
+  private async unblockOnce(): Promise<UnlockView> {
     const rule = this.passcodeRule();
     const passcode = this.newPasscode;
     if (passcode === null) return this.view;
@@ -198,9 +290,9 @@ export class UnlockJourney {
       return this.set({ step: "done", confirmed: false });
     } catch (error) {
       if (error instanceof HostRequestError && error.body.code === "card-removed") {
-        const state = (error.body as { state?: UnlockState }).state;
-        if (state) await this.report(issued.authorizationId, state, "card-removed").catch(() => undefined);
-        return this.set({
+        // The view changes before anything else is awaited, so the card coming back from
+        // now on is noticed (`cardBack`) even while the report is on its way.
+        const view = this.set({
           step: "reinsert-to-finish",
           problem: {
             code: "card-removed",
@@ -209,6 +301,9 @@ export class UnlockJourney {
             action: "none",
           },
         });
+        const state = (error.body as { state?: UnlockState }).state;
+        if (state) await this.report(issued.authorizationId, state, "card-removed").catch(() => undefined);
+        return view;
       }
       const problem = this.fail(error);
       if (problem.code !== "policy-violation") this.newPasscode = null;
@@ -222,7 +317,11 @@ export class UnlockJourney {
 
   private async onHostEvent(event: string): Promise<void> {
     if (event !== "card-inserted") return;
-    if (this.view.step === "reinsert-to-finish") {
+    if (this.view.step === "reinsert-to-finish" || this.view.step === "unfinished") {
+      if (this.unblocking) {
+        this.cardBack = true;
+        return;
+      }
       this.notify(await this.unblock());
     } else if (this.view.step === "done" && !this.view.confirmed) {
       // "Please remove and then reinsert your Smartcard": confirm it now reads unblocked.

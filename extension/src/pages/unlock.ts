@@ -102,6 +102,15 @@ function renderStep(main: HTMLElement, journey: UnlockJourney, view: UnlockView)
     case "reinsert-to-finish":
       show(main, view.problem.title, undefined, h("div", { class: "nhsuk-warning-callout", id: "reinsert" }, h("p", {}, view.problem.message)));
       return;
+    case "unfinished":
+      show(
+        main,
+        view.problem.title,
+        undefined,
+        h("div", { class: "nhsuk-warning-callout", id: "unfinished", "data-card": view.card }, h("p", {}, view.problem.message)),
+        button("Try again", () => void go(journey.retryUnlock())),
+      );
+      return;
     case "locked":
       show(main, view.problem.title, undefined, h("div", { class: "nhsuk-warning-callout", id: "locked" }, h("p", {}, view.problem.message)));
       return;

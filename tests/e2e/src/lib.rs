@@ -376,6 +376,53 @@ impl World {
         Ok(())
     }
 
+    /// What the slot 0 card process reports: inserted, APDUs seen, the fault still armed.
+    pub fn card_status(&self) -> Result<virtual_card::runner::Status> {
+        let output = Command::new(binary("virtual-card")?)
+            .args(["ctl", "--control", &self.vars["VCARD_CONTROL_0"], "status"])
+            .output()?;
+        let reply: serde_json::Value = serde_json::from_slice(&output.stdout)?;
+        Ok(serde_json::from_value(reply["status"].clone())?)
+    }
+
+    /// Waits until an armed fault has fired (the card pulled itself out).
+    pub fn wait_fault_fired(&self) -> Result<()> {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < deadline {
+            let status = self.card_status()?;
+            if status.fault.is_none() && !status.inserted {
+                return Ok(());
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        bail!("the armed fault never fired")
+    }
+
+    /// Waits until pcscd itself reports slot 0 with (or without) a card: it polls the virtual
+    /// reader every 400 ms, and a card put back before it looked was never seen to go.
+    pub fn wait_card_seen(&self, present: bool) -> Result<()> {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline {
+            let output = Command::new("opensc-tool")
+                .arg("--list-readers")
+                .env("PCSCLITE_CSOCK_NAME", &self.vars["PCSCLITE_CSOCK_NAME"])
+                .output()?;
+            let listing = String::from_utf8_lossy(&output.stdout);
+            let seen = listing
+                .lines()
+                .find(|l| l.contains("Virtual PCD 00 00"))
+                .is_some_and(|l| l.contains("Yes"));
+            if seen == present {
+                return Ok(());
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        bail!(
+            "pcscd never saw the card {}",
+            if present { "in" } else { "out" }
+        )
+    }
+
     /// The messages the portal has sent, oldest first.
     pub fn mails(&self) -> Vec<String> {
         let mut files: Vec<PathBuf> = std::fs::read_dir(&self.vars["SMTP_SINK_DIR"])
@@ -418,11 +465,23 @@ impl World {
         Ok(String::from_utf8_lossy(&output.stdout).into_owned())
     }
 
-    /// Moves the portal's clock (the world's portal runs in test mode).
+    /// Moves the portal's clock (the world's portal runs in test mode on a stopped clock).
     pub fn advance_portal_clock(&self, seconds: i64) -> Result<()> {
+        self.portal_clock(&format!("{{\"advanceSeconds\": {seconds}}}"))
+    }
+
+    /// Sets the portal's stopped clock to this machine's time now: the host checks an unlock
+    /// authorization's times against the real clock.
+    pub fn portal_clock_to_now(&self) -> Result<()> {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)?
+            .as_secs();
+        self.portal_clock(&format!("{{\"set\": {now}}}"))
+    }
+
+    fn portal_clock(&self, body: &str) -> Result<()> {
         use std::io::{Read, Write};
         let address = self.portal_url().trim_start_matches("http://").to_string();
-        let body = format!("{{\"advanceSeconds\": {seconds}}}");
         let mut stream = std::net::TcpStream::connect(&address)?;
         write!(
             stream,

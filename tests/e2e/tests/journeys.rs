@@ -218,8 +218,9 @@ async fn unlock_journey(browser: Browser) -> Result<()> {
         .wait_text("#step-heading", "Smartcard Unlock Code")
         .await?;
     let fresh = world.code(3)?;
-    // Back to real time: the host checks the authorization's times against its own clock.
-    world.advance_portal_clock(-901)?;
+    // The portal's stopped clock set to now: the host checks the authorization's times
+    // against this machine's clock.
+    world.portal_clock_to_now()?;
     session.fill("#code", &fresh).await?;
     submit(&session).await?;
 
@@ -240,8 +241,12 @@ async fn unlock_journey(browser: Browser) -> Result<()> {
         "nothing reached the card"
     );
 
-    // The card is pulled out in the middle of the unblock (after the PIN is set, before the
-    // PUK changes); put back, the unlock finishes by itself.
+    // The card is pulled out in the middle of the unblock, again and again at other APDUs,
+    // and kept out for no time, 0.2 s, 3 s and 20 s (pcscd polls the reader every 400 ms:
+    // a card back within that is never seen to go by the service). Put back, the unlock
+    // finishes by itself. Every pull comes before the PUK changes, so no PUK try is spent.
+    // APDUs counted from each unlock request: SELECT, GET DATA CHUID, RESET RETRY COUNTER,
+    // CHANGE PIN, CHANGE PUK, VERIFY, VERIFY status.
     world.card_control(&["fault", "remove-after", "4"])?;
     session.fill("#new-passcode", NEW_PASSCODE).await?;
     session.fill("#confirm-passcode", NEW_PASSCODE).await?;
@@ -249,8 +254,29 @@ async fn unlock_journey(browser: Browser) -> Result<()> {
     session
         .wait_text("#reinsert", "Put it back in the reader")
         .await?;
+    world.wait_fault_fired()?;
     session.step(&shots, "unlock-6-card-removed").await?;
-    world.card_control(&["insert"])?;
+    // Each next pull is armed while the card is out; it fires in the unlock the page starts
+    // by itself when the card is back.
+    let pulls: [(Option<&[&str]>, u64); 4] = [
+        (Some(&["fault", "remove-before", "3"]), 0),
+        (Some(&["fault", "remove-after", "2"]), 200),
+        (Some(&["fault", "remove-before", "5"]), 3000),
+        (None, 20000),
+    ];
+    for (fault, out_for_ms) in pulls {
+        tokio::time::sleep(std::time::Duration::from_millis(out_for_ms)).await;
+        if let Some(fault) = fault {
+            world.card_control(fault)?;
+        }
+        world.card_control(&["insert"])?;
+        if fault.is_some() {
+            world.wait_fault_fired()?;
+            session
+                .wait_text("#reinsert", "Put it back in the reader")
+                .await?;
+        }
+    }
     session
         .wait_text("#success", "Your Smartcard has been successfully unlocked.")
         .await?;
@@ -258,7 +284,7 @@ async fn unlock_journey(browser: Browser) -> Result<()> {
 
     // "Please remove and then reinsert your Smartcard": the page confirms it reads unblocked.
     world.card_control(&["remove"])?;
-    tokio::time::sleep(std::time::Duration::from_millis(800)).await;
+    world.wait_card_seen(false)?;
     world.card_control(&["insert"])?;
     session.wait_text("#confirmed", "unlocked").await?;
     session.step(&shots, "unlock-8-confirmed").await?;
@@ -270,6 +296,10 @@ async fn unlock_journey(browser: Browser) -> Result<()> {
     );
     ensure!(card.pin != PASSCODE, "the old passcode does not");
     ensure!(card.puk != original_puk, "the PUK rotated");
+    ensure!(
+        card.puk_retries_left == 3,
+        "no PUK try was spent finding the PUK: {card:?}"
+    );
     ensure!(
         world
             .mails()

@@ -25,6 +25,8 @@ pub struct PortalConfig {
     pub trusted_ca: Option<PathBuf>,
     /// Allows moving the portal's clock through the API (tests only).
     pub test_mode: bool,
+    /// Real time, or (test mode only) a clock that stands still until a test moves it.
+    pub clock: crate::clock::ClockMode,
     pub mail: MailConfig,
 }
 
@@ -59,6 +61,7 @@ impl Default for PortalConfig {
             ra_contact: "Contact your Registration Authority (RA) team: smartcards@example.nhs.uk, 0300 000 0000.".into(),
             trusted_ca: None,
             test_mode: false,
+            clock: crate::clock::ClockMode::Real,
             mail: MailConfig::Outbox { from: SENDER.into() },
         }
     }
@@ -90,6 +93,9 @@ impl PortalConfig {
         }
         if self.code_lifetime_seconds <= 0 {
             anyhow::bail!("code-lifetime-seconds must be positive");
+        }
+        if self.clock == crate::clock::ClockMode::Stopped && !self.test_mode {
+            anyhow::bail!("clock = \"stopped\" is for test mode only");
         }
         Ok(())
     }

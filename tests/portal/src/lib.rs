@@ -48,11 +48,12 @@ pub fn build(config: PortalConfig) -> anyhow::Result<(axum::Router, api::AppStat
         }
     };
     let mailer = mail::Mailer::new(&config.mail, &config.data_dir)?;
+    let clock = clock::Clock::new(config.clock);
     let state = Arc::new(Portal {
         config,
         db: Mutex::new(db),
         keys,
-        clock: clock::Clock::default(),
+        clock,
         mailer,
         throttle: throttle::Throttle::default(),
         trusted_ca,

@@ -298,10 +298,11 @@ fn start_portal(
     std::fs::write(
         &portal.config,
         format!(
-            "listen = \"127.0.0.1:{port}\"\norigin = \"{}\"\ndata-dir = {}\ntrusted-ca = {}\ntest-mode = true\n[mail]\nmode = \"smtp\"\nhost = \"127.0.0.1\"\nport = {sink_port}\nfrom = \"smartcard.servicecentre@nhs.net\"\n",
+            "listen = \"127.0.0.1:{port}\"\norigin = \"{}\"\ndata-dir = {}\ntrusted-ca = {}\ntest-mode = true\nclock = \"{}\"\n[mail]\nmode = \"smtp\"\nhost = \"127.0.0.1\"\nport = {sink_port}\nfrom = \"smartcard.servicecentre@nhs.net\"\n",
             portal.url,
             toml_string(&dir.join("portal-data")),
             toml_string(&state.ca_certificate),
+            portal_clock(),
         ),
     )?;
     for card in &state.cards {
@@ -357,6 +358,15 @@ fn toml_string(path: &Path) -> String {
 }
 
 /// "Mrs Amina Okafor" -> "amina.okafor@nhs.net": the address on the user's contact details.
+/// The portal's clock: stopped (tests move it) unless SELFSERVICE_PORTAL_CLOCK=real (the
+/// demo driven by hand, where a person takes real minutes).
+fn portal_clock() -> &'static str {
+    match std::env::var("SELFSERVICE_PORTAL_CLOCK").as_deref() {
+        Ok("real") => "real",
+        _ => "stopped",
+    }
+}
+
 pub fn email_for(holder: &str) -> String {
     let titles = ["mr", "mrs", "ms", "miss", "dr", "prof"];
     let words: Vec<String> = holder

@@ -70,13 +70,20 @@ pub fn router(state: AppState) -> Router {
 #[derive(serde::Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct ClockMove {
+    #[serde(default)]
     advance_seconds: i64,
+    /// Sets the time (Unix seconds) before any advance.
+    #[serde(default)]
+    set: Option<i64>,
 }
 
 async fn advance_clock(
     State(state): State<AppState>,
     Body(body): Body<ClockMove>,
 ) -> Json<serde_json::Value> {
+    if let Some(unix_seconds) = body.set {
+        state.clock.set(unix_seconds);
+    }
     state.clock.advance(body.advance_seconds);
     Json(serde_json::json!({"now": state.clock.now()}))
 }

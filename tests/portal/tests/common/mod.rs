@@ -50,6 +50,7 @@ origin = "{ORIGIN}"
 data-dir = "{data}"
 trusted-ca = "{ca}"
 test-mode = {test_mode}
+clock = "{clock}"
 ra-contact = "Call the RA team on 0300 123 4567."
 [mail]
 mode = "smtp"
@@ -60,6 +61,7 @@ from = "smartcard.servicecentre@nhs.net"
                 data = dir.path().join("data").display(),
                 ca = ca.cert_path().display(),
                 port = sink.port,
+                clock = if test_mode { "stopped" } else { "real" },
             ),
         )
         .expect("config");
