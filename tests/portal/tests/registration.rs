@@ -3,7 +3,8 @@
 mod common;
 
 use common::*;
-use serde_json::json;
+use serde_json::{json, Value};
+use virtual_card::card_file::CardFile;
 
 #[test]
 fn a_card_registers_from_proof_to_complete_and_the_audit_chain_verifies() {
@@ -137,34 +138,27 @@ fn a_proof_for_another_origin_a_reused_challenge_or_the_wrong_key_is_refused() {
         &json!({"challengeId": challenge["challengeId"], "proof": proof}),
     );
     assert_eq!(body["error"]["code"], "challenge-invalid");
-    // A challenge at exactly its five minutes (a second before, it works: see below).
-    let challenge = portal.challenge("register");
-    portal.advance_clock(300);
-    let proof = portal.proof(
-        &card,
-        "register",
-        ORIGIN,
-        challenge["nonce"].as_str().expect("nonce"),
-    );
-    let (_, body) = portal.post(
-        "/api/v1/registration/start",
-        &json!({"challengeId": challenge["challengeId"], "proof": proof}),
-    );
+    // A challenge at exactly its five minutes is refused; a second before, it works.
+    let (_, body) = register_after(&portal, &card, 300);
     assert_eq!(body["error"]["code"], "challenge-invalid");
-    // A second before its five minutes, a challenge still works.
+    let (status, body) = register_after(&portal, &card, 299);
+    assert_eq!(status, 200, "{body}");
+}
+
+/// A register challenge answered `seconds` after it was issued (the portal's clock is stopped).
+fn register_after(portal: &Portal, card: &CardFile, seconds: i64) -> (u16, Value) {
     let challenge = portal.challenge("register");
-    portal.advance_clock(299);
+    portal.advance_clock(seconds);
     let proof = portal.proof(
-        &card,
+        card,
         "register",
         ORIGIN,
         challenge["nonce"].as_str().expect("nonce"),
     );
-    let (status, body) = portal.post(
+    portal.post(
         "/api/v1/registration/start",
         &json!({"challengeId": challenge["challengeId"], "proof": proof}),
-    );
-    assert_eq!(status, 200, "{body}");
+    )
 }
 
 #[test]
