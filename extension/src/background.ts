@@ -89,7 +89,8 @@ browser.runtime.onMessage.addListener((raw: unknown, sender: Runtime.MessageSend
       return senderAllowed(sender).then(async (allowed) => {
         if (!allowed || (question.journey !== "register" && question.journey !== "unlock")) return false;
         // The guided page takes the portal page's place in its tab; Back returns to the portal.
-        const url = browser.runtime.getURL(`pages/${question.journey}.html`);
+        // `#start`: the person pressed Start on the portal already, so the page does not ask again.
+        const url = browser.runtime.getURL(`pages/${question.journey}.html#start`);
         if (sender.tab?.id !== undefined) await browser.tabs.update(sender.tab.id, { url });
         else await browser.tabs.create({ url });
         return true;

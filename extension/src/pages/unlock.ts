@@ -15,7 +15,14 @@ async function main(): Promise<void> {
   const journey = new UnlockJourney(new HostRelay(), new PortalClient(config.portalUrl), config.raContact);
   const main = document.getElementById("main") as HTMLElement;
   journey.onChange((view) => renderStep(main, journey, view));
-  renderStep(main, journey, journey.view);
+  if (location.hash === "#start") {
+    // Opened by the portal's Start: straight in. A reload shows the first screen again.
+    history.replaceState(null, "", location.pathname);
+    show(main, "Smartcard Unlock", undefined, paragraph("Reading your smartcard. If it is not in the reader yet, insert it now."));
+    renderStep(main, journey, await journey.start(30000));
+  } else {
+    renderStep(main, journey, journey.view);
+  }
 }
 
 function renderStep(main: HTMLElement, journey: UnlockJourney, view: UnlockView): void {

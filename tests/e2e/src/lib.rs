@@ -37,9 +37,21 @@ pub struct World {
 
 impl World {
     pub fn up(slot0: &str) -> Result<World> {
-        let up = Command::new(binary("virtual-card")?)
-            .args(["world", "up", "--slot0", slot0])
-            .output()?;
+        World::start(slot0, false)
+    }
+
+    /// A world that also serves the control page a person uses to drive the demo by hand.
+    pub fn up_with_control_page(slot0: &str) -> Result<World> {
+        World::start(slot0, true)
+    }
+
+    fn start(slot0: &str, control_page: bool) -> Result<World> {
+        let mut command = Command::new(binary("virtual-card")?);
+        command.args(["world", "up", "--slot0", slot0]);
+        if control_page {
+            command.args(["--control-page", "127.0.0.1:0"]);
+        }
+        let up = command.output()?;
         if !up.status.success() {
             bail!("world up: {}", String::from_utf8_lossy(&up.stderr));
         }
@@ -53,6 +65,13 @@ impl World {
 
     pub fn portal_url(&self) -> &str {
         &self.vars["PORTAL_URL"]
+    }
+
+    pub fn control_page_url(&self) -> Result<&str> {
+        self.vars
+            .get("CONTROL_PAGE_URL")
+            .map(String::as_str)
+            .context("this world has no control page")
     }
 
     pub fn card(&self) -> Result<virtual_card::card_file::CardFile> {

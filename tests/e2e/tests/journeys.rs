@@ -130,12 +130,8 @@ async fn open_unlock(session: &Session, world: &World, shots: &Path) -> Result<(
         .await?;
     session.wait_text("#bridge-status", "ready").await?;
     session.screenshot(shots, "unlock-0-portal").await?;
+    // The portal's Start leads straight into the journey: no second Start on the extension page.
     session.click("#start").await?;
-    session
-        .wait_text("#step-heading", "Smartcard Unlock")
-        .await?;
-    session.step(shots, "unlock-1-start").await?;
-    session.click("button").await?;
     session.wait_text("#holder-warning", "You are attempting to unlock a Smartcard issued to Mrs Amina Okafor. If this is not you please do not proceed.").await?;
     session.step(shots, "unlock-2-warning").await?;
     session.click("button").await?;
@@ -404,6 +400,54 @@ async fn other_origin(browser: Browser) -> Result<()> {
         session.client.current_url().await? == here,
         "no guided page was opened for another origin"
     );
+    session.close().await?;
+    Ok(())
+}
+
+/// The demo's control page drives the world as a person would: it shows the card and whether
+/// its holder has registered, takes the card out and puts it back, locks it with wrong
+/// passcodes, and shows the emailed code.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_control_page_shows_the_world_and_drives_the_card() -> Result<()> {
+    let world = World::up_with_control_page("unlocked")?;
+    let session = Session::start(Browser::Chromium, &world, true).await?;
+    session.configure_portal(world.portal_url()).await?;
+    let shots = screenshot_dir("control-page", Browser::Chromium);
+    let page = world.control_page_url()?.to_string();
+    session.client.goto(&page).await?;
+    session.wait_text("#slot-0 h2", "Mrs Amina Okafor").await?;
+    session
+        .wait_text("#slot-0 .passcode", "3 tries left")
+        .await?;
+    session.wait_text("#slot-0 .registered", "not yet").await?;
+
+    register(&session, &world, &shots).await?;
+    let code = world.code(1)?;
+    session.client.goto(&page).await?;
+    session.wait_text("#slot-0 .registered", "yes").await?;
+    session.wait_text("#mail .code", &code).await?;
+    session.screenshot(&shots, "control-1-registered").await?;
+
+    session.click("#slot-0 [data-action=remove]").await?;
+    session
+        .wait_text("#slot-0 .inserted", "no (removed)")
+        .await?;
+    world.wait_card_seen(false)?;
+    session.click("#slot-0 [data-action=insert]").await?;
+    session.wait_text("#slot-0 .inserted", "yes").await?;
+    world.wait_card_seen(true)?;
+
+    session.click("#slot-0 [data-action=lock]").await?;
+    session
+        .wait_text("#said", "Locked: 3 wrong passcodes typed")
+        .await?;
+    session.wait_text("#slot-0 .passcode", "blocked").await?;
+    ensure!(world.card()?.pin_retries_left == 0, "the card is locked");
+    ensure!(
+        world.card()?.puk_retries_left == 3,
+        "locking spent no PUK try"
+    );
+    session.screenshot(&shots, "control-2-locked").await?;
     session.close().await?;
     Ok(())
 }

@@ -6,7 +6,7 @@
 //! - [`cardproof`]: checking a card's signed answer and its certificate chain
 //! - [`secrets`]: keys, codes, MACs, Argon2id, PUK encryption, authorization signing
 //! - [`db`], [`audit`]: SQLite storage and the hash-chained audit trail
-//! - [`mail`], [`smtp_sink`]: email out, and a loopback SMTP server for tests
+//! - [`mail`]: email out (SMTP, or an outbox folder)
 //! - [`pages`]: the portal screens that launch the extension
 //! - [`ops`]: the operator commands (enrol a card, clear a lock, export the audit)
 
@@ -20,7 +20,6 @@ pub mod mail;
 pub mod ops;
 pub mod pages;
 pub mod secrets;
-pub mod smtp_sink;
 pub mod throttle;
 
 use anyhow::Context;

@@ -55,15 +55,8 @@ enum Cmd {
     },
     /// Print the public key hosts must be configured with.
     PublicKey,
-    /// Run a loopback SMTP server that writes each message it receives to a folder (for the
-    /// test world and the demo).
-    SmtpSink {
-        #[arg(long)]
-        dir: PathBuf,
-        /// 0 picks a free port; the port is printed as `smtp sink on PORT`.
-        #[arg(long, default_value_t = 0)]
-        port: u16,
-    },
+    /// Print the enrolled cards as JSON: holder, registered, locked out of self-service.
+    Cards,
 }
 
 fn now() -> i64 {
@@ -146,14 +139,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 println!("{line}");
             }
         }
-        Cmd::SmtpSink { dir, port } => {
-            std::fs::create_dir_all(&dir)?;
-            let sink = selfservice_portal::smtp_sink::SmtpSink::start_on(port, Some(dir))?;
-            println!("smtp sink on {}", sink.port);
-            loop {
-                std::thread::park();
-            }
-        }
+        Cmd::Cards => println!("{}", serde_json::to_string_pretty(&ops::cards(&config)?)?),
         Cmd::PublicKey => {
             std::fs::create_dir_all(&config.data_dir)?;
             println!(

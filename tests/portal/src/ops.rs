@@ -1,5 +1,6 @@
 //! Operator commands: enrol a card (the card-management step that precedes self-service),
-//! clear a self-service lock as the Registration Authority, export and verify the audit log.
+//! clear a self-service lock as the Registration Authority, export and verify the audit log,
+//! list the enrolled cards with their self-service state.
 
 use anyhow::{bail, Result};
 use rusqlite::params;
@@ -101,4 +102,35 @@ pub fn stored_puk(config: &PortalConfig, guid: &str) -> Result<(String, Option<S
         None => None,
     };
     Ok((current, pending))
+}
+
+/// One enrolled card as the operator (and the demo's control page) sees it.
+#[derive(Debug, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CardSummary {
+    pub guid: String,
+    pub holder: String,
+    /// The holder has registered for self-service (questions and email on record).
+    pub registered: bool,
+    /// The holder is locked out of self-service until the Registration Authority clears it.
+    pub self_service_locked: bool,
+}
+
+pub fn cards(config: &PortalConfig) -> Result<Vec<CardSummary>> {
+    let (connection, _) = open(config)?;
+    let mut statement = connection.prepare(
+        "SELECT cards.guid, users.holder_name,
+                EXISTS (SELECT 1 FROM registrations r WHERE r.user_uuid = users.uuid),
+                EXISTS (SELECT 1 FROM lockouts l WHERE l.user_uuid = users.uuid AND l.locked_at IS NOT NULL)
+         FROM cards JOIN users ON users.uuid = cards.user_uuid ORDER BY users.holder_name, cards.guid",
+    )?;
+    let rows = statement.query_map([], |row| {
+        Ok(CardSummary {
+            guid: row.get(0)?,
+            holder: row.get(1)?,
+            registered: row.get(2)?,
+            self_service_locked: row.get(3)?,
+        })
+    })?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
 }

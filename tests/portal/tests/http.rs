@@ -31,13 +31,16 @@ fn malformed_oversized_and_mistyped_bodies_get_typed_errors_and_store_nothing() 
             .as_str()
             .is_some_and(|m| !m.is_empty()));
     }
-    let huge = format!(
-        r#"{{"purpose": "unlock", "pad": "{}"}}"#,
-        "x".repeat(64 * 1024)
-    );
-    let (status, reply) = portal.post_raw("/api/v1/challenges", huge.as_bytes());
-    assert_eq!(status, 413);
+    // Refused from the declared length, before any of the body is sent.
+    let (status, reply) = portal.post_expecting_continue("/api/v1/challenges", 64 * 1024);
+    assert_eq!(status, 413, "{reply}");
     assert_eq!(reply["error"]["code"], "bad-request");
+    // At the cap, the body is read (and refused for what it says, not for its size).
+    let (status, reply) = portal.post_expecting_continue("/api/v1/challenges", 16 * 1024);
+    assert_eq!(
+        (status, reply["error"]["field"].clone()),
+        (400, json!("pad"))
+    );
     let (status, reply) = portal.post(
         "/api/v1/unlock/answers",
         &json!({"flowId": "nope", "answers": []}),

@@ -63,7 +63,7 @@ impl World {
         while !path.exists() && Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(50));
         }
-        let mail = selfservice_portal::smtp_sink::Mail {
+        let mail = virtual_card::smtp_sink::Mail {
             from: String::new(),
             to: Vec::new(),
             data: std::fs::read_to_string(&path).expect("mail"),

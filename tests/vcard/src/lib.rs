@@ -8,14 +8,18 @@
 //! - [`ca`]: the test CA that issues the cards' certificates
 //! - [`runner`]: the vpcd connection, insertion, removal and fault injection
 //! - [`control`]: the control socket of a card run as a process
+//! - [`control_page`]: the world's page for driving the demo by hand
 //! - [`pcscd`]: a private pcscd with vpcd
+//! - [`smtp_sink`]: the world's loopback SMTP server, keeping every message as NNNN.eml
 //! - [`world`]: `world up|down|status`
 
 pub mod apdu;
 pub mod ca;
 pub mod card_file;
 pub mod control;
+pub mod control_page;
 pub mod pcscd;
 pub mod piv;
 pub mod runner;
+pub mod smtp_sink;
 pub mod world;

@@ -1,10 +1,10 @@
 //! The `virtual-card` command line. See `tests/vcard/README.md`.
 
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 
-use virtual_card::{ca::TestCa, control, runner, world};
+use virtual_card::{ca::TestCa, control, control_page, runner, world};
 
 #[derive(Parser)]
 #[command(
@@ -57,6 +57,15 @@ enum Cmd {
         #[arg(long)]
         ca: PathBuf,
     },
+    /// A loopback SMTP server that writes each message it receives to a folder as NNNN.eml
+    /// (the world's mailbox).
+    SmtpSink {
+        #[arg(long)]
+        dir: PathBuf,
+        /// 0 picks a free port; the port is printed as `smtp sink on PORT`.
+        #[arg(long, default_value_t = 0)]
+        port: u16,
+    },
     /// A private pcscd with vpcd and cards, for a shell or a demo.
     World {
         #[command(subcommand)]
@@ -78,6 +87,17 @@ enum WorldAction {
         /// selfservice-portal binary sits beside this one).
         #[arg(long)]
         no_portal: bool,
+        /// Also serve the control page (cards, insert/remove/lock, mailbox) on this loopback
+        /// address, e.g. 127.0.0.1:8641.
+        #[arg(long)]
+        control_page: Option<std::net::SocketAddr>,
+    },
+    /// Serve the control page of a running world (`up --control-page` starts it for you).
+    ControlPage {
+        #[arg(long, env = world::WORLD_VARIABLE)]
+        dir: PathBuf,
+        #[arg(long, default_value = "127.0.0.1:8641")]
+        listen: std::net::SocketAddr,
     },
     /// Stop everything it started and remove its folder.
     Down {
@@ -139,12 +159,24 @@ fn run(cli: Cli) -> Result<()> {
             runner::prepare_card(&card, &ca)?;
             Ok(())
         }
+        Cmd::SmtpSink { dir, port } => {
+            std::fs::create_dir_all(&dir)?;
+            let sink = virtual_card::smtp_sink::SmtpSink::start_on(port, Some(dir))?;
+            println!("smtp sink on {}", sink.port);
+            loop {
+                std::thread::park();
+            }
+        }
         Cmd::World { action } => match action {
             WorldAction::Up {
                 slot0,
                 slot1,
                 no_portal,
+                control_page,
             } => {
+                if control_page.is_some_and(|address| !address.ip().is_loopback()) {
+                    bail!("the control page serves loopback only (it can lock cards)");
+                }
                 let mut cards = vec![(0, world::resolve_card(&slot0)?)];
                 if let Some(slot1) = slot1 {
                     cards.push((1, world::resolve_card(&slot1)?));
@@ -152,7 +184,7 @@ fn run(cli: Cli) -> Result<()> {
                 let program = std::env::current_exe().context("finding virtual-card itself")?;
                 let portal = program.with_file_name("selfservice-portal");
                 let portal = (!no_portal && portal.exists()).then_some(portal);
-                let state = world::up(&cards, &program, portal.as_deref())?;
+                let state = world::up(&cards, &program, portal.as_deref(), control_page)?;
                 print!("{}", state.exports());
                 eprintln!(
                     "world up in {}; stop it with: virtual-card world down (or cargo xtask world down)",
@@ -161,6 +193,12 @@ fn run(cli: Cli) -> Result<()> {
                 Ok(())
             }
             WorldAction::Down { dir } => world::down(&dir),
+            WorldAction::ControlPage { dir, listen } => {
+                if !listen.ip().is_loopback() {
+                    bail!("the control page serves loopback only (it can lock cards)");
+                }
+                control_page::serve(&dir, listen)
+            }
             WorldAction::Status { dir } => {
                 print!("{}", world::status(&dir)?);
                 Ok(())

@@ -87,6 +87,15 @@ pub struct WorldState {
     pub cards: Vec<WorldCard>,
     #[serde(default)]
     pub portal: Option<WorldPortal>,
+    /// The control page for a person driving the demo by hand.
+    #[serde(default)]
+    pub control_page: Option<WorldControlPage>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct WorldControlPage {
+    pub pid: u32,
+    pub url: String,
 }
 
 impl WorldState {
@@ -121,6 +130,9 @@ impl WorldState {
                 quote(&portal.host_config)
             ));
         }
+        if let Some(page) = &self.control_page {
+            lines.push(format!("export CONTROL_PAGE_URL={}", page.url));
+        }
         lines.join("\n") + "\n"
     }
 
@@ -139,16 +151,18 @@ fn quote(path: &Path) -> String {
 /// `virtual-card` binary that runs each card.
 /// With `portal_program`, also starts an SMTP sink and the reference portal (test mode,
 /// trusting the world's CA, the cards enrolled) and writes the host's configuration for it.
+/// With `control_page`, also serves the control page on that loopback address.
 pub fn up(
     cards: &[(u8, PathBuf)],
     program: &Path,
     portal_program: Option<&Path>,
+    control_page: Option<std::net::SocketAddr>,
 ) -> Result<WorldState> {
     let dir = tempfile::Builder::new()
         .prefix("ssw-")
         .tempdir_in("/tmp")?
         .keep();
-    match start(&dir, cards, program, portal_program) {
+    match start(&dir, cards, program, portal_program, control_page) {
         Ok(state) => Ok(state),
         Err(error) => {
             let _ = down(&dir);
@@ -163,6 +177,7 @@ fn start(
     cards: &[(u8, PathBuf)],
     program: &Path,
     portal_program: Option<&Path>,
+    control_page: Option<std::net::SocketAddr>,
 ) -> Result<WorldState> {
     let ca = TestCa::load_or_create(&dir.join("ca"))?;
     let pcscd = Pcscd::start(dir, Lifetime::Detached)?;
@@ -174,6 +189,7 @@ fn start(
         ca_certificate: ca.cert_path(),
         cards: Vec::new(),
         portal: None,
+        control_page: None,
     };
     let port = pcscd.port;
     pcscd.detach();
@@ -216,12 +232,24 @@ fn start(
     if let Some(portal_program) = portal_program {
         // Record each process as soon as it runs, so `down` stops it even if a later step fails.
         let snapshot = state.clone();
-        let portal = start_portal(dir, &snapshot, portal_program, &mut |partial| {
+        let portal = start_portal(dir, &snapshot, program, portal_program, &mut |partial| {
             let mut recorded = snapshot.clone();
             recorded.portal = Some(partial.clone());
             save(&recorded)
         })?;
         state.portal = Some(portal);
+        save(&state)?;
+    }
+    if let Some(listen) = control_page {
+        let (pid, url) = spawn_and_wait(
+            Command::new(program)
+                .args(["world", "control-page", "--listen", &listen.to_string()])
+                .arg("--dir")
+                .arg(dir),
+            &dir.join("control-page.log"),
+            "control page on ",
+        )?;
+        state.control_page = Some(WorldControlPage { pid, url });
         save(&state)?;
     }
     Ok(state)
@@ -262,12 +290,13 @@ fn spawn_and_wait(command: &mut Command, log: &Path, prefix: &str) -> Result<(u3
 fn start_portal(
     dir: &Path,
     state: &WorldState,
+    virtual_card: &Path,
     program: &Path,
     record: &mut dyn FnMut(&WorldPortal) -> Result<()>,
 ) -> Result<WorldPortal> {
     let mail_dir = dir.join("mail");
     let (sink_pid, sink_port) = spawn_and_wait(
-        Command::new(program)
+        Command::new(virtual_card)
             .arg("smtp-sink")
             .arg("--dir")
             .arg(&mail_dir),
@@ -404,6 +433,7 @@ fn wait_for_control(socket: &Path, pid: u32) -> Result<()> {
 pub fn down(dir: &Path) -> Result<()> {
     let state = WorldState::load(dir)?;
     let mut pids: Vec<u32> = state.cards.iter().map(|c| c.pid).collect();
+    pids.extend(state.control_page.iter().map(|page| page.pid));
     if let Some(portal) = &state.portal {
         pids.extend(
             [portal.pid, portal.sink_pid]
@@ -453,6 +483,14 @@ pub fn status(dir: &Path) -> Result<String> {
             portal.sink_pid,
             mark(portal.sink_pid),
             portal.mail_dir.display()
+        ));
+    }
+    if let Some(page) = &state.control_page {
+        out.push_str(&format!(
+            "control page {} pid {} {}\n",
+            page.url,
+            page.pid,
+            mark(page.pid)
         ));
     }
     for card in &state.cards {

@@ -164,6 +164,19 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Body<T> {
     type Rejection = Failure;
 
     async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
+        // A declared length over the cap is refused from the headers alone, so a client that
+        // waits for `100 Continue` hears the refusal instead of a connection reset mid-upload.
+        let declared = request
+            .headers()
+            .get(axum::http::header::CONTENT_LENGTH)
+            .and_then(|value| value.to_str().ok()?.parse::<u64>().ok());
+        if declared.is_some_and(|length| length > MAX_BODY_BYTES as u64) {
+            return Err(Failure::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                ApiError::BadRequest { field: "$".into() },
+                format!("The request body is larger than {MAX_BODY_BYTES} bytes."),
+            ));
+        }
         let bytes = Bytes::from_request(request, state)
             .await
             .map_err(|rejection| {

@@ -8,7 +8,6 @@ use base64::Engine;
 use p256::ecdsa::signature::hazmat::PrehashSigner;
 use p256::ecdsa::{DerSignature, SigningKey};
 use p256::pkcs8::DecodePrivateKey;
-use selfservice_portal::smtp_sink::{Mail, SmtpSink};
 use serde_json::{json, Value};
 use std::io::BufRead;
 use std::path::PathBuf;
@@ -17,6 +16,7 @@ use std::time::Duration;
 use virtual_card::ca::TestCa;
 use virtual_card::card_file::CardFile;
 use virtual_card::piv::pem_to_der;
+use virtual_card::smtp_sink::{Mail, SmtpSink};
 use virtual_card::world::resolve_card;
 
 pub const PROGRAM: &str = env!("CARGO_BIN_EXE_selfservice-portal");
@@ -176,6 +176,54 @@ from = "smartcard.servicecentre@nhs.net"
             status,
             serde_json::from_str(&text).unwrap_or(Value::String(text)),
         )
+    }
+
+    /// A POST of `length` bytes sent as a careful client sends a big body: the headers with
+    /// `Expect: 100-continue`, then the body only once the portal says continue. Over plain
+    /// TCP, so the answer is read whatever the portal does with the connection afterwards.
+    pub fn post_expecting_continue(&self, path: &str, length: usize) -> (u16, Value) {
+        use std::io::{Read, Write};
+        let address = self.base.trim_start_matches("http://");
+        let mut stream = std::net::TcpStream::connect(address).expect("connect to the portal");
+        stream
+            .set_read_timeout(Some(Duration::from_secs(30)))
+            .expect("read timeout");
+        let head = format!(
+            "POST {path} HTTP/1.1\r\nHost: {address}\r\nContent-Type: application/json\r\n\
+             Content-Length: {length}\r\nExpect: 100-continue\r\nConnection: close\r\n\r\n"
+        );
+        stream.write_all(head.as_bytes()).expect("send the headers");
+        let mut reply = Vec::new();
+        let mut buffer = [0u8; 4096];
+        loop {
+            let text = String::from_utf8_lossy(&reply).to_string();
+            if text.starts_with("HTTP/1.1 100") {
+                if let Some(end) = text.find("\r\n\r\n") {
+                    // Told to continue: send the body as promised.
+                    reply.drain(..end + 4);
+                    let body = format!(r#"{{"pad": "{}"}}"#, "x".repeat(length - 11));
+                    stream.write_all(body.as_bytes()).expect("send the body");
+                    continue;
+                }
+            } else if let Some(end) = text.find("\r\n\r\n") {
+                let status: u16 = text[9..12].parse().expect("a status code");
+                let declared = text[..end]
+                    .lines()
+                    .find_map(|line| {
+                        let (name, value) = line.split_once(':')?;
+                        name.eq_ignore_ascii_case("content-length")
+                            .then(|| value.trim().parse::<usize>().ok())?
+                    })
+                    .expect("the answer declares its length");
+                if reply.len() >= end + 4 + declared {
+                    let body = &reply[end + 4..end + 4 + declared];
+                    return (status, serde_json::from_slice(body).expect("a JSON answer"));
+                }
+            }
+            let read = stream.read(&mut buffer).expect("read the answer");
+            assert!(read > 0, "the portal closed without answering: {text}");
+            reply.extend_from_slice(&buffer[..read]);
+        }
     }
 
     pub fn get(&self, path: &str) -> (u16, String) {
