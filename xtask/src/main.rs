@@ -30,8 +30,19 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Task {
-    /// The main job: both journeys end to end (headless without a display, with screenshots).
-    Demo,
+    /// The main job: both journeys end to end (headless without a display, with screenshots;
+    /// with a display, the browser on the portal and the control page, for a person to drive).
+    Demo {
+        /// With a display: open Firefox ESR instead of Chromium.
+        #[arg(long)]
+        firefox: bool,
+        /// Run the journeys headless even when there is a display.
+        #[arg(long)]
+        headless: bool,
+        /// Run the headless journeys this many times in a row; fails unless every run passes.
+        #[arg(long, default_value_t = 1)]
+        runs: u32,
+    },
     /// Install what the build and tests need, if it is missing.
     Setup,
     /// Build everything, including the wasm package in wasm/pkg.
@@ -56,8 +67,16 @@ enum Task {
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let outcome = match cli.task {
-        Task::Demo => demo::run(),
-        Task::Setup => setup::run(),
+        Task::Demo {
+            firefox,
+            headless,
+            runs,
+        } => demo::run(demo::Options {
+            firefox,
+            headless,
+            runs,
+        }),
+        Task::Setup => setup::run(setup::Need::Everything),
         Task::Build => build(),
         Task::Test => test::run(),
         Task::World { args } => world(&args),
@@ -75,7 +94,7 @@ fn main() -> std::process::ExitCode {
 }
 
 fn build() -> anyhow::Result<()> {
-    setup::run()?;
+    setup::run(setup::Need::Everything)?;
     cmd::step("cargo build --workspace --release");
     cmd::cargo(&["build", "--workspace", "--release"])?;
     wasm_pkg::build()?;
@@ -129,7 +148,7 @@ fn world(args: &[String]) -> anyhow::Result<()> {
 }
 
 fn bench() -> anyhow::Result<()> {
-    setup::run()?;
+    setup::run(setup::Need::Everything)?;
     cmd::step("host benchmarks: spawn to hello, status over vpcd, peak RSS of an unlock");
     cmd::cargo(&[
         "bench",

@@ -5,7 +5,7 @@ use anyhow::Result;
 use crate::{cmd, extension, installers, setup, wasm_pkg};
 
 pub fn run() -> Result<()> {
-    setup::run()?;
+    setup::run(setup::Need::Everything)?;
 
     cmd::step("cargo fmt --check");
     cmd::cargo(&["fmt", "--all", "--", "--check"])?;
@@ -76,6 +76,7 @@ pub fn run() -> Result<()> {
     cmd::cargo(&["build", "--workspace"])?;
     installers_check()?;
 
+    crate::demo::announce_browsers();
     cmd::step("cargo test --workspace");
     cmd::cargo(&["test", "--workspace"])?;
 

@@ -163,6 +163,7 @@ impl Session {
     /// for this browser's private profile with `smartcard-selfservice install --browser-profile`.
     /// With `register_host: false` the host is not installed (the "not installed" journey).
     pub async fn start(browser: Browser, world: &World, register_host: bool) -> Result<Session> {
+        announce_browsers();
         let profile = tempfile::Builder::new().prefix("e2e-").tempdir()?;
         let port = free_port()?;
         let extension_dir = root().join("extension/dist").join(match browser {
@@ -366,6 +367,35 @@ impl Drop for Session {
         let _ = self.driver.kill();
         let _ = self.driver.wait();
     }
+}
+
+/// Prints, once per test binary, the browsers and drivers this run uses.
+fn announce_browsers() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let versions: Vec<String> = [
+            (PathBuf::from("chromium"), "Chromium"),
+            (PathBuf::from("chromedriver"), "ChromeDriver"),
+            (PathBuf::from("firefox-esr"), "Firefox ESR"),
+            (geckodriver(), "geckodriver"),
+        ]
+        .into_iter()
+        .map(|(program, name)| {
+            Command::new(&program)
+                .arg("--version")
+                .output()
+                .ok()
+                .and_then(|out| {
+                    String::from_utf8_lossy(&out.stdout)
+                        .lines()
+                        .next()
+                        .map(|l| l.trim().to_string())
+                })
+                .unwrap_or_else(|| format!("{name}: not found"))
+        })
+        .collect();
+        eprintln!("e2e browsers: {}", versions.join("; "));
+    });
 }
 
 /// geckodriver from crates.io (`cargo install geckodriver`), found on PATH or in ~/.cargo/bin.
