@@ -9,7 +9,7 @@ use crate::commands::{self, Host};
 use crate::config::{ConfigSource, OVERRIDE_VARIABLE};
 use crate::install::{self, Browser, Scope, ALL_BROWSERS};
 use selfservice_rules::names;
-use selfservice_rules::protocol::{PasscodeState, ServiceState};
+use selfservice_rules::protocol::{ExpirySource, PasscodeState, ServiceState};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -78,16 +78,23 @@ fn pcsc_checks(host: &Host, checks: &mut Vec<Check>) {
         let finding = match &reader.card {
             None => format!("reader '{}': no readable card", reader.name),
             Some(card) => format!(
-                "reader '{}': card {} of {}, expires {}, passcode {}",
+                "reader '{}': card {} of {}, expires {} ({}), passcode {}; passcode rule: {}",
                 reader.name,
                 card.guid,
                 card.holder_name.as_deref().unwrap_or("unknown holder"),
                 card.expiry.as_deref().unwrap_or("unknown"),
+                match card.expiry_source {
+                    Some(ExpirySource::Chuid) => "from the card's CHUID",
+                    Some(ExpirySource::Certificate) =>
+                        "from its certificate: the CHUID has no usable date",
+                    None => "neither the CHUID nor a certificate gives it",
+                },
                 match card.passcode {
                     PasscodeState::Usable { retries_left } =>
                         format!("usable ({retries_left} tries left)"),
                     PasscodeState::Blocked => "locked".to_string(),
-                }
+                },
+                card.passcode_rule.description,
             ),
         };
         checks.push(check("readers", Level::Ok, finding, None));

@@ -101,8 +101,9 @@ fn card_error(error: &CardError) -> (HostError, String) {
         CardError::WrongPin { retries_left } => (
             HostError::WrongPasscode { retries_left: *retries_left },
             match retries_left {
-                1 => text("The passcode is wrong. You have 1 more try before your smartcard locks."),
-                n => format!("The passcode is wrong. You have {n} more tries before your smartcard locks."),
+                Some(1) => text("The passcode is wrong. You have 1 more try before your smartcard locks."),
+                Some(n) => format!("The passcode is wrong. You have {n} more tries before your smartcard locks."),
+                None => text("The passcode is wrong, and a try was used. Your smartcard locks after too many wrong tries."),
             },
         ),
         CardError::PinBlocked => (
@@ -120,6 +121,10 @@ fn card_error(error: &CardError) -> (HostError, String) {
         CardError::RejectedByCard | CardError::BadSecretFormat => (
             HostError::BadRequest { field: "passcode".into() },
             text("The card refused this passcode format."),
+        ),
+        CardError::CommandRefused(_) => (
+            HostError::Internal,
+            text("The smartcard did not accept a command from the smartcard software. No passcode try was used. Try again; if it keeps happening, contact your IT service desk."),
         ),
         CardError::UnexpectedStatus(_) | CardError::Malformed(_) | CardError::Pcsc(_) => (
             HostError::Internal,

@@ -266,7 +266,12 @@ impl Connection {
             self.pcsc.note_removed(&self.reader);
         }
         // Ending may fail when the card has gone; the operation's own result says more.
-        let _ = transaction.end(Disposition::LeaveCard);
+        let disposition = if transport.wants_reset() {
+            Disposition::ResetCard
+        } else {
+            Disposition::LeaveCard
+        };
+        let _ = transaction.end(disposition);
         result
     }
 }

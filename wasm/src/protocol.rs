@@ -426,8 +426,12 @@ pub enum HostError {
     },
     /// Not a card this host can work with (not PIV, or no certificate for the key needed).
     UnsupportedCard,
+    /// A try was spent. `retriesLeft` is absent when the card did not say (`6300`) and
+    /// could not be asked.
     WrongPasscode {
-        retries_left: u8,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[cfg_attr(target_arch = "wasm32", tsify(optional))]
+        retries_left: Option<u8>,
     },
     PasscodeBlocked,
     /// The new passcode breaks the effective rule; `rule` is that rule.
@@ -538,6 +542,11 @@ pub struct CardStatus {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(target_arch = "wasm32", tsify(optional))]
     pub expiry: Option<String>,
+    /// Where `expiry` came from: the CHUID, or (when the CHUID has none or a placeholder
+    /// such as 99991231) the card authentication certificate's notAfter.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(target_arch = "wasm32", tsify(optional))]
+    pub expiry_source: Option<ExpirySource>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(target_arch = "wasm32", tsify(optional))]
     pub days_left: Option<i64>,
@@ -545,6 +554,14 @@ pub struct CardStatus {
     pub pin_constraint: CardPinConstraint,
     /// The effective passcode rule for this card in this organisation.
     pub passcode_rule: PasscodeRule,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(target_arch = "wasm32", derive(Tsify))]
+#[serde(rename_all = "kebab-case")]
+pub enum ExpirySource {
+    Chuid,
+    Certificate,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -720,7 +737,9 @@ mod tests {
         let error = HostMessage::Reply(Reply {
             id: Some(9),
             outcome: Outcome::Error(ErrorBody {
-                error: HostError::WrongPasscode { retries_left: 2 },
+                error: HostError::WrongPasscode {
+                    retries_left: Some(2),
+                },
                 message: "Wrong passcode.".into(),
             }),
         });

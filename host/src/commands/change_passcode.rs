@@ -22,11 +22,14 @@ pub fn run(
     let rule = host.check_new_passcode(card.profile, params.new_passcode.expose())?;
     let retries = card.connection.transaction(|t| {
         Piv::select(t)?;
-        Piv::change_pin(
-            t,
-            params.old_passcode.expose(),
-            params.new_passcode.expose(),
-        )?;
+        // Some cards count a changed PIN as verified: log out before reading the counter.
+        Piv::then_logout(t, |t| {
+            Piv::change_pin(
+                t,
+                params.old_passcode.expose(),
+                params.new_passcode.expose(),
+            )
+        })?;
         Piv::pin_state(t)
     });
     let retries = match retries {

@@ -53,11 +53,16 @@ pub fn run(
     let (identity, certificate, signature) = card.connection.transaction(|t| {
         Piv::select(t)?;
         let identity = Piv::read_identity(t)?;
-        if let Some(passcode) = passcode {
-            Piv::verify(t, passcode.expose())?;
-        }
         let certificate = Piv::read_certificate(t, slot)?;
-        let signature = Piv::sign(t, slot, &digest)?;
+        let signature = match passcode {
+            // The 9A key needs the PIN; log out straight after, whatever happened, so no other
+            // program can sign with it (many cards keep the PIN verified across SELECT).
+            Some(passcode) => Piv::then_logout(t, |t| {
+                Piv::verify(t, passcode.expose())?;
+                Piv::sign(t, slot, &digest)
+            })?,
+            None => Piv::sign(t, slot, &digest)?,
+        };
         Ok::<_, CardError>((identity, certificate, signature))
     })?;
     tracing::info!(

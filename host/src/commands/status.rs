@@ -2,7 +2,9 @@
 //! spending a passcode try.
 
 use base64::Engine;
-use selfservice_rules::protocol::{CardStatus, ReaderStatus, ServiceState, StatusResult};
+use selfservice_rules::protocol::{
+    CardStatus, ExpirySource, ReaderStatus, ServiceState, StatusResult,
+};
 use x509_cert::der::Decode;
 
 use super::Host;
@@ -66,7 +68,11 @@ fn read_card(
     let holder = certificate
         .as_deref()
         .and_then(|der| certificate_facts(der).ok());
-    let expiry = identity.expiry.or(holder.as_ref().map(|h| h.not_after));
+    let (expiry, expiry_source) = match (identity.expiry, holder.as_ref()) {
+        (Some(date), _) => (Some(date), Some(ExpirySource::Chuid)),
+        (None, Some(certificate)) => (Some(certificate.not_after), Some(ExpirySource::Certificate)),
+        (None, None) => (None, None),
+    };
     let today = time::OffsetDateTime::now_utc().date();
     Ok(CardStatus {
         profile: profile.name,
@@ -75,6 +81,7 @@ fn read_card(
         certificate_subject: holder.as_ref().map(|h| h.subject.clone()),
         expiry: expiry
             .map(|d| format!("{:04}-{:02}-{:02}", d.year(), u8::from(d.month()), d.day())),
+        expiry_source,
         days_left: expiry.map(|d| (d - today).whole_days()),
         passcode: super::passcode_state(retries),
         pin_constraint: profile.pin_constraint,

@@ -1,6 +1,7 @@
 //! `unlock` (DESIGN 4.3): check the portal's signed authorization, then in one PC/SC
 //! transaction: RESET RETRY COUNTER (PUK, temporary PIN), CHANGE REFERENCE DATA PIN
-//! (temporary -> new passcode), CHANGE REFERENCE DATA PUK (old -> fresh), VERIFY (new).
+//! (temporary -> new passcode), CHANGE REFERENCE DATA PUK (old -> fresh), VERIFY (new), and
+//! always VERIFY `P1=FF` (log out) before the transaction ends.
 //!
 //! A card pulled out part-way is reported with what it now holds, and the same authorization
 //! finishes the job when the card comes back: it is recorded as used only once the card is
@@ -48,9 +49,14 @@ pub fn run(
         passcode_set: false,
         puk_rotated: false,
     };
-    let outcome = card
-        .connection
-        .transaction(|t| unblock(t, &authorization, params.new_passcode.expose(), &mut state));
+    let outcome = card.connection.transaction(|t| {
+        // The new passcode is verified at the end to prove it works; log out after, and
+        // after any failure on the way, then read the counter as the card now holds it.
+        Piv::then_logout(t, |t| {
+            unblock(t, &authorization, params.new_passcode.expose(), &mut state)
+        })?;
+        Piv::pin_state(t).map_err(UnblockError::from)
+    });
     match outcome {
         Ok(retries) => {
             if let Err(error) = host.used.record(
@@ -101,7 +107,7 @@ fn unblock(
     authorization: &UnblockAuthorization,
     new_passcode: &str,
     state: &mut UnlockState,
-) -> Result<Option<u8>, UnblockError> {
+) -> Result<(), UnblockError> {
     Piv::select(card)?;
     let identity = Piv::read_identity(card)?;
     if identity.guid_hex() != authorization.card_guid.to_ascii_lowercase() {
@@ -111,8 +117,9 @@ fn unblock(
     let (puk, new_puk) = (authorization.puk.expose(), authorization.new_puk.expose());
     match Piv::reset_retry_counter(card, puk, temporary) {
         Ok(()) => {}
-        // An earlier, interrupted run may already have rotated the PUK.
-        Err(CardError::WrongPuk { retries_left }) if retries_left > 0 => {
+        // An earlier, interrupted run may already have rotated the PUK. (A card that does
+        // not say how many tries are left would say blocked if none were.)
+        Err(CardError::WrongPuk { retries_left }) if retries_left.is_none_or(|n| n > 0) => {
             Piv::reset_retry_counter(card, new_puk, temporary)?;
             state.puk_rotated = true;
         }
@@ -126,5 +133,5 @@ fn unblock(
         state.puk_rotated = true;
     }
     Piv::verify(card, new_passcode)?;
-    Ok(Piv::pin_state(card)?)
+    Ok(())
 }

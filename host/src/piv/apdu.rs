@@ -60,6 +60,12 @@ pub fn verify_status() -> Vec<u8> {
     vec![0x00, 0x20, 0x00, KEY_PIN]
 }
 
+/// VERIFY with P1=FF: resets the PIN's security status (SP 800-73-4 Part 2, 3.2.1), so no
+/// other program can use the card's PIN-protected keys after this host is done.
+pub fn logout() -> Vec<u8> {
+    vec![0x00, 0x20, 0xFF, KEY_PIN]
+}
+
 pub fn verify(pin: &[u8; 8]) -> Zeroizing<Vec<u8>> {
     let mut apdu = Zeroizing::new(vec![0x00, 0x20, 0x00, KEY_PIN, 0x08]);
     apdu.extend_from_slice(pin);
@@ -124,21 +130,46 @@ pub enum Checked {
     Puk,
 }
 
-/// Maps a status word to success or a typed error, once for every command.
+/// The one table from status word to outcome, for every command this host sends, covering
+/// what SP 800-73-4 Part 2 allows each to answer. Whether a PIN or PUK try was spent is in the
+/// error itself: `WrongPin`/`WrongPuk` (spent), `PinBlocked`/`PukBlocked` (spent if this was
+/// the last one, or nothing left to spend), and every other error spent none.
+/// `61XX` and `6CXX` never get here: the transport follows them.
 pub fn check(sw: u16, checked: Checked) -> Result<(), CardError> {
     match (sw, checked) {
         (0x9000, _) => Ok(()),
-        (0x63C0..=0x63CF, Checked::Pin) => Err(CardError::WrongPin {
-            retries_left: (sw & 0x0F) as u8,
+        // 63C0: no tries left. Cards answer it for the try that blocked the PIN or PUK, and
+        // some answer it instead of 6983 when asked about a blocked one.
+        (0x63C0, Checked::Pin) => Err(CardError::PinBlocked),
+        (0x63C0, Checked::Puk) => Err(CardError::PukBlocked),
+        (0x63C1..=0x63CF, Checked::Pin) => Err(CardError::WrongPin {
+            retries_left: Some((sw & 0x0F) as u8),
         }),
-        (0x63C0..=0x63CF, Checked::Puk) => Err(CardError::WrongPuk {
-            retries_left: (sw & 0x0F) as u8,
+        (0x63C1..=0x63CF, Checked::Puk) => Err(CardError::WrongPuk {
+            retries_left: Some((sw & 0x0F) as u8),
         }),
-        (0x6983, Checked::Puk) => Err(CardError::PukBlocked),
-        (0x6983, _) => Err(CardError::PinBlocked),
+        // 6300: verification failed, and the card does not say how many tries are left.
+        (0x6300, Checked::Pin) => Err(CardError::WrongPin { retries_left: None }),
+        (0x6300, Checked::Puk) => Err(CardError::WrongPuk { retries_left: None }),
+        // 6983: blocked. 6984: the reference data cannot be used (it never was set, or the
+        // card invalidated it): to the person, the same as blocked.
+        (0x6983 | 0x6984, Checked::Puk) => Err(CardError::PukBlocked),
+        (0x6983 | 0x6984, Checked::Pin) => Err(CardError::PinBlocked),
         (0x6982, _) => Err(CardError::SecurityStatusNotSatisfied),
         (0x6A80, _) => Err(CardError::RejectedByCard),
         (0x6A82, _) => Err(CardError::NotFound),
+        (0x6A88, _) => Err(CardError::Unsupported(
+            "the card has no such key or PIN reference".into(),
+        )),
+        (0x6D00, _) => Err(CardError::Unsupported(
+            "the card does not know this PIV command".into(),
+        )),
+        (0x6E00, _) => Err(CardError::Unsupported(
+            "the card does not accept this command class".into(),
+        )),
+        // The card refused the shape of the command (wrong length, P1/P2): nothing ran.
+        (0x6700 | 0x6B00 | 0x6A86 | 0x6A87, _) => Err(CardError::CommandRefused(sw)),
+        // 6F00 (no precise diagnosis), 6983/6984 outside a PIN or PUK, anything else.
         _ => Err(CardError::UnexpectedStatus(sw)),
     }
 }
@@ -161,12 +192,30 @@ mod tests {
     fn status_words_map_once() {
         assert_eq!(
             check(0x63C2, Checked::Pin),
-            Err(CardError::WrongPin { retries_left: 2 })
+            Err(CardError::WrongPin {
+                retries_left: Some(2)
+            })
+        );
+        assert_eq!(check(0x63C0, Checked::Pin), Err(CardError::PinBlocked));
+        assert_eq!(check(0x63C0, Checked::Puk), Err(CardError::PukBlocked));
+        assert_eq!(
+            check(0x6300, Checked::Pin),
+            Err(CardError::WrongPin { retries_left: None })
         );
         assert_eq!(
-            check(0x63C0, Checked::Puk),
-            Err(CardError::WrongPuk { retries_left: 0 })
+            check(0x6300, Checked::Puk),
+            Err(CardError::WrongPuk { retries_left: None })
         );
+        assert_eq!(check(0x6984, Checked::Pin), Err(CardError::PinBlocked));
+        for sw in [0x6700, 0x6B00, 0x6A86] {
+            assert_eq!(check(sw, Checked::Pin), Err(CardError::CommandRefused(sw)));
+        }
+        for sw in [0x6A88, 0x6D00, 0x6E00] {
+            assert!(matches!(
+                check(sw, Checked::Nothing),
+                Err(CardError::Unsupported(_))
+            ));
+        }
         assert_eq!(check(0x6983, Checked::Pin), Err(CardError::PinBlocked));
         assert_eq!(check(0x6983, Checked::Puk), Err(CardError::PukBlocked));
         assert_eq!(

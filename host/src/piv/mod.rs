@@ -37,12 +37,14 @@ pub enum CardError {
     Cancelled,
     #[error("not a supported card: {0}")]
     Unsupported(String),
-    #[error("wrong PIN, {retries_left} tries left")]
-    WrongPin { retries_left: u8 },
+    /// A try was spent. `None`: the card did not say how many are left (`6300`).
+    #[error("wrong PIN ({retries_left:?} tries left)")]
+    WrongPin { retries_left: Option<u8> },
     #[error("the PIN is blocked")]
     PinBlocked,
-    #[error("wrong PUK, {retries_left} tries left")]
-    WrongPuk { retries_left: u8 },
+    /// A try was spent. `None`: the card did not say how many are left (`6300`).
+    #[error("wrong PUK ({retries_left:?} tries left)")]
+    WrongPuk { retries_left: Option<u8> },
     #[error("the PUK is blocked")]
     PukBlocked,
     #[error("the card needs the PIN first")]
@@ -53,6 +55,9 @@ pub enum CardError {
     NotFound,
     #[error("a PIN or PUK that cannot be encoded for the card")]
     BadSecretFormat,
+    /// The card refused the command's form (length, parameters) without running it.
+    #[error("the card refused the command's form ({0:04X})")]
+    CommandRefused(u16),
     #[error("the card answered {0:04X}")]
     UnexpectedStatus(u16),
     #[error("the card's data could not be read: {0}")]
@@ -87,15 +92,69 @@ impl Piv {
         }
     }
 
-    /// The PIN retry counter, read without spending a try. Done straight after SELECT, which
-    /// clears any earlier verification, so `9000` does not hide the counter.
+    /// The PIN retry counter, read without spending a try (`None`: blocked). Read when the
+    /// PIN is not verified (before any VERIFY, or after [`Piv::logout`]): a card with the
+    /// PIN verified answers `9000`, which hides the counter; that case reports the PIV limit.
     pub fn pin_state(card: &mut dyn Transmit) -> Result<Option<u8>, CardError> {
         let response = card.transmit(&apdu::verify_status())?;
         match apdu::check(response.sw, Checked::Pin) {
             Ok(()) => Ok(Some(profile::PIV_PIN_RETRY_LIMIT)),
-            Err(CardError::WrongPin { retries_left }) => Ok(Some(retries_left)),
+            Err(CardError::WrongPin {
+                retries_left: Some(retries_left),
+            }) => Ok(Some(retries_left)),
             Err(CardError::PinBlocked) => Ok(None),
+            // A counter query that answers "failed, no counter" tells nothing.
+            Err(CardError::WrongPin { retries_left: None }) => {
+                Err(CardError::UnexpectedStatus(response.sw))
+            }
             Err(other) => Err(other),
+        }
+    }
+
+    /// Ends the PIN's verified state. A card that does not know VERIFY `P1=FF` (older than
+    /// SP 800-73-4) is reset when the transaction ends instead, which also clears it.
+    pub fn logout(card: &mut dyn Transmit) -> Result<(), CardError> {
+        let response = card.transmit(&apdu::logout())?;
+        if response.sw != 0x9000 {
+            tracing::debug!(
+                sw = format!("{:04X}", response.sw),
+                "VERIFY P1=FF refused; resetting the card instead"
+            );
+            card.reset_when_done();
+        }
+        Ok(())
+    }
+
+    /// Runs `operation`, which may verify the PIN, and logs out afterwards whatever it
+    /// returned, so the card is never left verified for another program.
+    pub fn then_logout<T, E: From<CardError>>(
+        card: &mut dyn Transmit,
+        operation: impl FnOnce(&mut dyn Transmit) -> Result<T, E>,
+    ) -> Result<T, E> {
+        let outcome = operation(card);
+        match Self::logout(card) {
+            Ok(()) => outcome,
+            // The card went away: it is powered off, which clears the PIN anyway.
+            Err(CardError::CardRemoved) => outcome,
+            Err(error) => {
+                card.reset_when_done();
+                outcome.and(Err(error.into()))
+            }
+        }
+    }
+
+    /// A wrong-PIN answer without a counter (`6300`) made truthful: the counter is read
+    /// (that spends nothing), so the person hears how many tries are left, or that it locked.
+    fn pin_failure(card: &mut dyn Transmit, error: CardError) -> CardError {
+        if error != (CardError::WrongPin { retries_left: None }) {
+            return error;
+        }
+        match Self::pin_state(card) {
+            Ok(Some(retries_left)) => CardError::WrongPin {
+                retries_left: Some(retries_left),
+            },
+            Ok(None) => CardError::PinBlocked,
+            Err(_) => error,
         }
     }
 
@@ -128,13 +187,13 @@ impl Piv {
     pub fn verify(card: &mut dyn Transmit, pin: &str) -> Result<(), CardError> {
         let block = apdu::pin_block(pin)?;
         let response = card.transmit(&apdu::verify(&block))?;
-        apdu::check(response.sw, Checked::Pin)
+        apdu::check(response.sw, Checked::Pin).map_err(|e| Self::pin_failure(card, e))
     }
 
     pub fn change_pin(card: &mut dyn Transmit, old: &str, new: &str) -> Result<(), CardError> {
         let (old, new) = (apdu::pin_block(old)?, apdu::pin_block(new)?);
         let response = card.transmit(&apdu::change_reference_data(apdu::KEY_PIN, &old, &new))?;
-        apdu::check(response.sw, Checked::Pin)
+        apdu::check(response.sw, Checked::Pin).map_err(|e| Self::pin_failure(card, e))
     }
 
     pub fn change_puk(card: &mut dyn Transmit, old: &str, new: &str) -> Result<(), CardError> {
@@ -168,7 +227,9 @@ impl Piv {
     }
 }
 
-/// CHUID expiry: eight ASCII digits, YYYYMMDD.
+/// CHUID expiry: eight ASCII digits, YYYYMMDD. The placeholder some issuers write instead
+/// of a date (`99991231`, any year 9999) is no date: the certificates say when the card
+/// expires.
 fn parse_chuid_date(bytes: &[u8]) -> Option<Date> {
     let text = std::str::from_utf8(bytes).ok()?;
     if text.len() != 8 || !text.bytes().all(|b| b.is_ascii_digit()) {
@@ -177,6 +238,9 @@ fn parse_chuid_date(bytes: &[u8]) -> Option<Date> {
     let year: i32 = text[..4].parse().ok()?;
     let month: u8 = text[4..6].parse().ok()?;
     let day: u8 = text[6..].parse().ok()?;
+    if year >= 9999 {
+        return None;
+    }
     Date::from_calendar_date(year, time::Month::try_from(month).ok()?, day).ok()
 }
 
@@ -192,5 +256,6 @@ mod tests {
         );
         assert_eq!(parse_chuid_date(b"2027067"), None);
         assert_eq!(parse_chuid_date(b"20271399"), None);
+        assert_eq!(parse_chuid_date(b"99991231"), None, "a placeholder");
     }
 }

@@ -13,6 +13,9 @@ pub struct Response {
 /// Anything that can carry an APDU to a card.
 pub trait Transmit {
     fn transmit(&mut self, command: &[u8]) -> Result<Response, CardError>;
+    /// Asks for the card to be reset when the current transaction ends (which clears any
+    /// verified PIN); for cards that cannot log out by command.
+    fn reset_when_done(&mut self) {}
 }
 
 /// Most GET RESPONSE rounds one object may take (a few KiB of certificate).
@@ -22,6 +25,7 @@ const MAX_CHAINED_RESPONSES: usize = 64;
 pub struct PcscTransport<'a> {
     card: &'a pcsc::Card,
     saw_removal: bool,
+    reset_when_done: bool,
 }
 
 impl<'a> PcscTransport<'a> {
@@ -29,7 +33,13 @@ impl<'a> PcscTransport<'a> {
         PcscTransport {
             card,
             saw_removal: false,
+            reset_when_done: false,
         }
+    }
+
+    /// Whether the transaction should end with a card reset (see [`Transmit::reset_when_done`]).
+    pub fn wants_reset(&self) -> bool {
+        self.reset_when_done
     }
 
     /// Whether an APDU failed because the card went (the watcher is told: see `watcher`).
@@ -68,6 +78,10 @@ impl<'a> PcscTransport<'a> {
 }
 
 impl Transmit for PcscTransport<'_> {
+    fn reset_when_done(&mut self) {
+        self.reset_when_done = true;
+    }
+
     fn transmit(&mut self, command: &[u8]) -> Result<Response, CardError> {
         let mut response = self.exchange(command)?;
         // 6Cxx: wrong Le; the card says how many bytes it has.

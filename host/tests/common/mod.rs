@@ -14,7 +14,7 @@ use selfservice_rules::authorization::{SignedAuthorization, UnblockAuthorization
 use selfservice_rules::protocol::Secret;
 use serde_json::{json, Value};
 use virtual_card::ca::TestCa;
-use virtual_card::card_file::CardFile;
+use virtual_card::card_file::{CardFile, Quirk};
 use virtual_card::pcscd::{Lifetime, Pcscd};
 use virtual_card::runner::{prepare_card, RunningCard};
 use virtual_card::world::resolve_card;
@@ -71,6 +71,27 @@ impl World {
     pub fn insert(&mut self, template: &str, slot: u8) -> &TestCard {
         let path = self.dir.path().join(format!("slot{slot}-{template}.toml"));
         std::fs::copy(resolve_card(template).expect("template"), &path).expect("copy");
+        let card = prepare_card(&path, &self.ca).expect("prepare");
+        let running =
+            RunningCard::start(card, Some(path.clone()), self.port + u16::from(slot), true);
+        self.cards[usize::from(slot)] = Some(TestCard { running, path });
+        self.card(slot)
+    }
+
+    /// Puts a template card into a slot with other PIV cards' habits, and `change` applied to
+    /// its file first (for a state an earlier run left behind).
+    pub fn insert_quirky(
+        &mut self,
+        template: &str,
+        slot: u8,
+        quirks: &[Quirk],
+        change: impl FnOnce(&mut CardFile),
+    ) -> &TestCard {
+        let path = self.dir.path().join(format!("slot{slot}-{template}.toml"));
+        let mut file = CardFile::load(&resolve_card(template).expect("template")).expect("load");
+        file.quirks = quirks.to_vec();
+        change(&mut file);
+        file.save(&path).expect("save");
         let card = prepare_card(&path, &self.ca).expect("prepare");
         let running =
             RunningCard::start(card, Some(path.clone()), self.port + u16::from(slot), true);

@@ -18,6 +18,8 @@ pub struct Command<'a> {
 pub mod sw {
     pub const OK: u16 = 0x9000;
     pub const WRONG_LENGTH: u16 = 0x6700;
+    /// Verification failed, no counter given (ISO 7816-4).
+    pub const VERIFICATION_FAILED: u16 = 0x6300;
     pub const SECURITY_STATUS_NOT_SATISFIED: u16 = 0x6982;
     pub const AUTH_METHOD_BLOCKED: u16 = 0x6983;
     pub const CONDITIONS_NOT_SATISFIED: u16 = 0x6985;

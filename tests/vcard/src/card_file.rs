@@ -42,6 +42,32 @@ pub struct CardFile {
     /// Generated on first use from the test CA, then kept here.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub keys: Option<CardKeys>,
+    /// Behaviours SP 800-73-4 allows that other PIV cards show and this card does not by
+    /// default, so the host is tested against them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub quirks: Vec<Quirk>,
+}
+
+/// One way a real PIV card may differ from this card's defaults.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Quirk {
+    /// A blocked PIN or PUK answers `63C0` (no tries left) instead of `6983`.
+    BlockedAs63c0,
+    /// A wrong PIN or PUK answers `6300` (verification failed, no counter); the try is
+    /// still spent, and VERIFY without data still reports the PIN counter.
+    FailureWithoutCounter,
+    /// The PIN stays verified across SELECT (only VERIFY `P1=FF` or a reset clears it).
+    KeepsVerificationAcrossSelect,
+    /// The CHUID carries the placeholder expiry `99991231`; the certificates say when the
+    /// card really expires.
+    PlaceholderChuidExpiry,
+}
+
+impl CardFile {
+    pub fn has(&self, quirk: Quirk) -> bool {
+        self.quirks.contains(&quirk)
+    }
 }
 
 /// The two P-256 key pairs and their certificates.

@@ -6,7 +6,7 @@ use p256::pkcs8::DecodePrivateKey;
 use selfservice_rules::passcode::CardPinConstraint;
 
 use crate::apdu::{self, sw, tlv, Command};
-use crate::card_file::{format_date, CardFile, CardKeys};
+use crate::card_file::{format_date, CardFile, CardKeys, Quirk};
 
 /// The PIV application identifier (NIST RID A000000308, PIX 00001000 0100).
 pub const PIV_AID: [u8; 11] = [
@@ -83,6 +83,11 @@ impl PivCard {
             pin_verified: false,
             pending: Vec::new(),
         })
+    }
+
+    /// Whether the PIN is verified now (security status), for tests of who logs out.
+    pub fn pin_verified(&self) -> bool {
+        self.pin_verified
     }
 
     /// Power off or reset: the security state is lost, the application deselected.
@@ -169,7 +174,9 @@ impl PivCard {
             return Reply::status(sw::FILE_NOT_FOUND);
         }
         self.selected = true;
-        self.pin_verified = false;
+        if !self.file.has(Quirk::KeepsVerificationAcrossSelect) {
+            self.pin_verified = false;
+        }
         // Application property template: AID (PIX), authority (RID), label, algorithms.
         let template = [
             tlv(&[0x4F], &PIV_AID[5..]),
@@ -219,8 +226,11 @@ impl PivCard {
 
     fn chuid(&self) -> Option<Vec<u8>> {
         let guid = self.file.guid_bytes().ok()?;
-        let expiry = self.file.expiry_date().ok()?;
-        let expiry = format_date(expiry).replace('-', "");
+        let expiry = if self.file.has(Quirk::PlaceholderChuidExpiry) {
+            "99991231".to_string()
+        } else {
+            format_date(self.file.expiry_date().ok()?).replace('-', "")
+        };
         Some(
             [
                 tlv(&[0x30], &FASC_N),
@@ -264,7 +274,7 @@ impl PivCard {
             // Status only: no try is spent.
             (0x00, 0) => {
                 if self.file.pin_retries_left == 0 {
-                    Reply::status(sw::AUTH_METHOD_BLOCKED)
+                    Reply::status(self.blocked_sw())
                 } else if self.pin_verified {
                     Reply::status(sw::OK)
                 } else {
@@ -273,7 +283,7 @@ impl PivCard {
             }
             (0x00, 8) => {
                 if self.file.pin_retries_left == 0 {
-                    return Reply::status(sw::AUTH_METHOD_BLOCKED);
+                    return Reply::status(self.blocked_sw());
                 }
                 if c.data == padded(&self.file.pin) {
                     self.file.pin_retries_left = self.file.pin_retry_limit;
@@ -290,18 +300,32 @@ impl PivCard {
         }
     }
 
-    fn pin_failure_sw(&self) -> u16 {
-        match self.file.pin_retries_left {
-            0 => sw::AUTH_METHOD_BLOCKED,
-            n => sw::tries_left(n),
+    /// A PIN or PUK that can no longer be tried.
+    fn blocked_sw(&self) -> u16 {
+        if self.file.has(Quirk::BlockedAs63c0) {
+            sw::tries_left(0)
+        } else {
+            sw::AUTH_METHOD_BLOCKED
         }
     }
 
-    fn puk_failure_sw(&self) -> u16 {
-        match self.file.puk_retries_left {
-            0 => sw::AUTH_METHOD_BLOCKED,
-            n => sw::tries_left(n),
+    /// A wrong PIN or PUK, the try already counted.
+    fn failure_sw(&self, retries_left: u8) -> u16 {
+        if self.file.has(Quirk::FailureWithoutCounter) {
+            sw::VERIFICATION_FAILED
+        } else if retries_left == 0 {
+            self.blocked_sw()
+        } else {
+            sw::tries_left(retries_left)
         }
+    }
+
+    fn pin_failure_sw(&self) -> u16 {
+        self.failure_sw(self.file.pin_retries_left)
+    }
+
+    fn puk_failure_sw(&self) -> u16 {
+        self.failure_sw(self.file.puk_retries_left)
     }
 
     fn change_reference_data(&mut self, c: &Command) -> Reply {
@@ -315,7 +339,7 @@ impl PivCard {
         match c.p2 {
             KEY_PIN => {
                 if self.file.pin_retries_left == 0 {
-                    return Reply::status(sw::AUTH_METHOD_BLOCKED);
+                    return Reply::status(self.blocked_sw());
                 }
                 if old != padded(&self.file.pin) {
                     self.pin_verified = false;
@@ -331,7 +355,7 @@ impl PivCard {
             }
             KEY_PUK => {
                 if self.file.puk_retries_left == 0 {
-                    return Reply::status(sw::AUTH_METHOD_BLOCKED);
+                    return Reply::status(self.blocked_sw());
                 }
                 if old != padded(&self.file.puk) {
                     self.file.puk_retries_left -= 1;
@@ -357,7 +381,7 @@ impl PivCard {
         }
         // A blocked PUK cannot be unblocked: the card goes back to the RA.
         if self.file.puk_retries_left == 0 {
-            return Reply::status(sw::AUTH_METHOD_BLOCKED);
+            return Reply::status(self.blocked_sw());
         }
         let (puk, new) = c.data.split_at(8);
         if puk != padded(&self.file.puk) {

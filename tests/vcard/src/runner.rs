@@ -57,6 +57,9 @@ pub struct Status {
     pub connected: bool,
     pub apdus: u64,
     pub fault: Option<Fault>,
+    /// Whether the PIN is verified right now: any program could use the 9A key.
+    #[serde(default)]
+    pub pin_verified: bool,
     pub card: CardFile,
 }
 
@@ -138,6 +141,7 @@ impl RunningCard {
             connected: shared.connection.is_some(),
             apdus: shared.apdus,
             fault: shared.fault,
+            pin_verified: shared.card.pin_verified(),
             card: shared.card.file.clone(),
         }
     }
