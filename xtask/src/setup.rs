@@ -279,7 +279,7 @@ fn wasm_bindgen_cli() -> Result<()> {
     // --force: cargo skips a package it remembers installing even when the binary is gone.
     timed(
         &format!("cargo install wasm-bindgen-cli {wanted}"),
-        "about 4 minutes",
+        "4 to 6 minutes",
         || {
             cmd::cargo(&[
                 "install",

@@ -172,9 +172,10 @@ async fn answer_questions(session: &Session, right: bool) -> Result<()> {
 
 async fn registered_and_locked(
     browser: Browser,
+    card: &str,
     scenario: &str,
 ) -> Result<(World, Session, std::path::PathBuf)> {
-    let world = World::up("unlocked")?;
+    let world = World::up(card)?;
     let session = Session::start(browser, &world, true).await?;
     session.configure_portal(world.portal_url()).await?;
     let shots = screenshot_dir(scenario, browser);
@@ -184,7 +185,17 @@ async fn registered_and_locked(
 }
 
 async fn unlock_journey(browser: Browser) -> Result<()> {
-    let (world, session, shots) = registered_and_locked(browser, "unlock").await?;
+    unlock_journey_on(browser, "unlocked", "unlock").await
+}
+
+/// The same journey on a card with other PIV cards' habits (63C0, 6300, the PIN kept
+/// verified across SELECT, a placeholder CHUID expiry).
+async fn quirky_card_journey(browser: Browser) -> Result<()> {
+    unlock_journey_on(browser, "quirky", "unlock-quirky-card").await
+}
+
+async fn unlock_journey_on(browser: Browser, card: &str, scenario: &str) -> Result<()> {
+    let (world, session, shots) = registered_and_locked(browser, card, scenario).await?;
     let original_puk = world.card()?.puk;
     open_unlock(&session, &world, &shots).await?;
     session.step(&shots, "unlock-3-questions").await?;
@@ -314,7 +325,7 @@ async fn unlock_journey(browser: Browser) -> Result<()> {
 }
 
 async fn lockout_journey(browser: Browser) -> Result<()> {
-    let (world, session, shots) = registered_and_locked(browser, "lockout").await?;
+    let (world, session, shots) = registered_and_locked(browser, "unlocked", "lockout").await?;
     open_unlock(&session, &world, &shots).await?;
     for round in 1..=3 {
         answer_questions(&session, false).await?;
@@ -467,6 +478,7 @@ macro_rules! both_browsers {
 
 both_browsers! {
     register_lock_and_unlock_with_every_detour => unlock_journey,
+    the_same_journey_works_on_a_card_with_other_piv_habits => quirky_card_journey,
     three_wrong_rounds_lock_until_the_ra_clears_it => lockout_journey,
     without_the_host_both_pages_say_what_to_do => host_missing,
     a_page_on_another_origin_cannot_reach_the_bridge => other_origin,

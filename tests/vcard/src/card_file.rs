@@ -53,6 +53,7 @@ pub struct CardFile {
 #[serde(rename_all = "kebab-case")]
 pub enum Quirk {
     /// A blocked PIN or PUK answers `63C0` (no tries left) instead of `6983`.
+    #[serde(rename = "blocked-as-63c0")]
     BlockedAs63c0,
     /// A wrong PIN or PUK answers `6300` (verification failed, no counter); the try is
     /// still spent, and VERIFY without data still reports the PIN counter.

@@ -1,5 +1,6 @@
 //! Fidelity, checked with tools nobody here wrote: Debian's OpenSC drives the virtual card
-//! through the same private pcscd, and the card file shows what the tools did.
+//! through the same private pcscd, and the card file shows what the tools did. Every check
+//! runs for each quirk profile (other PIV cards' habits), which OpenSC must still accept.
 
 mod common;
 
@@ -24,23 +25,35 @@ fn text(output: &Output) -> String {
 
 #[test]
 fn opensc_tool_lists_the_reader_and_recognises_a_piv_card() {
+    for quirks in quirk_profiles() {
+        recognised(&quirks);
+    }
+}
+
+fn recognised(quirks: &[virtual_card::card_file::Quirk]) {
     let mut world = world();
-    let _card = world.insert("unlocked", 0);
+    let _card = world.insert_quirky("unlocked", 0, quirks);
     let list = opensc("opensc-tool", &["--list-readers"]);
     assert!(text(&list).contains("Virtual PCD 00 00"), "{}", text(&list));
     let name = opensc("opensc-tool", &["--reader", "0", "--name"]);
     assert!(name.status.success(), "{}", text(&name));
     assert!(
         text(&name).contains("Personal Identity Verification Card"),
-        "{}",
+        "{quirks:?}: {}",
         text(&name)
     );
 }
 
 #[test]
 fn pkcs15_tool_lists_and_reads_the_certificates() {
+    for quirks in quirk_profiles() {
+        certificates_read(&quirks);
+    }
+}
+
+fn certificates_read(quirks: &[virtual_card::card_file::Quirk]) {
     let mut world = world();
-    let card = world.insert("unlocked", 0);
+    let card = world.insert_quirky("unlocked", 0, quirks);
     let list = opensc("pkcs15-tool", &["--reader", "0", "--list-certificates"]);
     let listing = text(&list);
     assert!(
@@ -66,8 +79,14 @@ fn pkcs15_tool_lists_and_reads_the_certificates() {
 
 #[test]
 fn pkcs15_tool_verifies_and_changes_the_pin() {
+    for quirks in quirk_profiles() {
+        pin_verified_and_changed(&quirks);
+    }
+}
+
+fn pin_verified_and_changed(quirks: &[virtual_card::card_file::Quirk]) {
     let mut world = world();
-    let card = world.insert("unlocked", 0);
+    let card = world.insert_quirky("unlocked", 0, quirks);
     let wrong = opensc(
         "pkcs15-tool",
         &[
@@ -82,10 +101,10 @@ fn pkcs15_tool_verifies_and_changes_the_pin() {
     );
     assert!(
         !wrong.status.success(),
-        "a wrong PIN must fail: {}",
+        "{quirks:?}: a wrong PIN must fail: {}",
         text(&wrong)
     );
-    assert_eq!(card.file().pin_retries_left, 2);
+    assert_eq!(card.file().pin_retries_left, 2, "{quirks:?}");
     let right = opensc(
         "pkcs15-tool",
         &[
@@ -98,8 +117,8 @@ fn pkcs15_tool_verifies_and_changes_the_pin() {
             "583920",
         ],
     );
-    assert!(right.status.success(), "{}", text(&right));
-    assert_eq!(card.file().pin_retries_left, 3);
+    assert!(right.status.success(), "{quirks:?}: {}", text(&right));
+    assert_eq!(card.file().pin_retries_left, 3, "{quirks:?}");
     let change = opensc(
         "pkcs15-tool",
         &[
@@ -114,14 +133,20 @@ fn pkcs15_tool_verifies_and_changes_the_pin() {
             "246813",
         ],
     );
-    assert!(change.status.success(), "{}", text(&change));
-    assert_eq!(card.file().pin, "246813");
+    assert!(change.status.success(), "{quirks:?}: {}", text(&change));
+    assert_eq!(card.file().pin, "246813", "{quirks:?}");
 }
 
 #[test]
 fn pkcs15_tool_unblocks_a_locked_card_with_the_puk() {
+    for quirks in quirk_profiles() {
+        unblocked(&quirks);
+    }
+}
+
+fn unblocked(quirks: &[virtual_card::card_file::Quirk]) {
     let mut world = world();
-    let card = world.insert("locked", 0);
+    let card = world.insert_quirky("locked", 0, quirks);
     let unblock = opensc(
         "pkcs15-tool",
         &[
@@ -136,7 +161,7 @@ fn pkcs15_tool_unblocks_a_locked_card_with_the_puk() {
             "135792",
         ],
     );
-    assert!(unblock.status.success(), "{}", text(&unblock));
+    assert!(unblock.status.success(), "{quirks:?}: {}", text(&unblock));
     let file = card.file();
     assert_eq!(
         (
@@ -144,7 +169,8 @@ fn pkcs15_tool_unblocks_a_locked_card_with_the_puk() {
             file.pin_retries_left,
             file.puk_retries_left
         ),
-        ("135792", 3, 3)
+        ("135792", 3, 3),
+        "{quirks:?}"
     );
     let verify = opensc(
         "pkcs15-tool",
@@ -158,5 +184,5 @@ fn pkcs15_tool_unblocks_a_locked_card_with_the_puk() {
             "135792",
         ],
     );
-    assert!(verify.status.success(), "{}", text(&verify));
+    assert!(verify.status.success(), "{quirks:?}: {}", text(&verify));
 }

@@ -455,3 +455,59 @@ fn a_chosen_status_word_answers_the_nth_apdu() {
     assert_eq!(sw_of(&pcsc, &verify("583920")), 0x9000);
     disconnect(pcsc);
 }
+
+#[test]
+fn quirks_answer_as_other_piv_cards_do() {
+    use virtual_card::card_file::Quirk;
+    let mut world = world();
+
+    // Blocked as 63C0: asked about a blocked PIN, and PUK tries run out the same way.
+    let card = world.insert_quirky("locked", 0, &[Quirk::BlockedAs63c0]);
+    let pcsc = world.connect(&card);
+    transmit(&pcsc, SELECT_PIV);
+    assert_eq!(sw_of(&pcsc, VERIFY_STATUS), 0x63C0);
+    assert_eq!(sw_of(&pcsc, &verify("402913")), 0x63C0);
+    disconnect(pcsc);
+    drop(card);
+
+    // Failures without a counter: 6300, the try still spent, the counter still readable.
+    let card = world.insert_quirky("unlocked", 0, &[Quirk::FailureWithoutCounter]);
+    let pcsc = world.connect(&card);
+    transmit(&pcsc, SELECT_PIV);
+    assert_eq!(sw_of(&pcsc, &verify("000000")), 0x6300);
+    assert_eq!(sw_of(&pcsc, VERIFY_STATUS), 0x63C2);
+    assert_eq!(sw_of(&pcsc, &change(0x81, "00000000", "11111111")), 0x6300);
+    assert_eq!(card.file().puk_retries_left, 2);
+    disconnect(pcsc);
+    drop(card);
+
+    // Verification kept across SELECT; only VERIFY P1=FF clears it.
+    let card = world.insert_quirky("unlocked", 0, &[Quirk::KeepsVerificationAcrossSelect]);
+    let pcsc = world.connect(&card);
+    transmit(&pcsc, SELECT_PIV);
+    assert_eq!(sw_of(&pcsc, &verify("583920")), 0x9000);
+    transmit(&pcsc, SELECT_PIV);
+    assert_eq!(sw_of(&pcsc, &sign(0x9A, &[1; 32])), 0x9000);
+    assert_eq!(sw_of(&pcsc, &[0x00, 0x20, 0xFF, 0x80]), 0x9000);
+    assert_eq!(sw_of(&pcsc, &sign(0x9A, &[1; 32])), 0x6982);
+    disconnect(pcsc);
+    drop(card);
+    // Our own card forgets it on SELECT.
+    let card = world.insert("unlocked", 0);
+    let pcsc = world.connect(&card);
+    transmit(&pcsc, SELECT_PIV);
+    assert_eq!(sw_of(&pcsc, &verify("583920")), 0x9000);
+    transmit(&pcsc, SELECT_PIV);
+    assert_eq!(sw_of(&pcsc, &sign(0x9A, &[1; 32])), 0x6982);
+    disconnect(pcsc);
+    drop(card);
+
+    // A placeholder CHUID expiry.
+    let card = world.insert_quirky("unlocked", 0, &[Quirk::PlaceholderChuidExpiry]);
+    let pcsc = world.connect(&card);
+    transmit(&pcsc, SELECT_PIV);
+    let (data, _) = transmit(&pcsc, &get_data(CHUID));
+    let chuid = find_tlv(&data, &[0x53]).expect("53 wrapper");
+    assert_eq!(find_tlv(chuid, &[0x35]), Some(&b"99991231"[..]));
+    disconnect(pcsc);
+}

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use pcsc::{Context, Disposition, Protocols, ReaderState, Scope, ShareMode, State};
 use virtual_card::ca::TestCa;
-use virtual_card::card_file::CardFile;
+use virtual_card::card_file::{CardFile, Quirk};
 use virtual_card::pcscd::{reader_name, Lifetime, Pcscd};
 use virtual_card::runner::{prepare_card, Fault, RunningCard};
 use virtual_card::world::resolve_card;
@@ -63,11 +63,18 @@ pub struct TestCard {
 impl World {
     /// A fresh copy of a template card, inserted in `slot` and seen present by pcscd.
     pub fn insert(&mut self, template: &str, slot: u8) -> TestCard {
+        self.insert_quirky(template, slot, &[])
+    }
+
+    /// A fresh copy of a template card with other PIV cards' habits.
+    pub fn insert_quirky(&mut self, template: &str, slot: u8, quirks: &[Quirk]) -> TestCard {
         self.next_card += 1;
         let path = self
             .dir
             .join(format!("card-{}-{template}.toml", self.next_card));
-        std::fs::copy(resolve_card(template).expect("template"), &path).expect("copy card");
+        let mut file = CardFile::load(&resolve_card(template).expect("template")).expect("load");
+        file.quirks = quirks.to_vec();
+        file.save(&path).expect("copy card");
         let card = prepare_card(&path, &self.ca).expect("card prepared");
         let running = RunningCard::start(
             card,
@@ -228,4 +235,18 @@ pub fn sign(slot: u8, digest: &[u8; 32]) -> Vec<u8> {
     apdu.extend(template);
     apdu.push(0x00);
     apdu
+}
+
+/// Every quirk alone, all of them together, and none: the profiles fidelity is checked for.
+pub fn quirk_profiles() -> Vec<Vec<Quirk>> {
+    let all = vec![
+        Quirk::BlockedAs63c0,
+        Quirk::FailureWithoutCounter,
+        Quirk::KeepsVerificationAcrossSelect,
+        Quirk::PlaceholderChuidExpiry,
+    ];
+    let mut profiles = vec![Vec::new()];
+    profiles.extend(all.iter().map(|quirk| vec![*quirk]));
+    profiles.push(all);
+    profiles
 }
