@@ -6,7 +6,7 @@
 //! JSON file instead; `doctor` says when that override is in force.
 
 use base64::Engine;
-use selfservice_rules::passcode::OrganisationPolicy;
+use selfservice_rules::passcode::{CardPinConstraint, OrganisationPolicy};
 use selfservice_rules::proof::check_origin;
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
@@ -25,6 +25,10 @@ pub struct MachineConfig {
     /// The organisation's passcode rule override.
     #[serde(default)]
     pub passcode_policy: OrganisationPolicy,
+    /// The passcode rule this organisation's cards enforce, when the host cannot tell from
+    /// the card (`piv-strict`: 6 to 8 digits; `seed-legacy`: 4 to 8 printable characters).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub card_pin_rule: Option<CardPinConstraint>,
     /// Also write the log to this file.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub log_file: Option<PathBuf>,
@@ -132,11 +136,22 @@ fn load_system() -> LoadedConfig {
         }),
         Err(_) => OrganisationPolicy::default(),
     };
+    let card_pin_rule = match key.get_value::<String, _>("CardPinRule") {
+        Ok(rule) => serde_json::from_value(serde_json::Value::String(rule.clone()))
+            .map_err(|_| {
+                error = Some(format!(
+                    "CardPinRule '{rule}' is not piv-strict or seed-legacy"
+                ))
+            })
+            .ok(),
+        Err(_) => None,
+    };
     LoadedConfig {
         config: MachineConfig {
             portal_origins: origins,
             portal_public_key: key.get_value::<String, _>("PortalPublicKey").ok(),
             passcode_policy,
+            card_pin_rule,
             log_file: key
                 .get_value::<String, _>("LogFile")
                 .ok()

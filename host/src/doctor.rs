@@ -9,7 +9,7 @@ use crate::commands::{self, Host};
 use crate::config::{ConfigSource, OVERRIDE_VARIABLE};
 use crate::install::{self, Browser, Scope, ALL_BROWSERS};
 use selfservice_rules::names;
-use selfservice_rules::protocol::{ExpirySource, PasscodeState, ServiceState};
+use selfservice_rules::protocol::{ExpirySource, PasscodeState, PinRuleSource, ServiceState};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -78,8 +78,9 @@ fn pcsc_checks(host: &Host, checks: &mut Vec<Check>) {
         let finding = match &reader.card {
             None => format!("reader '{}': no readable card", reader.name),
             Some(card) => format!(
-                "reader '{}': card {} of {}, expires {} ({}), passcode {}; passcode rule: {}",
+                "reader '{}': {}, card {} of {}, expires {} ({}), passcode {}; passcode rule {}: {}",
                 reader.name,
+                card.card_name.as_deref().unwrap_or("PIV card"),
                 card.guid,
                 card.holder_name.as_deref().unwrap_or("unknown holder"),
                 card.expiry.as_deref().unwrap_or("unknown"),
@@ -93,6 +94,12 @@ fn pcsc_checks(host: &Host, checks: &mut Vec<Check>) {
                     PasscodeState::Usable { retries_left } =>
                         format!("usable ({retries_left} tries left)"),
                     PasscodeState::Blocked => "locked".to_string(),
+                },
+                match card.pin_rule_source {
+                    Some(PinRuleSource::Configuration) => "(from this machine's cardPinRule)",
+                    Some(PinRuleSource::KnownCard) => "(known for this card by its ATR)",
+                    Some(PinRuleSource::PivDefault) | None =>
+                        "(the PIV default: this card is not a known NHS generation and cardPinRule is not set)",
                 },
                 card.passcode_rule.description,
             ),

@@ -190,3 +190,70 @@ fn a_placeholder_chuid_expiry_gives_way_to_the_certificate() {
     let mut host = ready(&plain);
     assert_eq!(card_status(&mut host)["expirySource"], "chuid");
 }
+
+/// A YubiKey 5 NFC's ATR as pcsc-tools lists it: a real PIV card this host has no row for.
+const YUBIKEY_ATR: &str = "3B FD 13 00 00 81 31 FE 15 80 73 C0 21 C0 57 59 75 62 69 4B 65 79 40";
+
+#[test]
+fn a_real_cards_atr_names_it_and_an_unknown_card_keeps_the_piv_rule() {
+    assert!(
+        std::path::Path::new("/usr/share/pcsc/smartcard_list.txt").exists(),
+        "pcsc-tools' smartcard_list.txt is missing (cargo xtask setup installs pcsc-tools)"
+    );
+    let mut world = World::new();
+    world.insert_quirky("unlocked", 0, &[], |file| {
+        file.atr = Some(YUBIKEY_ATR.into());
+    });
+    let mut host = ready(&world);
+    let card = card_status(&mut host);
+    assert!(
+        card["cardName"]
+            .as_str()
+            .is_some_and(|name| name.contains("YubiKey 5 NFC")),
+        "{card}"
+    );
+    assert_eq!(
+        (card["pinConstraint"].clone(), card["pinRuleSource"].clone()),
+        (json!("piv-strict"), json!("piv-default"))
+    );
+    // doctor says so, in words IT can act on.
+    let doctor = std::process::Command::new(PROGRAM)
+        .arg("doctor")
+        .env("PCSCLITE_CSOCK_NAME", world.socket())
+        .env(
+            "SMARTCARD_SELFSERVICE_CONFIG",
+            world.dir.path().join("config.json"),
+        )
+        .output()
+        .expect("doctor");
+    let report = String::from_utf8_lossy(&doctor.stdout);
+    assert!(report.contains("YubiKey 5 NFC"), "{report}");
+    assert!(report.contains("the PIV default"), "{report}");
+
+    // A card generation the host knows by its ATR.
+    let mut legacy = World::new();
+    legacy.insert("seed-legacy", 0);
+    let mut host = ready(&legacy);
+    let card = card_status(&mut host);
+    assert_eq!(
+        (card["pinConstraint"].clone(), card["pinRuleSource"].clone()),
+        (json!("seed-legacy"), json!("known-card"))
+    );
+}
+
+#[test]
+fn it_sets_the_passcode_rule_for_cards_the_host_cannot_tell() {
+    let mut world = World::new();
+    world.configure(json!({"cardPinRule": "seed-legacy"}));
+    world.insert_quirky("unlocked", 0, &[], |file| {
+        file.atr = Some(YUBIKEY_ATR.into());
+    });
+    let mut host = ready(&world);
+    let card = card_status(&mut host);
+    assert_eq!(
+        (card["pinConstraint"].clone(), card["pinRuleSource"].clone()),
+        (json!("seed-legacy"), json!("configuration")),
+        "{card}"
+    );
+    assert_eq!(card["passcodeRule"]["minLength"], 4, "{card}");
+}

@@ -529,6 +529,10 @@ pub enum CardProfile {
 #[serde(rename_all = "camelCase")]
 pub struct CardStatus {
     pub profile: CardProfile,
+    /// What the card is, from the host's known cards or pcsc-tools' list of ATRs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(target_arch = "wasm32", tsify(optional))]
+    pub card_name: Option<String>,
     /// The CHUID GUID, 32 lower-case hex digits.
     pub guid: String,
     /// Readable only after the passcode on PIV; otherwise from the certificate subject.
@@ -552,8 +556,25 @@ pub struct CardStatus {
     pub days_left: Option<i64>,
     pub passcode: PasscodeState,
     pub pin_constraint: CardPinConstraint,
+    /// Where `pinConstraint` came from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(target_arch = "wasm32", tsify(optional))]
+    pub pin_rule_source: Option<PinRuleSource>,
     /// The effective passcode rule for this card in this organisation.
     pub passcode_rule: PasscodeRule,
+}
+
+/// Where a card's passcode rule came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(target_arch = "wasm32", derive(Tsify))]
+#[serde(rename_all = "kebab-case")]
+pub enum PinRuleSource {
+    /// The machine configuration's `cardPinRule`, set by IT.
+    Configuration,
+    /// A card generation the host knows by its ATR.
+    KnownCard,
+    /// Not known: the PIV specification's rule (6 to 8 digits).
+    PivDefault,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -113,6 +113,12 @@ const DEBIAN_PACKAGES: &[DebianPackage] = &[
         present: || dpkg_installed("libxml2-utils"),
         need: Need::Everything,
     },
+    // pcsc-tools: its list of real cards' ATRs names cards in the host (tested with it).
+    DebianPackage {
+        name: "pcsc-tools",
+        present: || dpkg_installed("pcsc-tools"),
+        need: Need::Everything,
+    },
     // OpenSC: tools nobody here wrote, to check the virtual card's fidelity.
     DebianPackage {
         name: "opensc",

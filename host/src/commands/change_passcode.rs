@@ -19,7 +19,7 @@ pub fn run(
         params.wait_for_card_ms,
         cancel,
     )?;
-    let rule = host.check_new_passcode(card.profile, params.new_passcode.expose())?;
+    let rule = host.check_new_passcode(&card.profile, params.new_passcode.expose())?;
     let retries = card.connection.transaction(|t| {
         Piv::select(t)?;
         // Some cards count a changed PIN as verified: log out before reading the counter.

@@ -58,6 +58,11 @@ impl Host {
 }
 
 impl Host {
+    /// Which card this is and its passcode rule, with this machine's configuration.
+    pub fn identify(&self, atr: &[u8]) -> CardProfile {
+        profile::identify(atr, self.config.config.card_pin_rule)
+    }
+
     /// The effective rule for a new passcode on this card, checked before any APDU is sent
     /// (the rule is known from the card's profile, that is its ATR).
     pub fn check_new_passcode(
@@ -84,7 +89,7 @@ pub fn passcode_state(retries: Option<u8>) -> PasscodeState {
 /// A card chosen, claimed and connected for one operation.
 pub struct OpenCard {
     pub reader: ReaderSnapshot,
-    pub profile: &'static CardProfile,
+    pub profile: CardProfile,
     pub connection: Connection,
     _claim: Claim,
 }
@@ -101,7 +106,7 @@ pub fn open_card(
     let claim = host.pcsc.claim(&chosen.name)?;
     let connection = host.pcsc.connect(&chosen.name)?;
     Ok(OpenCard {
-        profile: profile::for_atr(&chosen.atr),
+        profile: host.identify(&chosen.atr),
         reader: chosen,
         connection,
         _claim: claim,

@@ -9,7 +9,7 @@ use x509_cert::der::Decode;
 
 use super::Host;
 use crate::piv::apdu::Slot;
-use crate::piv::{profile, CardError, Piv, Transmit};
+use crate::piv::{CardError, Piv, Transmit};
 use crate::readers::lock;
 
 pub fn run(host: &Host) -> StatusResult {
@@ -62,7 +62,7 @@ fn read_card(
     host: &Host,
     reader: &crate::readers::ReaderSnapshot,
 ) -> Result<CardStatus, CardError> {
-    let profile = profile::for_atr(&reader.atr);
+    let profile = host.identify(&reader.atr);
     let mut connection = host.pcsc.connect(&reader.name)?;
     let (identity, certificate, retries) = connection.transaction(|card| read_identity(card))?;
     let holder = certificate
@@ -76,6 +76,7 @@ fn read_card(
     let today = time::OffsetDateTime::now_utc().date();
     Ok(CardStatus {
         profile: profile.name,
+        card_name: Some(profile.label.clone()),
         guid: identity.guid_hex(),
         holder_name: holder.as_ref().and_then(|h| h.common_name.clone()),
         certificate_subject: holder.as_ref().map(|h| h.subject.clone()),
@@ -85,7 +86,8 @@ fn read_card(
         days_left: expiry.map(|d| (d - today).whole_days()),
         passcode: super::passcode_state(retries),
         pin_constraint: profile.pin_constraint,
-        passcode_rule: host.passcode_rule(profile),
+        pin_rule_source: Some(profile.pin_rule_source),
+        passcode_rule: host.passcode_rule(&profile),
     })
 }
 

@@ -43,7 +43,7 @@ pub fn run(
         params.wait_for_card_ms,
         cancel,
     )?;
-    let rule = host.check_new_passcode(card.profile, params.new_passcode.expose())?;
+    let rule = host.check_new_passcode(&card.profile, params.new_passcode.expose())?;
     let mut state = UnlockState {
         unblocked: false,
         passcode_set: false,

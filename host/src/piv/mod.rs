@@ -4,9 +4,11 @@
 //! - [`apdu`]: the PIV commands and the status-word table
 //! - [`tlv`]: BER-TLV reading
 //! - [`transport`]: sending APDUs through PC/SC, with GET RESPONSE chaining and removal detection
-//! - [`profile`]: the card profiles (PIV, and PIV personalised for the legacy passcode rule)
+//! - [`profile`]: which card it is and its passcode rule (configuration, known ATRs, PIV)
+//! - [`known_cards`]: card names from pcsc-tools' list of real ATRs
 
 pub mod apdu;
+pub mod known_cards;
 pub mod profile;
 pub mod tlv;
 pub mod transport;

@@ -1,63 +1,87 @@
-//! Card profiles carry data, not code: the PIV behaviour lives once in `Piv`; a profile names
-//! a card generation and the passcode rule it enforces. New profiles are new table rows.
+//! Which card this is and which passcode rule it enforces, from real data: the machine
+//! configuration (IT's policy) first, then the known cards below by ATR, then the PIV
+//! specification's own rule. The card's name comes from the same table or pcsc-tools' list.
+//! Profiles carry data, not code: the PIV behaviour lives once in `Piv`.
 
 use selfservice_rules::passcode::CardPinConstraint;
-use selfservice_rules::protocol::CardProfile as ProfileName;
+use selfservice_rules::protocol::{CardProfile as ProfileName, PinRuleSource};
+
+use super::known_cards;
 
 /// SP 800-73 cards allow 3 PIN tries unless personalised otherwise.
 pub const PIV_PIN_RETRY_LIMIT: u8 = 3;
 
+/// A card generation whose passcode rule is known from its ATR. New generations are new rows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct CardProfile {
-    pub name: ProfileName,
+pub struct KnownCard {
     pub label: &'static str,
-    /// Historical bytes that identify this generation in the ATR; empty matches any PIV card.
-    pub atr_marker: &'static [u8],
+    pub atr: &'static [u8],
     pub pin_constraint: CardPinConstraint,
 }
 
-/// Checked in order; the last row is the standard PIV card.
-pub const PROFILES: &[CardProfile] = &[
-    CardProfile {
-        name: ProfileName::Piv,
-        label: "PIV, legacy NHS passcode rule",
-        atr_marker: b"SSS-LEG",
-        pin_constraint: CardPinConstraint::SeedLegacy,
-    },
-    CardProfile {
-        name: ProfileName::Piv,
-        label: "PIV",
-        atr_marker: b"",
-        pin_constraint: CardPinConstraint::PivStrict,
-    },
-];
+pub const KNOWN_CARDS: &[KnownCard] = &[KnownCard {
+    // The virtual card's legacy personalisation (tests and the demo). Real NHS generations
+    // personalised for the legacy rule go here by their ATRs, or IT sets `cardPinRule`.
+    label: "Smartcard Self-Service test card, legacy NHS passcode rule",
+    atr: &[
+        0x3B, 0x88, 0x80, 0x01, 0x53, 0x53, 0x53, 0x2D, 0x4C, 0x45, 0x47, 0x00, 0x0D,
+    ],
+    pin_constraint: CardPinConstraint::SeedLegacy,
+}];
 
-/// The profile for a card, by its ATR.
-pub fn for_atr(atr: &[u8]) -> &'static CardProfile {
-    PROFILES
-        .iter()
-        .find(|p| {
-            p.atr_marker.is_empty() || atr.windows(p.atr_marker.len()).any(|w| w == p.atr_marker)
-        })
-        .unwrap_or(&PROFILES[PROFILES.len() - 1])
+/// A card as identified: its profile, its name, its passcode rule and where that came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CardProfile {
+    pub name: ProfileName,
+    pub label: String,
+    pub pin_constraint: CardPinConstraint,
+    pub pin_rule_source: PinRuleSource,
+}
+
+/// Identifies a card by its ATR; `configured` is the machine configuration's `cardPinRule`.
+pub fn identify(atr: &[u8], configured: Option<CardPinConstraint>) -> CardProfile {
+    let known = KNOWN_CARDS.iter().find(|card| card.atr == atr);
+    let label = known
+        .map(|card| card.label.to_string())
+        .or_else(|| known_cards::name_for(atr))
+        .unwrap_or_else(|| "PIV card".to_string());
+    let (pin_constraint, pin_rule_source) = match (configured, known) {
+        (Some(rule), _) => (rule, PinRuleSource::Configuration),
+        (None, Some(card)) => (card.pin_constraint, PinRuleSource::KnownCard),
+        (None, None) => (CardPinConstraint::PivStrict, PinRuleSource::PivDefault),
+    };
+    CardProfile {
+        name: ProfileName::Piv,
+        label,
+        pin_constraint,
+        pin_rule_source,
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    const LEGACY: [u8; 13] = [
+        0x3B, 0x88, 0x80, 0x01, b'S', b'S', b'S', b'-', b'L', b'E', b'G', 0x00, 0x0D,
+    ];
+
     #[test]
-    fn the_atr_picks_the_passcode_rule() {
-        let legacy = [
-            0x3B, 0x88, 0x80, 0x01, b'S', b'S', b'S', b'-', b'L', b'E', b'G', 0x00, 0x0D,
-        ];
+    fn configuration_then_known_cards_then_the_piv_rule() {
+        let known = identify(&LEGACY, None);
         assert_eq!(
-            for_atr(&legacy).pin_constraint,
-            CardPinConstraint::SeedLegacy
+            (known.pin_constraint, known.pin_rule_source),
+            (CardPinConstraint::SeedLegacy, PinRuleSource::KnownCard)
         );
+        let configured = identify(&LEGACY, Some(CardPinConstraint::PivStrict));
         assert_eq!(
-            for_atr(&[0x3B, 0x00]).pin_constraint,
-            CardPinConstraint::PivStrict
+            (configured.pin_constraint, configured.pin_rule_source),
+            (CardPinConstraint::PivStrict, PinRuleSource::Configuration)
+        );
+        let unknown = identify(&[0x3B, 0x00], None);
+        assert_eq!(
+            (unknown.pin_constraint, unknown.pin_rule_source),
+            (CardPinConstraint::PivStrict, PinRuleSource::PivDefault)
         );
     }
 }

@@ -99,6 +99,17 @@ impl World {
         self.card(slot)
     }
 
+    /// Adds keys to the machine configuration the hosts of this world read.
+    pub fn configure(&self, extra: Value) {
+        let path = self.dir.path().join("config.json");
+        let mut config: Value =
+            serde_json::from_str(&std::fs::read_to_string(&path).expect("config")).expect("json");
+        if let (Some(config), Value::Object(extra)) = (config.as_object_mut(), extra) {
+            config.extend(extra);
+        }
+        std::fs::write(&path, config.to_string()).expect("config");
+    }
+
     pub fn card(&self, slot: u8) -> &TestCard {
         self.cards[usize::from(slot)]
             .as_ref()

@@ -42,6 +42,10 @@ pub struct CardFile {
     /// Generated on first use from the test CA, then kept here.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub keys: Option<CardKeys>,
+    /// The ATR to present, as hex (e.g. a real card's from pcsc-tools' list); by default the
+    /// test ATR of the card's PIN rule.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub atr: Option<String>,
     /// Behaviours SP 800-73-4 allows that other PIV cards show and this card does not by
     /// default, so the host is tested against them.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -68,6 +72,15 @@ pub enum Quirk {
 impl CardFile {
     pub fn has(&self, quirk: Quirk) -> bool {
         self.quirks.contains(&quirk)
+    }
+
+    /// The `atr` field's bytes, if given and valid hex (spaces allowed).
+    pub fn atr_bytes(&self) -> Option<Vec<u8>> {
+        let hex: String = self.atr.as_ref()?.split_whitespace().collect();
+        (0..hex.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(hex.get(i..i + 2)?, 16).ok())
+            .collect()
     }
 }
 
@@ -116,6 +129,9 @@ impl CardFile {
         }
         if let Some(expiry) = &self.expiry {
             parse_date(expiry)?;
+        }
+        if self.atr.is_some() && self.atr_bytes().is_none() {
+            bail!("atr must be hex bytes");
         }
         if self.puk.len() != 8 {
             bail!("puk must be 8 characters");

@@ -238,7 +238,13 @@ fn serve(mut stream: TcpStream, mutex: &Mutex<Shared>) -> std::io::Result<()> {
                     None
                 }
                 [0x01] => None,
-                [0x04] => Some(atr(state.card.file.pin_rule).to_vec()),
+                [0x04] => Some(
+                    state
+                        .card
+                        .file
+                        .atr_bytes()
+                        .unwrap_or_else(|| atr(state.card.file.pin_rule).to_vec()),
+                ),
                 apdu => match answer(&mut state, apdu) {
                     Some(reply) => Some(reply),
                     None => {
