@@ -257,3 +257,63 @@ fn it_sets_the_passcode_rule_for_cards_the_host_cannot_tell() {
     );
     assert_eq!(card["passcodeRule"]["minLength"], 4, "{card}");
 }
+
+/// Checks an RS256 proof as a portal does: the certificate's RSA key over the proof digest.
+fn rsa_proof_verifies(proof: &Value, origin: &str, nonce: &str) -> bool {
+    use base64::Engine;
+    use rsa::pkcs8::DecodePublicKey;
+    use rsa::signature::hazmat::PrehashVerifier;
+    use x509_cert::der::{Decode, Encode};
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let (Some(certificate), Some(signature)) = (
+        proof["certificate"]
+            .as_str()
+            .and_then(|c| b64.decode(c).ok()),
+        proof["signature"].as_str().and_then(|s| b64.decode(s).ok()),
+    ) else {
+        return false;
+    };
+    let Ok(certificate) = x509_cert::Certificate::from_der(&certificate) else {
+        return false;
+    };
+    let Ok(spki) = certificate.tbs_certificate.subject_public_key_info.to_der() else {
+        return false;
+    };
+    let (Ok(key), Ok(signature)) = (
+        rsa::RsaPublicKey::from_public_key_der(&spki),
+        rsa::pkcs1v15::Signature::try_from(signature.as_slice()),
+    ) else {
+        return false;
+    };
+    let digest = selfservice_rules::proof::proof_digest(origin, nonce);
+    rsa::pkcs1v15::VerifyingKey::<sha2::Sha256>::new(key)
+        .verify_prehash(&digest, &signature)
+        .is_ok()
+}
+
+#[test]
+fn an_rsa_2048_card_proves_itself_for_registration_and_unlock() {
+    let mut world = World::new();
+    world.insert_quirky(
+        "unlocked",
+        0,
+        &[Quirk::KeepsVerificationAcrossSelect],
+        |file| file.key_algorithm = virtual_card::card_file::KeyAlgorithm::Rsa2048,
+    );
+    let mut host = ready(&world);
+    let register = register_proof(&mut host, PASSCODE);
+    assert_eq!(register["result"]["algorithm"], "RS256", "{register}");
+    assert!(rsa_proof_verifies(&register["result"], ORIGIN, NONCE));
+    assert!(!left_verified(&world), "logged out after an RSA proof too");
+    let unlock = host.request(
+        json!({"type": "prove-possession", "purpose": "unlock", "origin": ORIGIN, "nonce": NONCE}),
+    );
+    assert_eq!(unlock["result"]["algorithm"], "RS256", "{unlock}");
+    assert!(rsa_proof_verifies(&unlock["result"], ORIGIN, NONCE));
+    // A proof for another nonce does not verify for this one.
+    assert!(!rsa_proof_verifies(
+        &unlock["result"],
+        ORIGIN,
+        "another-nonce"
+    ));
+}

@@ -619,7 +619,10 @@ pub struct CardProof {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(target_arch = "wasm32", derive(Tsify))]
 pub enum ProofAlgorithm {
+    /// ECDSA P-256 with SHA-256; the signature DER-encoded.
     ES256,
+    /// RSA-2048 PKCS#1 v1.5 with SHA-256; the signature's 256 bytes.
+    RS256,
 }
 
 /// Where an unblock transaction left the card. Reported on success and when the card was

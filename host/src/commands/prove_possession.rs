@@ -10,7 +10,7 @@ use super::{open_card, status::certificate_base64, Host};
 use crate::config::decode_base64;
 use crate::errors::CommandError;
 use crate::piv::apdu::Slot;
-use crate::piv::{CardError, Piv};
+use crate::piv::{CardError, KeyKind, Piv};
 use crate::readers::Cancel;
 
 pub fn run(
@@ -50,20 +50,21 @@ pub fn run(
         params.wait_for_card_ms,
         cancel,
     )?;
-    let (identity, certificate, signature) = card.connection.transaction(|t| {
+    let (identity, certificate, key, signature) = card.connection.transaction(|t| {
         Piv::select(t)?;
         let identity = Piv::read_identity(t)?;
         let certificate = Piv::read_certificate(t, slot)?;
+        let key = KeyKind::of_certificate(&certificate)?;
         let signature = match passcode {
             // The 9A key needs the PIN; log out straight after, whatever happened, so no other
             // program can sign with it (many cards keep the PIN verified across SELECT).
             Some(passcode) => Piv::then_logout(t, |t| {
                 Piv::verify(t, passcode.expose())?;
-                Piv::sign(t, slot, &digest)
+                Piv::sign(t, slot, key, &digest)
             })?,
-            None => Piv::sign(t, slot, &digest)?,
+            None => Piv::sign(t, slot, key, &digest)?,
         };
-        Ok::<_, CardError>((identity, certificate, signature))
+        Ok::<_, CardError>((identity, certificate, key, signature))
     })?;
     tracing::info!(
         purpose = ?params.purpose,
@@ -75,6 +76,9 @@ pub fn run(
         card_guid: identity.guid_hex(),
         certificate: certificate_base64(&certificate),
         signature: base64::engine::general_purpose::STANDARD.encode(signature),
-        algorithm: ProofAlgorithm::ES256,
+        algorithm: match key {
+            KeyKind::P256 => ProofAlgorithm::ES256,
+            KeyKind::Rsa2048 => ProofAlgorithm::RS256,
+        },
     })
 }

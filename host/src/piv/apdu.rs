@@ -41,6 +41,16 @@ impl Slot {
 
 pub const OBJECT_CHUID: [u8; 3] = [0x5F, 0xC1, 0x02];
 const ALG_ECC_P256: u8 = 0x11;
+const ALG_RSA_2048: u8 = 0x07;
+/// CLA of every command of a chain but the last (ISO 7816-4 command chaining).
+const CLA_CHAINING: u8 = 0x10;
+/// Most data bytes in one short command APDU.
+const SHORT_DATA_MAX: usize = 255;
+/// The SHA-256 DigestInfo prefix of a PKCS#1 v1.5 signature block (RFC 8017, 9.2 note 1).
+const SHA256_DIGEST_INFO: [u8; 19] = [
+    0x30, 0x31, 0x30, 0x0D, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x01, 0x05,
+    0x00, 0x04, 0x20,
+];
 
 pub fn select_piv() -> Vec<u8> {
     let mut apdu = vec![0x00, 0xA4, 0x04, 0x00, PIV_AID.len() as u8];
@@ -105,6 +115,40 @@ pub fn sign_p256(slot: Slot, digest: &[u8; 32]) -> Vec<u8> {
     apdu.extend_from_slice(digest);
     apdu.push(0x00);
     apdu
+}
+
+/// GENERAL AUTHENTICATE with RSA-2048 over a SHA-256 digest: the card applies its private
+/// key to the PKCS#1 v1.5 block, which is longer than one short APDU, so it goes as a chain.
+pub fn sign_rsa2048(slot: Slot, digest: &[u8; 32]) -> Vec<Vec<u8>> {
+    let mut block = vec![0x00, 0x01];
+    block.resize(256 - SHA256_DIGEST_INFO.len() - 32 - 1, 0xFF);
+    block.push(0x00);
+    block.extend_from_slice(&SHA256_DIGEST_INFO);
+    block.extend_from_slice(digest);
+    // 7C 82 01 06 { 82 00, 81 82 01 00 <block> }
+    let mut data = vec![0x7C, 0x82, 0x01, 0x06, 0x82, 0x00, 0x81, 0x82, 0x01, 0x00];
+    data.extend_from_slice(&block);
+    let chunks: Vec<&[u8]> = data.chunks(SHORT_DATA_MAX).collect();
+    let last = chunks.len() - 1;
+    chunks
+        .iter()
+        .enumerate()
+        .map(|(i, chunk)| {
+            let cla = if i == last { 0x00 } else { CLA_CHAINING };
+            let mut apdu = vec![
+                cla,
+                0x87,
+                ALG_RSA_2048,
+                slot.key_reference(),
+                chunk.len() as u8,
+            ];
+            apdu.extend_from_slice(chunk);
+            if i == last {
+                apdu.push(0x00);
+            }
+            apdu
+        })
+        .collect()
 }
 
 pub fn get_response(length: u8) -> Vec<u8> {
@@ -226,6 +270,24 @@ mod tests {
             check(0x6F00, Checked::Nothing),
             Err(CardError::UnexpectedStatus(0x6F00))
         );
+    }
+
+    #[test]
+    fn the_rsa_sign_command_is_a_chain_carrying_a_pkcs1_block() {
+        let chain = sign_rsa2048(Slot::Authentication, &[7; 32]);
+        assert_eq!(chain.len(), 2);
+        assert_eq!(chain[0][0], CLA_CHAINING);
+        assert_eq!(chain[1][0], 0x00);
+        let data: Vec<u8> = chain
+            .iter()
+            .flat_map(|apdu| apdu[5..5 + usize::from(apdu[4])].to_vec())
+            .collect();
+        assert_eq!(data.len(), 4 + 0x106);
+        let block = &data[10..];
+        assert_eq!(block.len(), 256);
+        assert_eq!(&block[..2], &[0x00, 0x01]);
+        assert_eq!(&block[256 - 32..], &[7; 32]);
+        assert_eq!(&block[256 - 51..256 - 32], &SHA256_DIGEST_INFO);
     }
 
     #[test]

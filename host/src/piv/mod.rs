@@ -218,14 +218,55 @@ impl Piv {
     pub fn sign(
         card: &mut dyn Transmit,
         slot: Slot,
+        key: KeyKind,
         digest: &[u8; 32],
     ) -> Result<Vec<u8>, CardError> {
-        let response = card.transmit(&apdu::sign_p256(slot, digest))?;
+        let response = match key {
+            KeyKind::P256 => card.transmit(&apdu::sign_p256(slot, digest))?,
+            KeyKind::Rsa2048 => {
+                let chain = apdu::sign_rsa2048(slot, digest);
+                let (last, head) = chain.split_last().ok_or(CardError::BadSecretFormat)?;
+                for link in head {
+                    apdu::check(card.transmit(link)?.sw, Checked::Nothing)?;
+                }
+                card.transmit(last)?
+            }
+        };
         apdu::check(response.sw, Checked::Nothing)?;
         tlv::find(&response.data, &[0x7C])
             .and_then(|template| tlv::find(template, &[0x82]))
             .map(<[u8]>::to_vec)
             .ok_or_else(|| CardError::Malformed("signature response without 7C/82".into()))
+    }
+}
+
+/// The kind of key a slot holds, from its certificate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyKind {
+    P256,
+    Rsa2048,
+}
+
+impl KeyKind {
+    /// From the certificate's subject public key: EC (P-256) or RSA (2048 bits, the size
+    /// PIV cards use; a card with another size refuses the block).
+    pub fn of_certificate(der: &[u8]) -> Result<KeyKind, CardError> {
+        use x509_cert::der::Decode;
+        const EC_PUBLIC_KEY: &str = "1.2.840.10045.2.1";
+        const RSA_ENCRYPTION: &str = "1.2.840.113549.1.1.1";
+        let certificate = x509_cert::Certificate::from_der(der)
+            .map_err(|e| CardError::Malformed(format!("certificate: {e}")))?;
+        let algorithm = certificate
+            .tbs_certificate
+            .subject_public_key_info
+            .algorithm
+            .oid
+            .to_string();
+        match algorithm.as_str() {
+            EC_PUBLIC_KEY => Ok(KeyKind::P256),
+            RSA_ENCRYPTION => Ok(KeyKind::Rsa2048),
+            other => Err(CardError::Unsupported(format!("a key of type {other}"))),
+        }
     }
 }
 

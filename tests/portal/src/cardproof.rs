@@ -8,7 +8,7 @@ use p256::ecdsa::signature::Verifier;
 use p256::ecdsa::{DerSignature, VerifyingKey};
 use p256::pkcs8::DecodePublicKey;
 use selfservice_rules::proof::proof_digest;
-use selfservice_rules::protocol::CardProof;
+use selfservice_rules::protocol::{CardProof, ProofAlgorithm};
 use x509_cert::der::asn1::ObjectIdentifier;
 use x509_cert::der::{Decode, DecodePem, Encode};
 use x509_cert::ext::pkix::name::GeneralName;
@@ -57,6 +57,41 @@ fn public_key(certificate: &Certificate) -> Option<VerifyingKey> {
     VerifyingKey::from_public_key_der(&spki).ok()
 }
 
+/// The card key's signature over the digest, with the algorithm the proof names, which must
+/// be the certificate key's: ECDSA P-256 (DER) or RSA PKCS#1 v1.5 (many deployed PIV cards).
+fn verify_card_signature(
+    certificate: &Certificate,
+    algorithm: ProofAlgorithm,
+    digest: &[u8; 32],
+    signature: &[u8],
+) -> Result<(), ProofError> {
+    let spki = certificate
+        .tbs_certificate
+        .subject_public_key_info
+        .to_der()
+        .map_err(|_| ProofError::BadCertificate)?;
+    match algorithm {
+        ProofAlgorithm::ES256 => {
+            let key =
+                VerifyingKey::from_public_key_der(&spki).map_err(|_| ProofError::BadSignature)?;
+            let signature =
+                DerSignature::from_bytes(signature).map_err(|_| ProofError::BadSignature)?;
+            key.verify_prehash(digest, &signature)
+                .map_err(|_| ProofError::BadSignature)
+        }
+        ProofAlgorithm::RS256 => {
+            use rsa::signature::hazmat::PrehashVerifier as _;
+            let key = rsa::RsaPublicKey::from_public_key_der(&spki)
+                .map_err(|_| ProofError::BadSignature)?;
+            let signature = rsa::pkcs1v15::Signature::try_from(signature)
+                .map_err(|_| ProofError::BadSignature)?;
+            rsa::pkcs1v15::VerifyingKey::<sha2::Sha256>::new(key)
+                .verify_prehash(digest, &signature)
+                .map_err(|_| ProofError::BadSignature)
+        }
+    }
+}
+
 /// What a verified certificate says about its card.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ProvenCard {
@@ -95,14 +130,15 @@ pub fn verify(
     if now < not_before || now > not_after {
         return Err(ProofError::OutOfDate);
     }
-    let key = public_key(&certificate).ok_or(ProofError::BadCertificate)?;
     let signature = b64
         .decode(&proof.signature)
-        .ok()
-        .and_then(|s| DerSignature::from_bytes(&s).ok())
-        .ok_or(ProofError::BadSignature)?;
-    key.verify_prehash(&proof_digest(origin, nonce), &signature)
         .map_err(|_| ProofError::BadSignature)?;
+    verify_card_signature(
+        &certificate,
+        proof.algorithm,
+        &proof_digest(origin, nonce),
+        &signature,
+    )?;
     Ok(ProvenCard {
         common_name: attribute(&certificate, COMMON_NAME),
         holder_uuid: attribute(&certificate, SERIAL_NUMBER),

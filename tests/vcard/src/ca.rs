@@ -9,7 +9,7 @@ use rcgen::{
 use std::path::{Path, PathBuf};
 use time::{Date, OffsetDateTime, Time};
 
-use crate::card_file::{CardFile, CardKeys};
+use crate::card_file::{CardFile, CardKeys, KeyAlgorithm};
 
 pub const CA_CERT_FILE: &str = "ca.pem";
 pub const CA_KEY_FILE: &str = "ca.key.pem";
@@ -89,7 +89,18 @@ impl TestCa {
         role: &str,
         card_authentication: bool,
     ) -> Result<(String, String)> {
-        let key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256)?;
+        let key = match card.key_algorithm {
+            KeyAlgorithm::P256 => KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256)?,
+            KeyAlgorithm::Rsa2048 => {
+                use rsa::pkcs8::EncodePrivateKey;
+                let private = rsa::RsaPrivateKey::new(&mut rand_core::OsRng, 2048)?;
+                let pkcs8 = private.to_pkcs8_der()?;
+                KeyPair::from_pkcs8_der_and_sign_algo(
+                    &pkcs8.as_bytes().into(),
+                    &rcgen::PKCS_RSA_SHA256,
+                )?
+            }
+        };
         let mut params = CertificateParams::default();
         params.distinguished_name = DistinguishedName::new();
         params

@@ -42,6 +42,10 @@ pub struct CardFile {
     /// Generated on first use from the test CA, then kept here.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub keys: Option<CardKeys>,
+    /// The 9A and 9E keys' algorithm: `p256` (the default) or `rsa-2048`, as many deployed
+    /// PIV cards carry.
+    #[serde(default, skip_serializing_if = "KeyAlgorithm::is_default")]
+    pub key_algorithm: KeyAlgorithm,
     /// The ATR to present, as hex (e.g. a real card's from pcsc-tools' list); by default the
     /// test ATR of the card's PIN rule.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -50,6 +54,21 @@ pub struct CardFile {
     /// default, so the host is tested against them.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub quirks: Vec<Quirk>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum KeyAlgorithm {
+    #[default]
+    P256,
+    #[serde(rename = "rsa-2048")]
+    Rsa2048,
+}
+
+impl KeyAlgorithm {
+    fn is_default(&self) -> bool {
+        *self == KeyAlgorithm::P256
+    }
 }
 
 /// One way a real PIV card may differ from this card's defaults.
@@ -67,6 +86,10 @@ pub enum Quirk {
     /// The CHUID carries the placeholder expiry `99991231`; the certificates say when the
     /// card really expires.
     PlaceholderChuidExpiry,
+    /// No discovery object (`7E`), as on cards older than SP 800-73-3.
+    NoDiscoveryObject,
+    /// No Printed Information object (`5FC109`); it is optional.
+    NoPrintedInformation,
 }
 
 impl CardFile {

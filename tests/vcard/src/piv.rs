@@ -6,7 +6,7 @@ use p256::pkcs8::DecodePrivateKey;
 use selfservice_rules::passcode::CardPinConstraint;
 
 use crate::apdu::{self, sw, tlv, Command};
-use crate::card_file::{format_date, CardFile, CardKeys, Quirk};
+use crate::card_file::{format_date, CardFile, CardKeys, KeyAlgorithm, Quirk};
 
 /// The PIV application identifier (NIST RID A000000308, PIX 00001000 0100).
 pub const PIV_AID: [u8; 11] = [
@@ -28,6 +28,14 @@ const KEY_PUK: u8 = 0x81;
 const SLOT_AUTHENTICATION: u8 = 0x9A;
 const SLOT_CARD_AUTHENTICATION: u8 = 0x9E;
 const ALG_ECC_P256: u8 = 0x11;
+const ALG_RSA_2048: u8 = 0x07;
+/// CLA of every command of a chain but the last (ISO 7816-4 command chaining).
+const CLA_CHAINING: u8 = 0x10;
+/// The SHA-256 DigestInfo prefix inside a PKCS#1 v1.5 signature block.
+const SHA256_DIGEST_INFO: [u8; 19] = [
+    0x30, 0x31, 0x30, 0x0D, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x01, 0x05,
+    0x00, 0x04, 0x20,
+];
 
 /// Data object tags (SP 800-73-4 Part 1, Table 3).
 const TAG_CHUID: &[u8] = &[0x5F, 0xC1, 0x02];
@@ -70,6 +78,8 @@ pub struct PivCard {
     pin_verified: bool,
     /// Response bytes still to be fetched with GET RESPONSE.
     pending: Vec<u8>,
+    /// The head of a chained command (CLA 10) and its data so far.
+    chained: Option<([u8; 4], Vec<u8>)>,
 }
 
 impl PivCard {
@@ -82,6 +92,7 @@ impl PivCard {
             selected: false,
             pin_verified: false,
             pending: Vec::new(),
+            chained: None,
         })
     }
 
@@ -95,6 +106,7 @@ impl PivCard {
         self.selected = false;
         self.pin_verified = false;
         self.pending.clear();
+        self.chained = None;
     }
 
     /// Runs one command APDU. Returns the response (data and SW1 SW2) and whether the
@@ -104,6 +116,30 @@ impl PivCard {
         let Some(command) = apdu::parse(raw) else {
             return (sw::WRONG_LENGTH.to_be_bytes().to_vec(), false);
         };
+        // Command chaining: keep the data of CLA 10 commands; the last (CLA 00) carries the
+        // same INS P1 P2 and completes it, and is run as one extended command.
+        if command.cla == CLA_CHAINING {
+            let head = [0x00, command.ins, command.p1, command.p2];
+            let mut data = match self.chained.take() {
+                Some((started, data)) if started == head => data,
+                _ => Vec::new(),
+            };
+            data.extend_from_slice(command.data);
+            self.chained = Some((head, data));
+            return (sw::OK.to_be_bytes().to_vec(), false);
+        }
+        if let Some((head, mut data)) = self.chained.take() {
+            if command.cla != 0x00 || head != [0x00, command.ins, command.p1, command.p2] {
+                return (sw::CONDITIONS_NOT_SATISFIED.to_be_bytes().to_vec(), false);
+            }
+            data.extend_from_slice(command.data);
+            let mut whole = head.to_vec();
+            whole.push(0x00);
+            whole.extend_from_slice(&(data.len() as u16).to_be_bytes());
+            whole.extend_from_slice(&data);
+            whole.extend_from_slice(&[0x00, 0x00]);
+            return self.process(&whole);
+        }
         let reply = if command.ins == INS_GET_RESPONSE && command.cla == 0 {
             self.get_response(&command)
         } else {
@@ -184,7 +220,12 @@ impl PivCard {
             tlv(&[0x50], b"Smartcard Self-Service test PIV"),
             tlv(
                 &[0xAC],
-                &[tlv(&[0x80], &[ALG_ECC_P256]), tlv(&[0x06], &[])].concat(),
+                &[
+                    tlv(&[0x80], &[ALG_ECC_P256]),
+                    tlv(&[0x80], &[ALG_RSA_2048]),
+                    tlv(&[0x06], &[]),
+                ]
+                .concat(),
             ),
         ]
         .concat();
@@ -203,6 +244,8 @@ impl PivCard {
             t if t == TAG_CHUID => self.chuid(),
             t if t == TAG_CERT_9A => certificate_object(&keys.authentication_certificate),
             t if t == TAG_CERT_9E => certificate_object(&keys.card_authentication_certificate),
+            t if t == TAG_PRINTED_INFO && self.file.has(Quirk::NoPrintedInformation) => None,
+            t if t == TAG_DISCOVERY && self.file.has(Quirk::NoDiscoveryObject) => None,
             t if t == TAG_PRINTED_INFO => {
                 if !self.pin_verified {
                     return Reply::status(sw::SECURITY_STATUS_NOT_SATISFIED);
@@ -415,7 +458,11 @@ impl PivCard {
     }
 
     fn general_authenticate(&mut self, c: &Command) -> Reply {
-        if c.p1 != ALG_ECC_P256 {
+        let expected = match self.file.key_algorithm {
+            KeyAlgorithm::P256 => ALG_ECC_P256,
+            KeyAlgorithm::Rsa2048 => ALG_RSA_2048,
+        };
+        if c.p1 != expected {
             return Reply::status(sw::INCORRECT_P1P2);
         }
         let key_pem = match c.p2 {
@@ -428,28 +475,61 @@ impl PivCard {
             SLOT_CARD_AUTHENTICATION => &self.keys.card_authentication_key,
             _ => return Reply::status(sw::REFERENCE_NOT_FOUND),
         };
-        // Dynamic authentication template: 7C { 82 00 (response wanted), 81 <digest> }.
+        // Dynamic authentication template: 7C { 82 00 (response wanted), 81 <challenge> }.
         let Some(template) = apdu::find_tlv(c.data, &[0x7C]) else {
             return Reply::status(sw::INCORRECT_DATA);
         };
-        let (Some(_), Some(digest)) = (
+        let (Some(_), Some(challenge)) = (
             apdu::find_tlv(template, &[0x82]),
             apdu::find_tlv(template, &[0x81]),
         ) else {
             return Reply::status(sw::INCORRECT_DATA);
         };
-        if digest.len() != 32 {
-            return Reply::status(sw::INCORRECT_DATA);
-        }
-        let Ok(key) = SigningKey::from_pkcs8_pem(key_pem) else {
-            return Reply::status(0x6F00);
+        let signature = match self.file.key_algorithm {
+            KeyAlgorithm::P256 => sign_p256(key_pem, challenge),
+            KeyAlgorithm::Rsa2048 => sign_rsa(key_pem, challenge),
         };
-        let signature: Result<DerSignature, _> = key.sign_prehash(digest);
         match signature {
-            Ok(signature) => Reply::ok(tlv(&[0x7C], &tlv(&[0x82], signature.as_bytes()))),
-            Err(_) => Reply::status(0x6F00),
+            Ok(signature) => Reply::ok(tlv(&[0x7C], &tlv(&[0x82], &signature))),
+            Err(sw) => Reply::status(sw),
         }
     }
+}
+
+/// ECDSA P-256 over a 32-byte digest; the DER signature.
+fn sign_p256(key_pem: &str, digest: &[u8]) -> Result<Vec<u8>, u16> {
+    if digest.len() != 32 {
+        return Err(sw::INCORRECT_DATA);
+    }
+    let key = SigningKey::from_pkcs8_pem(key_pem).map_err(|_| 0x6F00u16)?;
+    let signature: DerSignature = key.sign_prehash(digest).map_err(|_| 0x6F00u16)?;
+    Ok(signature.as_bytes().to_vec())
+}
+
+/// RSA-2048: the host sends the whole PKCS#1 v1.5 block (00 01 FF.. 00 DigestInfo) and a
+/// card applies its private key to it. This card accepts only SHA-256 blocks, takes the
+/// digest out and signs it, which gives the same 256 bytes.
+fn sign_rsa(key_pem: &str, block: &[u8]) -> Result<Vec<u8>, u16> {
+    use rsa::pkcs8::DecodePrivateKey;
+    use rsa::signature::hazmat::PrehashSigner;
+    if block.len() != 256 {
+        return Err(sw::INCORRECT_DATA);
+    }
+    let digest_at = 256 - 32;
+    let info_at = digest_at - SHA256_DIGEST_INFO.len();
+    let well_formed = block[..2] == [0x00, 0x01]
+        && block[2..info_at - 1].iter().all(|b| *b == 0xFF)
+        && block[info_at - 1] == 0x00
+        && block[info_at..digest_at] == SHA256_DIGEST_INFO;
+    if !well_formed {
+        return Err(sw::INCORRECT_DATA);
+    }
+    let key = rsa::RsaPrivateKey::from_pkcs8_pem(key_pem).map_err(|_| 0x6F00u16)?;
+    let signer = rsa::pkcs1v15::SigningKey::<sha2::Sha256>::new(key);
+    let signature: rsa::pkcs1v15::Signature = signer
+        .sign_prehash(&block[digest_at..])
+        .map_err(|_| 0x6F00u16)?;
+    Ok(rsa::signature::SignatureEncoding::to_vec(&signature))
 }
 
 fn certificate_object(pem: &str) -> Option<Vec<u8>> {

@@ -186,3 +186,40 @@ fn unblocked(quirks: &[virtual_card::card_file::Quirk]) {
     );
     assert!(verify.status.success(), "{quirks:?}: {}", text(&verify));
 }
+
+#[test]
+fn opensc_reads_an_rsa_2048_card_and_verifies_its_pin() {
+    let mut world = world();
+    let card = world.insert_changed("unlocked", 0, |file| {
+        file.key_algorithm = virtual_card::card_file::KeyAlgorithm::Rsa2048;
+    });
+    let list = opensc("pkcs15-tool", &["--reader", "0", "--list-public-keys"]);
+    let listing = text(&list);
+    assert!(listing.contains("RSA"), "{listing}");
+    let read = opensc(
+        "pkcs15-tool",
+        &["--reader", "0", "--read-certificate", "01"],
+    );
+    assert!(read.status.success(), "{}", text(&read));
+    assert_eq!(
+        String::from_utf8_lossy(&read.stdout).trim(),
+        card.file()
+            .keys
+            .expect("keys")
+            .authentication_certificate
+            .trim()
+    );
+    let verify = opensc(
+        "pkcs15-tool",
+        &[
+            "--reader",
+            "0",
+            "--verify-pin",
+            "--auth-id",
+            "01",
+            "--pin",
+            "583920",
+        ],
+    );
+    assert!(verify.status.success(), "{}", text(&verify));
+}

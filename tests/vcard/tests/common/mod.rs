@@ -68,12 +68,23 @@ impl World {
 
     /// A fresh copy of a template card with other PIV cards' habits.
     pub fn insert_quirky(&mut self, template: &str, slot: u8, quirks: &[Quirk]) -> TestCard {
+        let quirks = quirks.to_vec();
+        self.insert_changed(template, slot, move |file| file.quirks = quirks)
+    }
+
+    /// A fresh copy of a template card with `change` applied to its file first.
+    pub fn insert_changed(
+        &mut self,
+        template: &str,
+        slot: u8,
+        change: impl FnOnce(&mut CardFile),
+    ) -> TestCard {
         self.next_card += 1;
         let path = self
             .dir
             .join(format!("card-{}-{template}.toml", self.next_card));
         let mut file = CardFile::load(&resolve_card(template).expect("template")).expect("load");
-        file.quirks = quirks.to_vec();
+        change(&mut file);
         file.save(&path).expect("copy card");
         let card = prepare_card(&path, &self.ca).expect("card prepared");
         let running = RunningCard::start(
@@ -244,6 +255,8 @@ pub fn quirk_profiles() -> Vec<Vec<Quirk>> {
         Quirk::FailureWithoutCounter,
         Quirk::KeepsVerificationAcrossSelect,
         Quirk::PlaceholderChuidExpiry,
+        Quirk::NoDiscoveryObject,
+        Quirk::NoPrintedInformation,
     ];
     let mut profiles = vec![Vec::new()];
     profiles.extend(all.iter().map(|quirk| vec![*quirk]));
