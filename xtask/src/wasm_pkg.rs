@@ -1,6 +1,6 @@
 //! The wasm package the extension imports: `selfservice-rules` for wasm32, wasm-bindgen
 //! `--target web` with TypeScript definitions, then `wasm-opt -Oz` from npm's binaryen
-//! (Debian's binaryen 108 breaks the externref table; see shared/research/browser-spike.md).
+//! (Debian's binaryen 108 breaks the externref table).
 
 use anyhow::{Context, Result};
 use std::io::Write;

@@ -3,7 +3,7 @@
 //!
 //! pcscd 1.9.9 ignores PCSCLITE_CSOCK_NAME (only clients read it), so it is started with
 //! systemd socket activation: we bind the socket, pass it as fd 3 with LISTEN_FDS/LISTEN_PID,
-//! and clients use PCSCLITE_CSOCK_NAME. See shared/research/pcsc-spike.md.
+//! and clients use PCSCLITE_CSOCK_NAME.
 
 use anyhow::{bail, Context, Result};
 use command_fds::{CommandFdExt, FdMapping};
