@@ -75,7 +75,54 @@ const MIGRATIONS: &[&str] = &[
     CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
     CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
     "#,
+    // 2: throttles kept across restarts; the questions a user is asked until a round passes.
+    r#"
+    CREATE TABLE throttle_windows (
+        key TEXT PRIMARY KEY,
+        window_start INTEGER NOT NULL,
+        count INTEGER NOT NULL
+    );
+    CREATE TABLE question_rounds (
+        user_uuid TEXT PRIMARY KEY REFERENCES users(uuid),
+        question_ids TEXT NOT NULL
+    );
+    "#,
 ];
+
+/// The questions this user is being asked, kept until a round passes (starting a new flow does
+/// not choose new ones).
+pub fn question_round(
+    connection: &Connection,
+    user: &str,
+) -> rusqlite::Result<Option<Vec<String>>> {
+    let ids: Option<String> = connection
+        .query_row(
+            "SELECT question_ids FROM question_rounds WHERE user_uuid = ?1",
+            params![user],
+            |r| r.get(0),
+        )
+        .optional()?;
+    Ok(ids.and_then(|ids| serde_json::from_str(&ids).ok()))
+}
+
+pub fn set_question_round(
+    connection: &Connection,
+    user: &str,
+    ids: Option<&[String]>,
+) -> rusqlite::Result<()> {
+    match ids {
+        Some(ids) => connection.execute(
+            "INSERT INTO question_rounds (user_uuid, question_ids) VALUES (?1, ?2)
+             ON CONFLICT(user_uuid) DO UPDATE SET question_ids = ?2",
+            params![user, serde_json::to_string(ids).unwrap_or_default()],
+        ),
+        None => connection.execute(
+            "DELETE FROM question_rounds WHERE user_uuid = ?1",
+            params![user],
+        ),
+    }
+    .map(|_| ())
+}
 
 pub fn open(path: &Path) -> rusqlite::Result<Connection> {
     let connection = Connection::open(path)?;

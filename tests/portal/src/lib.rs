@@ -54,7 +54,7 @@ pub fn build(config: PortalConfig) -> anyhow::Result<(axum::Router, api::AppStat
         keys,
         clock,
         mailer,
-        throttle: throttle::Throttle::default(),
+        rounds: api::RoundLocks::default(),
         trusted_ca,
     });
     let app = api::router(Arc::clone(&state)).merge(pages::router(Arc::clone(&state)));

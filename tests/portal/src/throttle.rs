@@ -1,12 +1,7 @@
-//! Throttling by client address, user and card: fixed windows counted in memory.
+//! Throttling by client address, user and card: fixed windows counted in the database, so a
+//! restart of the portal forgets nothing.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
-
-#[derive(Clone, Default)]
-pub struct Throttle {
-    windows: Arc<Mutex<HashMap<String, (i64, u32)>>>,
-}
+use rusqlite::{params, Connection, OptionalExtension};
 
 /// How many of each kind of request one key may make per window.
 #[derive(Debug, Clone, Copy)]
@@ -28,20 +23,33 @@ pub const CODES_PER_USER: Limit = Limit {
     window_seconds: 3600,
 };
 
-impl Throttle {
-    /// Counts one request for `key`; `Err(seconds)` says how long until it is allowed again.
-    pub fn check(&self, key: &str, limit: Limit, now: i64) -> Result<(), u32> {
-        let mut windows = self.windows.lock().unwrap_or_else(|p| p.into_inner());
-        let entry = windows.entry(key.to_string()).or_insert((now, 0));
-        if now - entry.0 >= limit.window_seconds {
-            *entry = (now, 0);
-        }
-        if entry.1 >= limit.max {
-            return Err((entry.0 + limit.window_seconds - now).max(1) as u32);
-        }
-        entry.1 += 1;
-        Ok(())
+/// Counts one request for `key`; `Ok(Err(seconds))` says how long until it is allowed again.
+pub fn check(
+    db: &Connection,
+    key: &str,
+    limit: Limit,
+    now: i64,
+) -> rusqlite::Result<Result<(), u32>> {
+    let window: Option<(i64, u32)> = db
+        .query_row(
+            "SELECT window_start, count FROM throttle_windows WHERE key = ?1",
+            params![key],
+            |row| Ok((row.get(0)?, row.get(1)?)),
+        )
+        .optional()?;
+    let (start, count) = match window {
+        Some((start, count)) if now - start < limit.window_seconds => (start, count),
+        _ => (now, 0),
+    };
+    if count >= limit.max {
+        return Ok(Err((start + limit.window_seconds - now).max(1) as u32));
     }
+    db.execute(
+        "INSERT INTO throttle_windows (key, window_start, count) VALUES (?1, ?2, ?3)
+         ON CONFLICT(key) DO UPDATE SET window_start = ?2, count = ?3",
+        params![key, start, count + 1],
+    )?;
+    Ok(Ok(()))
 }
 
 #[cfg(test)]
@@ -50,15 +58,16 @@ mod tests {
 
     #[test]
     fn a_window_fills_then_reopens() {
-        let throttle = Throttle::default();
+        let dir = tempfile::tempdir().expect("dir");
+        let db = crate::db::open(&dir.path().join("t.sqlite3")).expect("db");
         let limit = Limit {
             max: 2,
             window_seconds: 60,
         };
-        assert!(throttle.check("ip", limit, 0).is_ok());
-        assert!(throttle.check("ip", limit, 1).is_ok());
-        assert_eq!(throttle.check("ip", limit, 2), Err(58));
-        assert!(throttle.check("other", limit, 2).is_ok());
-        assert!(throttle.check("ip", limit, 60).is_ok());
+        assert_eq!(check(&db, "ip", limit, 0), Ok(Ok(())));
+        assert_eq!(check(&db, "ip", limit, 1), Ok(Ok(())));
+        assert_eq!(check(&db, "ip", limit, 2), Ok(Err(58)));
+        assert_eq!(check(&db, "other", limit, 2), Ok(Ok(())));
+        assert_eq!(check(&db, "ip", limit, 60), Ok(Ok(())));
     }
 }

@@ -270,3 +270,131 @@ fn the_test_clock_exists_only_in_test_mode() {
     let (status, _) = portal.post("/api/v1/test/clock", &json!({"advanceSeconds": 3600}));
     assert_eq!(status, 404);
 }
+
+fn outcome(portal: &Portal, started: &Value, right: bool) -> String {
+    let (_, body) = portal.post(
+        "/api/v1/unlock/answers",
+        &json!({"flowId": started["flowId"], "answers": answer_all(&started["questionIds"], right)}),
+    );
+    body["error"]["code"]
+        .as_str()
+        .unwrap_or("right")
+        .to_string()
+}
+
+fn wrong_rounds_audited(portal: &Portal) -> usize {
+    portal
+        .audit_rows()
+        .iter()
+        .filter(|row| {
+            row["event"] == "unlock-answers"
+                && (row["outcome"] == "wrong" || row["outcome"] == "wrong-locked")
+        })
+        .count()
+}
+
+#[test]
+fn parallel_wrong_rounds_are_judged_one_at_a_time_and_exactly_three_lock() {
+    let portal = Portal::start();
+    let card = registered_locked_card(&portal);
+    let flows: Vec<Value> = (0..6).map(|_| start(&portal, &card)).collect();
+    let outcomes: Vec<String> = std::thread::scope(|scope| {
+        let handles: Vec<_> = flows
+            .iter()
+            .map(|flow| scope.spawn(|| outcome(&portal, flow, false)))
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("thread"))
+            .collect()
+    });
+    let count = |code: &str| outcomes.iter().filter(|o| *o == code).count();
+    assert_eq!(
+        (count("wrong-answers"), count("self-service-locked")),
+        (2, 4),
+        "{outcomes:?}"
+    );
+    assert_eq!(
+        wrong_rounds_audited(&portal),
+        3,
+        "exactly three rounds counted"
+    );
+    // One flow's round sent four times at once: four rounds, judged in turn.
+    let portal = Portal::start();
+    let card = registered_locked_card(&portal);
+    let flow = start(&portal, &card);
+    let outcomes: Vec<String> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..4)
+            .map(|_| scope.spawn(|| outcome(&portal, &flow, false)))
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("thread"))
+            .collect()
+    });
+    let count = |code: &str| outcomes.iter().filter(|o| *o == code).count();
+    assert_eq!(
+        (count("wrong-answers"), count("self-service-locked")),
+        (2, 2),
+        "{outcomes:?}"
+    );
+    assert_eq!(wrong_rounds_audited(&portal), 3);
+}
+
+#[test]
+fn a_right_round_after_the_third_wrong_one_is_refused_and_starting_again_rerolls_nothing() {
+    let portal = Portal::start();
+    let card = registered_locked_card(&portal);
+    let flows: Vec<Value> = (0..4).map(|_| start(&portal, &card)).collect();
+    // Every flow asks the same questions: abandoning one and starting again changes nothing.
+    for flow in &flows[1..] {
+        assert_eq!(flow["questionIds"], flows[0]["questionIds"]);
+    }
+    assert_eq!(outcome(&portal, &flows[0], false), "wrong-answers");
+    assert_eq!(
+        start(&portal, &card)["questionIds"],
+        flows[0]["questionIds"],
+        "still the same after a wrong round"
+    );
+    assert_eq!(outcome(&portal, &flows[1], false), "wrong-answers");
+    assert_eq!(outcome(&portal, &flows[2], false), "self-service-locked");
+    // The late right answers, in a flow started before the lock: refused, and the count stays.
+    assert_eq!(outcome(&portal, &flows[3], true), "self-service-locked");
+    assert_eq!(
+        portal.start_flow(&card, "unlock").1["error"]["code"],
+        "self-service-locked"
+    );
+}
+
+#[test]
+fn the_lock_the_count_and_the_throttles_survive_a_portal_restart() {
+    let mut portal = Portal::start();
+    let card = registered_locked_card(&portal);
+    for _ in 0..2 {
+        let flow = start(&portal, &card);
+        assert_eq!(outcome(&portal, &flow, false), "wrong-answers");
+    }
+    portal.restart();
+    let flow = start(&portal, &card);
+    assert_eq!(outcome(&portal, &flow, false), "self-service-locked");
+    portal.restart();
+    assert_eq!(
+        portal.start_flow(&card, "unlock").1["error"]["code"],
+        "self-service-locked"
+    );
+
+    // Flow starts per card: 20 an hour (registering took one), counted across a restart.
+    let mut portal = Portal::start();
+    let card = registered_locked_card(&portal);
+    for _ in 0..18 {
+        start(&portal, &card);
+    }
+    portal.restart();
+    start(&portal, &card);
+    let (status, body) = portal.start_flow(&card, "unlock");
+    assert_eq!(
+        (status, body["error"]["code"].clone()),
+        (429, json!("throttled")),
+        "{body}"
+    );
+}

@@ -23,7 +23,7 @@ use crate::clock::Clock;
 use crate::config::PortalConfig;
 use crate::mail::Mailer;
 use crate::secrets::Keys;
-use crate::throttle::{self, Throttle};
+use crate::throttle;
 
 /// Requests are small; anything bigger is refused before it is read.
 pub const MAX_BODY_BYTES: usize = 16 * 1024;
@@ -34,7 +34,8 @@ pub struct Portal {
     pub keys: Keys,
     pub clock: Clock,
     pub mailer: Mailer,
-    pub throttle: Throttle,
+    /// One question round at a time per user, across the slow Argon2 check and across flows.
+    pub rounds: RoundLocks,
     pub trusted_ca: Option<TrustedCa>,
 }
 
@@ -203,21 +204,44 @@ pub fn client(ConnectInfo(address): &ConnectInfo<SocketAddr>) -> String {
     address.ip().to_string()
 }
 
-pub fn throttle_client(state: &Portal, client: &str) -> Result<(), Failure> {
-    throttle_key(state, &format!("client:{client}"), throttle::PER_CLIENT)
+/// Per-user locks, so that parallel submissions are judged one after another.
+#[derive(Default)]
+pub struct RoundLocks {
+    locks: Mutex<std::collections::HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
 }
 
-pub fn throttle_key(state: &Portal, key: &str, limit: throttle::Limit) -> Result<(), Failure> {
-    state
-        .throttle
-        .check(key, limit, state.clock.now())
-        .map_err(|retry_after_seconds| {
-            Failure::new(
-                StatusCode::TOO_MANY_REQUESTS,
-                ApiError::Throttled {
-                    retry_after_seconds,
-                },
-                format!("Too many attempts. Try again in {retry_after_seconds} seconds."),
-            )
-        })
+impl RoundLocks {
+    pub async fn hold(&self, user: &str) -> tokio::sync::OwnedMutexGuard<()> {
+        let lock = {
+            let mut locks = self.locks.lock().unwrap_or_else(|p| p.into_inner());
+            Arc::clone(locks.entry(user.to_string()).or_default())
+        };
+        lock.lock_owned().await
+    }
+}
+
+pub fn throttle_client(state: &Portal, client: &str) -> Result<(), Failure> {
+    throttle_key(
+        &state.db(),
+        state.clock.now(),
+        &format!("client:{client}"),
+        throttle::PER_CLIENT,
+    )
+}
+
+pub fn throttle_key(
+    db: &rusqlite::Connection,
+    now: i64,
+    key: &str,
+    limit: throttle::Limit,
+) -> Result<(), Failure> {
+    throttle::check(db, key, limit, now)?.map_err(|retry_after_seconds| {
+        Failure::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            ApiError::Throttled {
+                retry_after_seconds,
+            },
+            format!("Too many attempts. Try again in {retry_after_seconds} seconds."),
+        )
+    })
 }

@@ -31,16 +31,19 @@ pub async fn start(
 ) -> Reply<RegistrationStarted> {
     let client = client(&info);
     throttle_client(&state, &client)?;
-    throttle_key(
-        &state,
-        &format!("card:{}", request.proof.card_guid),
-        throttle::FLOW_STARTS_PER_CARD,
-    )?;
     let proven = verify_start(&state, &request, ProofPurpose::Register, &client)?;
     let now = state.clock.now();
     let flow_id = secrets::random_id();
     let expires_at = now + FLOW_LIFETIME_SECONDS;
     let db = state.db();
+    // Keyed on the card the proof verified (its enrolled, normalised GUID), not on what the
+    // request claims.
+    throttle_key(
+        &db,
+        now,
+        &format!("card:{}", proven.card.guid),
+        throttle::FLOW_STARTS_PER_CARD,
+    )?;
     db.execute(
         "INSERT INTO flows (id, kind, user_uuid, card_guid, step, created_at, expires_at)
          VALUES (?1, ?2, ?3, ?4, 'questions', ?5, ?6)",
@@ -144,7 +147,8 @@ pub async fn email(
             )
         })?;
         throttle_key(
-            &state,
+            &db,
+            now,
             &format!("codes:{}", flow.user_uuid),
             throttle::CODES_PER_USER,
         )?;
@@ -213,6 +217,8 @@ pub async fn confirm(
         "DELETE FROM answers WHERE user_uuid = ?1",
         params![flow.user_uuid],
     )?;
+    // New answers, new questions to choose from.
+    db::set_question_round(&transaction, &flow.user_uuid, None)?;
     for (question, version, hash) in &answers {
         transaction.execute(
             "INSERT INTO answers (user_uuid, question_id, version, hash) VALUES (?1, ?2, ?3, ?4)",

@@ -52,15 +52,17 @@ pub async fn start(
 ) -> Reply<UnlockStarted> {
     let client = client(&info);
     throttle_client(&state, &client)?;
-    throttle_key(
-        &state,
-        &format!("card:{}", request.proof.card_guid),
-        throttle::FLOW_STARTS_PER_CARD,
-    )?;
     let proven = verify_start(&state, &request, ProofPurpose::Unlock, &client)?;
     let card = proven.card;
     let now = state.clock.now();
     let db = state.db();
+    // Keyed on the card the proof verified, not on what the request claims.
+    throttle_key(
+        &db,
+        now,
+        &format!("card:{}", card.guid),
+        throttle::FLOW_STARTS_PER_CARD,
+    )?;
     fn entry<'a>(
         card: &'a db::CardRecord,
         client: &'a str,
@@ -91,16 +93,24 @@ pub async fn start(
         )?;
         return Err(locked(&state));
     }
-    let mut question_ids: Vec<String> = db::answers(&db, &card.user_uuid)?
-        .into_iter()
-        .map(|(q, _, _)| q)
-        .collect();
-    let mut rng = rand::thread_rng();
-    let count = rng
-        .gen_range(state.config.unlock_questions_min..=state.config.unlock_questions_max)
-        .min(question_ids.len());
-    question_ids.shuffle(&mut rng);
-    question_ids.truncate(count);
+    // The same questions until a round passes: starting again does not reroll them.
+    let question_ids = match db::question_round(&db, &card.user_uuid)? {
+        Some(ids) => ids,
+        None => {
+            let mut ids: Vec<String> = db::answers(&db, &card.user_uuid)?
+                .into_iter()
+                .map(|(q, _, _)| q)
+                .collect();
+            let mut rng = rand::thread_rng();
+            let count = rng
+                .gen_range(state.config.unlock_questions_min..=state.config.unlock_questions_max)
+                .min(ids.len());
+            ids.shuffle(&mut rng);
+            ids.truncate(count);
+            db::set_question_round(&db, &card.user_uuid, Some(&ids))?;
+            ids
+        }
+    };
     let flow_id = secrets::random_id();
     let expires_at = now + FLOW_LIFETIME_SECONDS;
     db.execute(
@@ -134,14 +144,18 @@ pub async fn answers(
     let client = client(&info);
     throttle_client(&state, &client)?;
     let now = state.clock.now();
+    let user = load_flow(&state.db(), &request.flow_id, KIND, now)?.user_uuid;
+    // One round at a time for this user, across flows, until it is judged and counted:
+    // parallel submissions cannot all be judged against the same count.
+    let _round = state.rounds.hold(&user).await;
     let (flow, stored) = {
         let db = state.db();
         let flow = load_flow(&db, &request.flow_id, KIND, now)?;
-        if flow.step != "answers" {
-            return Err(Failure::out_of_order());
-        }
         if db::failed_rounds(&db, &flow.user_uuid)? >= MAX_FAILED_QUESTION_ROUNDS {
             return Err(locked(&state));
+        }
+        if flow.step != "answers" {
+            return Err(Failure::out_of_order());
         }
         let mut asked = flow.question_ids.clone();
         let mut given: Vec<String> = request
@@ -205,6 +219,7 @@ pub async fn answers(
             ));
         }
         db::set_failed_rounds(&db, &flow.user_uuid, 0, now)?;
+        db::set_question_round(&db, &flow.user_uuid, None)?;
         let issued = issue_code(&state, &db, &flow, now)?;
         db::set_step(&db, &flow.id, "code")?;
         audit::append(&db, now, &entry("right-code-sent"))?;
@@ -221,7 +236,8 @@ fn issue_code(
     now: i64,
 ) -> Result<(String, zeroize::Zeroizing<String>), Failure> {
     throttle_key(
-        state,
+        db,
+        now,
         &format!("codes:{}", flow.user_uuid),
         throttle::CODES_PER_USER,
     )?;

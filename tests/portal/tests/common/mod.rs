@@ -93,6 +93,29 @@ from = "smartcard.servicecentre@nhs.net"
         }
     }
 
+    /// Stops the portal process and starts it again on the same configuration and data, as a
+    /// deployment or a crash would (the address may change).
+    pub fn restart(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let mut child = Command::new(PROGRAM)
+            .args(["--config", &self.config.to_string_lossy(), "serve"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("portal restarts");
+        let mut lines = std::io::BufReader::new(child.stdout.take().expect("stdout")).lines();
+        let address = lines
+            .next()
+            .and_then(Result::ok)
+            .and_then(|l| l.strip_prefix("listening on ").map(str::to_string))
+            .expect("listening line");
+        // Read the key line too: the portal prints it after listening.
+        let _ = lines.next();
+        self.child = child;
+        self.base = format!("http://{address}");
+    }
+
     /// Runs an operator command against this portal's configuration.
     pub fn command(&self, args: &[&str]) -> std::process::Output {
         Command::new(PROGRAM)
