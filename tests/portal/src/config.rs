@@ -39,7 +39,8 @@ pub enum MailConfig {
         port: u16,
         from: String,
     },
-    /// Write each message to `data_dir/outbox` and show it at /outbox (the demo).
+    /// Write each message to `data_dir/outbox` and show it at /outbox. Test mode only: the
+    /// page shows every code to anyone who can reach the portal.
     Outbox { from: String },
 }
 
@@ -62,7 +63,12 @@ impl Default for PortalConfig {
             trusted_ca: None,
             test_mode: false,
             clock: crate::clock::ClockMode::Real,
-            mail: MailConfig::Outbox { from: SENDER.into() },
+            // A local relay: a portal copied with its defaults sends mail, it does not show it.
+            mail: MailConfig::Smtp {
+                host: "127.0.0.1".into(),
+                port: 25,
+                from: SENDER.into(),
+            },
         }
     }
 }
@@ -97,6 +103,35 @@ impl PortalConfig {
         if self.clock == crate::clock::ClockMode::Stopped && !self.test_mode {
             anyhow::bail!("clock = \"stopped\" is for test mode only");
         }
+        if matches!(self.mail, MailConfig::Outbox { .. }) && !self.test_mode {
+            anyhow::bail!(
+                "mail mode \"outbox\" is for test mode only (it shows every code at /outbox)"
+            );
+        }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn test_conveniences_need_test_mode_and_the_defaults_send_mail() {
+        let defaults = PortalConfig::default();
+        assert!(matches!(defaults.mail, MailConfig::Smtp { .. }));
+        assert!(defaults.check().is_ok());
+        let outbox = PortalConfig {
+            mail: MailConfig::Outbox {
+                from: SENDER.into(),
+            },
+            ..PortalConfig::default()
+        };
+        assert!(outbox.check().is_err(), "the outbox outside test mode");
+        let in_test = PortalConfig {
+            test_mode: true,
+            ..outbox
+        };
+        assert!(in_test.check().is_ok());
     }
 }

@@ -12,12 +12,15 @@ use selfservice_rules::names::{EXTENSION_MESSAGE_SOURCE, PAGE_MESSAGE_SOURCE, PR
 use crate::api::AppState;
 
 pub fn router(state: AppState) -> Router {
-    Router::new()
+    let mut pages = Router::new()
         .route("/", get(index))
         .route("/profile", get(profile))
-        .route("/unlock", get(unlock))
-        .route("/outbox", get(outbox))
-        .with_state(state)
+        .route("/unlock", get(unlock));
+    if state.config.test_mode {
+        // Every emailed code, to anyone who can reach the portal: test mode only.
+        pages = pages.route("/outbox", get(outbox));
+    }
+    pages.with_state(state)
 }
 
 fn escape(text: &str) -> String {
@@ -90,16 +93,23 @@ fn bridge_script(journey: &str) -> String {
     )
 }
 
-async fn index() -> Html<String> {
+async fn index(State(state): State<AppState>) -> Html<String> {
     page(
         "Home",
-        r#"<h1>Reference portal</h1>
+        &format!(
+            r#"<h1>Reference portal</h1>
 <p>This portal stands in for the NHS Care Identity Service screens that start Smartcard Self-Service.</p>
 <ul>
 <li><a href="/profile">My Profile: Self Service registration</a></li>
 <li><a href="/unlock">Smartcard Service Centre: Smartcard Unlock</a></li>
-<li><a href="/outbox">Outbox (demo email)</a></li>
+{}
 </ul>"#,
+            if state.config.test_mode {
+                r#"<li><a href="/outbox">Outbox (test mode: every email sent)</a></li>"#
+            } else {
+                ""
+            }
+        ),
     )
 }
 

@@ -265,10 +265,14 @@ fn an_unregistered_card_cannot_unlock_and_the_code_can_be_sent_again() {
 }
 
 #[test]
-fn the_test_clock_exists_only_in_test_mode() {
+fn the_test_clock_and_the_outbox_exist_only_in_test_mode() {
     let portal = Portal::start_with(false);
     let (status, _) = portal.post("/api/v1/test/clock", &json!({"advanceSeconds": 3600}));
     assert_eq!(status, 404);
+    assert_eq!(portal.get("/outbox").0, 404);
+    assert!(!portal.get("/").1.contains("/outbox"));
+    let testing = Portal::start();
+    assert_eq!(testing.get("/outbox").0, 200);
 }
 
 fn outcome(portal: &Portal, started: &Value, right: bool) -> String {
