@@ -1,10 +1,14 @@
 //! The audit trail: every transaction appended with who, which card, which flow, what, the
-//! outcome, when and from where, and never a secret. Each row carries the SHA-256 of the row
-//! before it, so an altered or removed row breaks the chain visibly.
+//! outcome, when and from where, and never a secret. Each row carries a keyed hash (HMAC under
+//! the portal's key) of itself and the row before it, so an altered or removed row breaks the
+//! chain visibly, and the chain cannot be recomputed by someone who can write the database but
+//! does not hold the portal's keys.
 
+use hmac::Mac;
 use rusqlite::{params, Connection};
 use serde::Serialize;
-use sha2::{Digest, Sha256};
+
+use crate::secrets::Keys;
 
 pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 
@@ -53,8 +57,8 @@ pub struct Row {
     pub hash: String,
 }
 
-fn row_hash(prev: &str, at: i64, e: &Entry<'_>) -> String {
-    let mut hasher = Sha256::new();
+fn row_hash(keys: &Keys, prev: &str, at: i64, e: &Entry<'_>) -> String {
+    let mut hasher = keys.audit_mac();
     // Length-prefixed fields: no two different rows serialise alike.
     for field in [
         Some(prev),
@@ -67,18 +71,24 @@ fn row_hash(prev: &str, at: i64, e: &Entry<'_>) -> String {
         e.client,
     ] {
         let bytes = field.unwrap_or("\u{0}null").as_bytes();
-        hasher.update((bytes.len() as u64).to_be_bytes());
+        hasher.update(&(bytes.len() as u64).to_be_bytes());
         hasher.update(bytes);
     }
     hasher
         .finalize()
+        .into_bytes()
         .iter()
         .map(|b| format!("{b:02x}"))
         .collect()
 }
 
 /// Appends one row; call inside the transaction that makes the change it records.
-pub fn append(connection: &Connection, at: i64, entry: &Entry<'_>) -> rusqlite::Result<()> {
+pub fn append(
+    connection: &Connection,
+    keys: &Keys,
+    at: i64,
+    entry: &Entry<'_>,
+) -> rusqlite::Result<()> {
     let prev: String = connection
         .query_row(
             "SELECT hash FROM audit ORDER BY seq DESC LIMIT 1",
@@ -86,7 +96,7 @@ pub fn append(connection: &Connection, at: i64, entry: &Entry<'_>) -> rusqlite::
             |r| r.get(0),
         )
         .unwrap_or_else(|_| GENESIS.to_string());
-    let hash = row_hash(&prev, at, entry);
+    let hash = row_hash(keys, &prev, at, entry);
     connection.execute(
         "INSERT INTO audit (at, actor, card, flow, event, outcome, client, prev_hash, hash)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
@@ -128,7 +138,7 @@ pub fn rows(connection: &Connection) -> rusqlite::Result<Vec<Row>> {
 
 /// Checks the whole chain; `Err(seq)` names the first row that does not follow from the one
 /// before it.
-pub fn verify(rows: &[Row]) -> Result<usize, i64> {
+pub fn verify(rows: &[Row], keys: &Keys) -> Result<usize, i64> {
     let mut prev = GENESIS.to_string();
     for row in rows {
         let entry = Entry {
@@ -139,7 +149,7 @@ pub fn verify(rows: &[Row]) -> Result<usize, i64> {
             outcome: &row.outcome,
             client: row.client.as_deref(),
         };
-        if row.prev_hash != prev || row.hash != row_hash(&prev, row.at, &entry) {
+        if row.prev_hash != prev || row.hash != row_hash(keys, &prev, row.at, &entry) {
             return Err(row.seq);
         }
         prev = row.hash.clone();
@@ -154,12 +164,15 @@ mod tests {
     #[test]
     fn the_chain_verifies_and_an_altered_row_breaks_it() {
         let connection = crate::db::open(std::path::Path::new(":memory:")).expect("db");
+        let dir = tempfile::tempdir().expect("dir");
+        let keys = Keys::load_or_create(dir.path()).expect("keys");
         for (i, event) in ["challenge", "registration-start", "registration-complete"]
             .iter()
             .enumerate()
         {
             append(
                 &connection,
+                &keys,
                 100 + i as i64,
                 &Entry {
                     event,
@@ -169,7 +182,7 @@ mod tests {
             )
             .expect("append");
         }
-        assert_eq!(verify(&rows(&connection).expect("rows")), Ok(3));
+        assert_eq!(verify(&rows(&connection).expect("rows"), &keys), Ok(3));
         // The table refuses changes...
         assert!(connection
             .execute("UPDATE audit SET outcome = 'failed' WHERE seq = 2", [])
@@ -183,6 +196,11 @@ mod tests {
                 "DROP TRIGGER audit_no_update; UPDATE audit SET outcome = 'failed' WHERE seq = 2;",
             )
             .expect("tamper");
-        assert_eq!(verify(&rows(&connection).expect("rows")), Err(2));
+        assert_eq!(verify(&rows(&connection).expect("rows"), &keys), Err(2));
+        // Recomputing the chain over the altered row needs the portal's key: with another
+        // key, the recomputed chain does not verify.
+        let other_dir = tempfile::tempdir().expect("dir");
+        let other = Keys::load_or_create(other_dir.path()).expect("keys");
+        assert_eq!(verify(&rows(&connection).expect("rows"), &other), Err(1));
     }
 }

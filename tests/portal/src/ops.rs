@@ -47,6 +47,7 @@ pub fn enrol(config: &PortalConfig, card: &Enrolment<'_>, now: i64) -> Result<()
     )?;
     audit::append(
         &transaction,
+        &keys,
         now,
         &Entry {
             actor: Some("card-management"),
@@ -62,11 +63,12 @@ pub fn enrol(config: &PortalConfig, card: &Enrolment<'_>, now: i64) -> Result<()
 
 /// Clears a user's self-service lock; returns whether there was one.
 pub fn clear_lock(config: &PortalConfig, uuid: &str, ra: &str, now: i64) -> Result<bool> {
-    let (connection, _) = open(config)?;
+    let (connection, keys) = open(config)?;
     let cleared =
         connection.execute("DELETE FROM lockouts WHERE user_uuid = ?1", params![uuid])? > 0;
     audit::append(
         &connection,
+        &keys,
         now,
         &Entry {
             actor: Some(ra),
@@ -81,13 +83,13 @@ pub fn clear_lock(config: &PortalConfig, uuid: &str, ra: &str, now: i64) -> Resu
 
 /// The audit log as JSON lines, and whether its chain verifies.
 pub fn audit_export(config: &PortalConfig) -> Result<(Vec<String>, Result<usize, i64>)> {
-    let (connection, _) = open(config)?;
+    let (connection, keys) = open(config)?;
     let rows = audit::rows(&connection)?;
     let lines = rows
         .iter()
         .map(serde_json::to_string)
         .collect::<Result<Vec<_>, _>>()?;
-    Ok((lines, audit::verify(&rows)))
+    Ok((lines, audit::verify(&rows, &keys)))
 }
 
 /// The stored PUK of a card (for tests checking the rotation; never shown by the API).

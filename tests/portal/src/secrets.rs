@@ -76,6 +76,16 @@ impl Keys {
         Ok(keys)
     }
 
+    /// The audit chain's keyed hash: HMAC-SHA-256 under a key derived from the portal's MAC
+    /// key, so that nobody without the keys can recompute a chain over altered rows.
+    pub fn audit_mac(&self) -> Hmac<Sha256> {
+        let mut derive =
+            <Hmac<Sha256> as Mac>::new_from_slice(&*self.mac).expect("HMAC takes any key length");
+        derive.update(b"selfservice-portal audit chain v1");
+        let key = Zeroizing::new(derive.finalize().into_bytes());
+        <Hmac<Sha256> as Mac>::new_from_slice(&key).expect("HMAC takes any key length")
+    }
+
     /// The public key hosts are configured with (base64 of 32 bytes).
     pub fn public_key_base64(&self) -> String {
         STANDARD.encode(self.signing.verifying_key().to_bytes())

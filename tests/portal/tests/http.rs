@@ -179,6 +179,67 @@ fn an_altered_audit_row_breaks_the_chain_visibly() {
     let verify = portal.command(&["audit", "--verify"]);
     assert!(!verify.status.success());
     assert!(String::from_utf8_lossy(&verify.stdout).contains("BROKEN at row 1"));
+
+    // Recomputing the whole chain over the forged row does not help without the portal's key.
+    let db = rusqlite::Connection::open(rusqlite_path(&portal)).expect("open");
+    recompute_chain_without_the_key(&db);
+    drop(db);
+    let verify = portal.command(&["audit", "--verify"]);
+    assert!(!verify.status.success(), "a recomputed chain was accepted");
+    assert!(String::from_utf8_lossy(&verify.stdout).contains("BROKEN at row 1"));
+}
+
+/// What a forger with the database but not the keys can do: chain the rows with plain SHA-256
+/// over the same length-prefixed fields.
+fn recompute_chain_without_the_key(db: &rusqlite::Connection) {
+    use sha2::{Digest, Sha256};
+    type Fields = (i64, i64, [Option<String>; 6]);
+    let rows: Vec<Fields> = db
+        .prepare(
+            "SELECT seq, at, actor, card, flow, event, outcome, client FROM audit ORDER BY seq",
+        )
+        .expect("select")
+        .query_map([], |r| {
+            Ok((
+                r.get(0)?,
+                r.get(1)?,
+                [
+                    r.get(2)?,
+                    r.get(3)?,
+                    r.get(4)?,
+                    r.get(5)?,
+                    r.get(6)?,
+                    r.get(7)?,
+                ],
+            ))
+        })
+        .expect("rows")
+        .collect::<Result<_, _>>()
+        .expect("rows");
+    let mut prev = "0".repeat(64);
+    for (seq, at, fields) in rows {
+        let mut hasher = Sha256::new();
+        let at = at.to_string();
+        let all = [Some(prev.as_str()), Some(at.as_str())]
+            .into_iter()
+            .chain(fields.iter().map(Option::as_deref));
+        for field in all {
+            let bytes = field.unwrap_or("\u{0}null").as_bytes();
+            hasher.update((bytes.len() as u64).to_be_bytes());
+            hasher.update(bytes);
+        }
+        let hash: String = hasher
+            .finalize()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        db.execute(
+            "UPDATE audit SET prev_hash = ?1, hash = ?2 WHERE seq = ?3",
+            rusqlite::params![prev, hash, seq],
+        )
+        .expect("rewrite");
+        prev = hash;
+    }
 }
 
 fn rusqlite_path(portal: &Portal) -> String {

@@ -54,6 +54,7 @@ pub async fn create(
     )?;
     audit::append(
         &db,
+        &state.keys,
         now,
         &Entry {
             event: "challenge",
@@ -118,6 +119,7 @@ pub fn verify_start(
     let record = |outcome: &str| {
         audit::append(
             &db,
+            &state.keys,
             now,
             &Entry {
                 card: Some(&request.proof.card_guid),

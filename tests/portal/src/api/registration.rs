@@ -58,6 +58,7 @@ pub async fn start(
     )?;
     audit::append(
         &db,
+        &state.keys,
         now,
         &Entry {
             actor: Some(&proven.card.user_uuid),
@@ -115,6 +116,7 @@ pub async fn questions(
     )?;
     audit::append(
         &db,
+        &state.keys,
         now,
         &Entry::for_flow(&flow, "registration-questions", "ok", &client),
     )?;
@@ -159,6 +161,7 @@ pub async fn email(
         let code = codes::issue(&db, &state.keys, &flow.id, now)?;
         audit::append(
             &db,
+            &state.keys,
             now,
             &Entry::for_flow(&flow, "registration-code-sent", "ok", &client),
         )?;
@@ -198,7 +201,7 @@ pub async fn confirm(
         state.config.code_lifetime_seconds,
         now,
     ) {
-        audit::append(&db, now, &entry("wrong-or-expired-code"))?;
+        audit::append(&db, &state.keys, now, &entry("wrong-or-expired-code"))?;
         return Err(failure);
     }
     let answers: Vec<(String, u32, String)> =
@@ -229,7 +232,7 @@ pub async fn confirm(
         "UPDATE flows SET step = 'done', pending_answers = NULL WHERE id = ?1",
         params![flow.id],
     )?;
-    audit::append(&transaction, now, &entry("registered"))?;
+    audit::append(&transaction, &state.keys, now, &entry("registered"))?;
     transaction.commit()?;
     Ok(Json(RegistrationComplete {
         message: COMPLETE.into(),

@@ -79,7 +79,12 @@ pub async fn start(
         }
     }
     if db::registration_email(&db, &card.user_uuid)?.is_none() {
-        audit::append(&db, now, &entry(&card, &client, None, "not-registered"))?;
+        audit::append(
+            &db,
+            &state.keys,
+            now,
+            &entry(&card, &client, None, "not-registered"),
+        )?;
         return Err(unavailable(
             "You have not registered for Smartcard Self-Service, so your smartcard cannot be unlocked here. Visit your local IT walk-in centre or contact your Registration Authority.",
         ));
@@ -88,6 +93,7 @@ pub async fn start(
     if failed >= MAX_FAILED_QUESTION_ROUNDS {
         audit::append(
             &db,
+            &state.keys,
             now,
             &entry(&card, &client, None, "self-service-locked"),
         )?;
@@ -126,7 +132,12 @@ pub async fn start(
             expires_at
         ],
     )?;
-    audit::append(&db, now, &entry(&card, &client, Some(&flow_id), "ok"))?;
+    audit::append(
+        &db,
+        &state.keys,
+        now,
+        &entry(&card, &client, Some(&flow_id), "ok"),
+    )?;
     Ok(Json(UnlockStarted {
         flow_id,
         holder_name: card.holder_name.clone(),
@@ -204,10 +215,10 @@ pub async fn answers(
             db::set_failed_rounds(&db, &flow.user_uuid, failed, now)?;
             if failed >= MAX_FAILED_QUESTION_ROUNDS {
                 db::set_step(&db, &flow.id, "locked")?;
-                audit::append(&db, now, &entry("wrong-locked"))?;
+                audit::append(&db, &state.keys, now, &entry("wrong-locked"))?;
                 return Err(locked(&state));
             }
-            audit::append(&db, now, &entry("wrong"))?;
+            audit::append(&db, &state.keys, now, &entry("wrong"))?;
             let rounds_left = MAX_FAILED_QUESTION_ROUNDS - failed;
             return Err(Failure::new(
                 StatusCode::FORBIDDEN,
@@ -222,7 +233,7 @@ pub async fn answers(
         db::set_question_round(&db, &flow.user_uuid, None)?;
         let issued = issue_code(&state, &db, &flow, now)?;
         db::set_step(&db, &flow.id, "code")?;
-        audit::append(&db, now, &entry("right-code-sent"))?;
+        audit::append(&db, &state.keys, now, &entry("right-code-sent"))?;
         issued
     };
     send_code(&state, &address, &code, now).await
@@ -279,6 +290,7 @@ pub async fn resend(
         let issued = issue_code(&state, &db, &flow, now)?;
         audit::append(
             &db,
+            &state.keys,
             now,
             &Entry::for_flow(&flow, "unlock-code-resent", "ok", &client),
         )?;
@@ -310,6 +322,7 @@ pub async fn code(
     );
     audit::append(
         &db,
+        &state.keys,
         now,
         &Entry::for_flow(
             &flow,
@@ -377,6 +390,7 @@ pub async fn authorization(
     )?;
     audit::append(
         &db,
+        &state.keys,
         now,
         &Entry::for_flow(&flow, "unlock-authorization", "issued", &client),
     )?;
@@ -440,6 +454,7 @@ pub async fn result(
         );
         audit::append(
             &transaction,
+            &state.keys,
             now,
             &Entry::for_flow(&flow, "unlock-result", &outcome, &client),
         )?;
