@@ -91,7 +91,7 @@ fn an_unlock_finishes_on_a_card_that_answers_6300_for_the_puk_an_earlier_run_rot
         file.puk = NEW_PUK.into();
     });
     let mut host = ready(&world);
-    let mut authorization = base_authorization(&world);
+    let mut authorization = world.unsigned_authorization(0, "auth-1", NEW_PUK);
     authorization.puk = selfservice_rules::protocol::Secret::new("19283746".into());
     let reply = host.request(json!({"type": "unlock", "origin": ORIGIN, "authorization": sign_authorization(&authorization), "newPasscode": NEW_PASSCODE}));
     assert_eq!(
@@ -104,22 +104,6 @@ fn an_unlock_finishes_on_a_card_that_answers_6300_for_the_puk_an_earlier_run_rot
         (file.pin.as_str(), file.puk.as_str()),
         (NEW_PASSCODE, NEW_PUK)
     );
-}
-
-fn base_authorization(world: &World) -> selfservice_rules::authorization::UnblockAuthorization {
-    let file = world.card(0).file();
-    selfservice_rules::authorization::UnblockAuthorization {
-        version: 1,
-        authorization_id: "auth-1".into(),
-        card_guid: file.guid,
-        origin: ORIGIN.into(),
-        flow_id: "flow-1".into(),
-        issued_at: now(),
-        expires_at: now() + 300,
-        puk: selfservice_rules::protocol::Secret::new(file.puk),
-        new_puk: selfservice_rules::protocol::Secret::new(NEW_PUK.into()),
-        temporary_pin: selfservice_rules::protocol::Secret::new("90817263".into()),
-    }
 }
 
 /// The card's own view: is its PIN still verified, so that any program could sign with 9A?

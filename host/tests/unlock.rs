@@ -6,7 +6,6 @@ mod common;
 use common::*;
 use ed25519_dalek::SigningKey;
 use selfservice_rules::authorization::UnblockAuthorization;
-use selfservice_rules::protocol::Secret;
 use serde_json::{json, Value};
 use virtual_card::runner::Fault;
 
@@ -27,19 +26,7 @@ fn locked_world() -> (World, Host) {
 }
 
 fn base(world: &World) -> UnblockAuthorization {
-    let file = world.card(0).file();
-    UnblockAuthorization {
-        version: 1,
-        authorization_id: "auth-1".into(),
-        card_guid: file.guid,
-        origin: ORIGIN.into(),
-        flow_id: "flow-1".into(),
-        issued_at: now(),
-        expires_at: now() + 300,
-        puk: Secret::new(file.puk),
-        new_puk: Secret::new(NEW_PUK.into()),
-        temporary_pin: Secret::new("90817263".into()),
-    }
+    world.unsigned_authorization(0, "auth-1", NEW_PUK)
 }
 
 #[test]

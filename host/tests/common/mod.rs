@@ -169,8 +169,18 @@ impl World {
     }
 
     pub fn authorization(&self, slot: u8, id: &str, new_puk: &str) -> Value {
+        sign_authorization(&self.unsigned_authorization(slot, id, new_puk))
+    }
+
+    /// An authorization for the card in `slot` as the portal would issue it, before signing.
+    pub fn unsigned_authorization(
+        &self,
+        slot: u8,
+        id: &str,
+        new_puk: &str,
+    ) -> UnblockAuthorization {
         let file = self.card(slot).file();
-        sign_authorization(&UnblockAuthorization {
+        UnblockAuthorization {
             version: 1,
             authorization_id: id.into(),
             card_guid: file.guid.clone(),
@@ -181,7 +191,7 @@ impl World {
             puk: Secret::new(file.puk.clone()),
             new_puk: Secret::new(new_puk.into()),
             temporary_pin: Secret::new("90817263".into()),
-        })
+        }
     }
 }
 

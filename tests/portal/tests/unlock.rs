@@ -286,6 +286,20 @@ fn outcome(portal: &Portal, started: &Value, right: bool) -> String {
         .to_string()
 }
 
+/// Wrong answers for each flow, all sent at once; the outcomes in the order given.
+fn wrong_at_once(portal: &Portal, flows: &[&Value]) -> Vec<String> {
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = flows
+            .iter()
+            .map(|flow| scope.spawn(|| outcome(portal, flow, false)))
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("thread"))
+            .collect()
+    })
+}
+
 fn wrong_rounds_audited(portal: &Portal) -> usize {
     portal
         .audit_rows()
@@ -302,16 +316,7 @@ fn parallel_wrong_rounds_are_judged_one_at_a_time_and_exactly_three_lock() {
     let portal = Portal::start();
     let card = registered_locked_card(&portal);
     let flows: Vec<Value> = (0..6).map(|_| start(&portal, &card)).collect();
-    let outcomes: Vec<String> = std::thread::scope(|scope| {
-        let handles: Vec<_> = flows
-            .iter()
-            .map(|flow| scope.spawn(|| outcome(&portal, flow, false)))
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| h.join().expect("thread"))
-            .collect()
-    });
+    let outcomes = wrong_at_once(&portal, &flows.iter().collect::<Vec<_>>());
     let count = |code: &str| outcomes.iter().filter(|o| *o == code).count();
     assert_eq!(
         (count("wrong-answers"), count("self-service-locked")),
@@ -327,15 +332,7 @@ fn parallel_wrong_rounds_are_judged_one_at_a_time_and_exactly_three_lock() {
     let portal = Portal::start();
     let card = registered_locked_card(&portal);
     let flow = start(&portal, &card);
-    let outcomes: Vec<String> = std::thread::scope(|scope| {
-        let handles: Vec<_> = (0..4)
-            .map(|_| scope.spawn(|| outcome(&portal, &flow, false)))
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| h.join().expect("thread"))
-            .collect()
-    });
+    let outcomes = wrong_at_once(&portal, &[&flow; 4]);
     let count = |code: &str| outcomes.iter().filter(|o| *o == code).count();
     assert_eq!(
         (count("wrong-answers"), count("self-service-locked")),

@@ -65,23 +65,7 @@ from = "smartcard.servicecentre@nhs.net"
             ),
         )
         .expect("config");
-        let mut child = Command::new(PROGRAM)
-            .args(["--config", &config.to_string_lossy(), "serve"])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("portal starts");
-        let mut lines = std::io::BufReader::new(child.stdout.take().expect("stdout")).lines();
-        let address = lines
-            .next()
-            .and_then(Result::ok)
-            .and_then(|l| l.strip_prefix("listening on ").map(str::to_string))
-            .expect("listening line");
-        let public_key = lines
-            .next()
-            .and_then(Result::ok)
-            .and_then(|l| l.strip_prefix("portal public key ").map(str::to_string))
-            .expect("public key line");
+        let (child, address, public_key) = spawn(&config);
         Portal {
             dir,
             child,
@@ -98,20 +82,7 @@ from = "smartcard.servicecentre@nhs.net"
     pub fn restart(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
-        let mut child = Command::new(PROGRAM)
-            .args(["--config", &self.config.to_string_lossy(), "serve"])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("portal restarts");
-        let mut lines = std::io::BufReader::new(child.stdout.take().expect("stdout")).lines();
-        let address = lines
-            .next()
-            .and_then(Result::ok)
-            .and_then(|l| l.strip_prefix("listening on ").map(str::to_string))
-            .expect("listening line");
-        // Read the key line too: the portal prints it after listening.
-        let _ = lines.next();
+        let (child, address, _) = spawn(&self.config);
         self.child = child;
         self.base = format!("http://{address}");
     }
@@ -359,6 +330,29 @@ impl Drop for Portal {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// Starts the portal on a configuration; returns it, its address and its public key (the
+/// two lines it prints once listening; both are read so its stdout never closes early).
+fn spawn(config: &std::path::Path) -> (Child, String, String) {
+    let mut child = Command::new(PROGRAM)
+        .args(["--config", &config.to_string_lossy(), "serve"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("portal starts");
+    let mut lines = std::io::BufReader::new(child.stdout.take().expect("stdout")).lines();
+    let address = lines
+        .next()
+        .and_then(Result::ok)
+        .and_then(|l| l.strip_prefix("listening on ").map(str::to_string))
+        .expect("listening line");
+    let public_key = lines
+        .next()
+        .and_then(Result::ok)
+        .and_then(|l| l.strip_prefix("portal public key ").map(str::to_string))
+        .expect("public key line");
+    (child, address, public_key)
 }
 
 pub fn answers() -> Value {
