@@ -159,20 +159,21 @@ fn cargo_tool(name: &str, version: &str) -> Result<()> {
     if binary_there && listed.contains(&format!("\"{name} {version} ")) {
         return Ok(());
     }
-    timed(
-        &format!("cargo install {name} {version}"),
-        "about 3 minutes",
-        || {
-            cmd::cargo(&[
-                "install",
-                "--force",
-                "--locked",
-                name,
-                "--version",
-                &format!("={version}"),
-            ])
-        },
-    )
+    cargo_install(name, version, "about 3 minutes")
+}
+
+/// `cargo install --locked` of one pinned version, timed.
+fn cargo_install(name: &str, version: &str, usually: &str) -> Result<()> {
+    timed(&format!("cargo install {name} {version}"), usually, || {
+        cmd::cargo(&[
+            "install",
+            "--force",
+            "--locked",
+            name,
+            "--version",
+            &format!("={version}"),
+        ])
+    })
 }
 
 /// geckodriver comes from crates.io (a download from elsewhere would fail here).
@@ -185,20 +186,7 @@ fn geckodriver() -> Result<()> {
     if installed.split_whitespace().nth(1) == Some(GECKODRIVER_VERSION) {
         return Ok(());
     }
-    timed(
-        &format!("cargo install geckodriver {GECKODRIVER_VERSION}"),
-        "about 3 minutes",
-        || {
-            cmd::cargo(&[
-                "install",
-                "--force",
-                "--locked",
-                "geckodriver",
-                "--version",
-                &format!("={GECKODRIVER_VERSION}"),
-            ])
-        },
-    )
+    cargo_install("geckodriver", GECKODRIVER_VERSION, "3 to 6 minutes")
 }
 
 fn is_root() -> bool {

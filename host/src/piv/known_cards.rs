@@ -2,9 +2,7 @@
 //! and the same path on other Linux distributions): real ATRs with the names their makers and
 //! users gave them. Used as data, read when present; nothing depends on it.
 
-use std::collections::HashMap;
-use std::path::Path;
-use std::sync::{Mutex, OnceLock};
+use std::sync::OnceLock;
 
 pub const SMARTCARD_LIST: &str = "/usr/share/pcsc/smartcard_list.txt";
 
@@ -60,29 +58,19 @@ fn parse_pattern(line: &str) -> Option<Vec<[Option<u8>; 2]>> {
         .collect()
 }
 
-/// The name the list gives this ATR, if the list is installed and knows it.
+/// The name the list gives this ATR, if the list is installed and knows it. The list is read
+/// and parsed once per process.
 pub fn name_for(atr: &[u8]) -> Option<String> {
-    name_in(Path::new(SMARTCARD_LIST), atr)
-}
-
-fn name_in(list: &Path, atr: &[u8]) -> Option<String> {
     static ENTRIES: OnceLock<Vec<Entry>> = OnceLock::new();
-    static NAMES: OnceLock<Mutex<HashMap<Vec<u8>, Option<String>>>> = OnceLock::new();
-    let names = NAMES.get_or_init(Default::default);
-    if let Some(known) = names.lock().ok()?.get(atr) {
-        return known.clone();
-    }
-    let entries = ENTRIES.get_or_init(|| {
-        std::fs::read_to_string(list)
-            .map(|text| parse(&text))
-            .unwrap_or_default()
-    });
-    let name = entries
+    ENTRIES
+        .get_or_init(|| {
+            std::fs::read_to_string(SMARTCARD_LIST)
+                .map(|text| parse(&text))
+                .unwrap_or_default()
+        })
         .iter()
         .find(|entry| entry.matches(atr))
-        .map(|entry| entry.name.clone());
-    names.lock().ok()?.insert(atr.to_vec(), name.clone());
-    name
+        .map(|entry| entry.name.clone())
 }
 
 #[cfg(test)]

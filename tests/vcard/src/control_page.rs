@@ -58,6 +58,15 @@ pub struct MailView {
 
 /// Serves the page on `listen` until the process is stopped (by `world down`).
 pub fn serve(dir: &Path, listen: SocketAddr) -> Result<()> {
+    // "Lock it" talks to this world's pcscd: libpcsclite reads the socket from the environment
+    // once, so it must be set before any thread starts.
+    let world = WorldState::load(dir)?;
+    if std::env::var_os("PCSCLITE_CSOCK_NAME").as_deref() != Some(world.pcscd_socket.as_os_str()) {
+        bail!(
+            "run the control page with PCSCLITE_CSOCK_NAME={} (world up --control-page does)",
+            world.pcscd_socket.display()
+        );
+    }
     let dir = Arc::new(dir.to_path_buf());
     let app = Router::new()
         .route("/", get(|| async { Html(PAGE) }))
@@ -101,7 +110,7 @@ async fn act(
                 control::send(&card.control, "remove")?;
                 "The card is out of the reader.".to_string()
             }
-            "lock" => lock(&world, card)?,
+            "lock" => lock(card)?,
             other => bail!("unknown action '{other}'"),
         };
         Ok(serde_json::json!({ "done": done }))
@@ -217,14 +226,12 @@ fn mailbox(dir: Option<&Path>) -> Vec<MailView> {
 
 /// Types wrong passcodes into the card through PC/SC until it blocks, as a person who has
 /// forgotten theirs does. Returns what happened.
-fn lock(world: &WorldState, card: &WorldCard) -> Result<String> {
+fn lock(card: &WorldCard) -> Result<String> {
     let file = CardFile::load(&card.file)?;
     let wrong = ["000000", "111111"]
         .into_iter()
         .find(|candidate| *candidate != file.pin)
         .unwrap_or("222222");
-    // This process serves one world: its pcscd is the one to talk to.
-    std::env::set_var("PCSCLITE_CSOCK_NAME", &world.pcscd_socket);
     let context = pcsc::Context::establish(pcsc::Scope::User).context("reaching pcscd")?;
     let reader = std::ffi::CString::new(card.reader.clone())?;
     let inserted = control::send(&card.control, "status")?["status"]["inserted"] == true;

@@ -244,6 +244,7 @@ fn start(
         let (pid, url) = spawn_and_wait(
             Command::new(program)
                 .args(["world", "control-page", "--listen", &listen.to_string()])
+                .env("PCSCLITE_CSOCK_NAME", &state.pcscd_socket)
                 .arg("--dir")
                 .arg(dir),
             &dir.join("control-page.log"),
