@@ -3,7 +3,10 @@
 //!
 //! Read from the system place: a JSON file under /etc (Linux) or /Library (macOS), a policy
 //! registry key on Windows. For development and tests, `SMARTCARD_SELFSERVICE_CONFIG` names a
-//! JSON file instead; `doctor` says when that override is in force.
+//! JSON file instead, and `SMARTCARD_SELFSERVICE_LOG_FILE` / `SMARTCARD_SELFSERVICE_STATE_DIR`
+//! move the log and the state folder. These development overrides work only in a debug build
+//! or when the machine configuration itself sets `allowDevelopmentOverrides`: otherwise a
+//! user's environment could replace IT's portal key and origins. `doctor` says which applies.
 
 use base64::Engine;
 use selfservice_rules::passcode::{CardPinConstraint, OrganisationPolicy};
@@ -12,6 +15,8 @@ use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 
 pub const OVERRIDE_VARIABLE: &str = "SMARTCARD_SELFSERVICE_CONFIG";
+/// The state folder (the record of unlock attempts), a development override.
+pub const STATE_DIR_VARIABLE: &str = "SMARTCARD_SELFSERVICE_STATE_DIR";
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -32,6 +37,32 @@ pub struct MachineConfig {
     /// Also write the log to this file.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub log_file: Option<PathBuf>,
+    /// Honour the development overrides (environment variables) in a release build. Only
+    /// the system configuration can set this; never on staff machines.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub allow_development_overrides: bool,
+}
+
+/// Whether the development overrides are honoured, and why.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Overrides {
+    /// A debug build: development and tests.
+    DebugBuild,
+    /// The system configuration sets `allowDevelopmentOverrides`.
+    AllowedByMachine,
+    #[default]
+    NotAllowed,
+}
+
+impl Overrides {
+    pub fn allowed(self) -> bool {
+        self != Overrides::NotAllowed
+    }
+
+    /// An override variable's value, if set and honoured.
+    pub fn var(self, name: &str) -> Option<std::ffi::OsString> {
+        std::env::var_os(name).filter(|_| self.allowed())
+    }
 }
 
 /// Where the configuration came from.
@@ -67,6 +98,9 @@ pub struct LoadedConfig {
     /// Why the configuration could not be read, if it could not: the host then runs with an
     /// empty configuration (no origin allowed) and `doctor` reports this.
     pub error: Option<String>,
+    pub overrides: Overrides,
+    /// A configuration override that was set but not honoured (release build).
+    pub ignored_override: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -91,22 +125,57 @@ pub fn system_place() -> String {
 pub const REGISTRY_KEY: &str = "SOFTWARE\\Policies\\SmartcardSelfService";
 
 pub fn load() -> LoadedConfig {
-    if let Some(path) = std::env::var_os(OVERRIDE_VARIABLE) {
-        let path = PathBuf::from(path);
-        return from_file(path.clone(), ConfigSource::Override(path));
+    let mut system = load_system();
+    system.overrides = if cfg!(debug_assertions) {
+        Overrides::DebugBuild
+    } else if system.config.allow_development_overrides {
+        Overrides::AllowedByMachine
+    } else {
+        Overrides::NotAllowed
+    };
+    match std::env::var_os(OVERRIDE_VARIABLE).map(PathBuf::from) {
+        Some(path) if system.overrides.allowed() => {
+            let mut loaded = from_file(path.clone(), ConfigSource::Override(path));
+            loaded.overrides = system.overrides;
+            loaded
+        }
+        Some(path) => {
+            system.ignored_override = Some(path);
+            system
+        }
+        None => system,
     }
-    load_system()
+}
+
+impl LoadedConfig {
+    fn new(config: MachineConfig, source: ConfigSource, error: Option<String>) -> LoadedConfig {
+        LoadedConfig {
+            config,
+            source,
+            error,
+            overrides: Overrides::NotAllowed,
+            ignored_override: None,
+        }
+    }
+}
+
+/// The per-user state folder, or the development override's.
+pub fn state_dir(overrides: Overrides) -> PathBuf {
+    overrides
+        .var(STATE_DIR_VARIABLE)
+        .map(PathBuf::from)
+        .unwrap_or_else(crate::puk_journal::default_dir)
 }
 
 #[cfg(not(windows))]
 fn load_system() -> LoadedConfig {
     let path = PathBuf::from(system_place());
     if !path.exists() {
-        return LoadedConfig {
-            config: MachineConfig::default(),
-            source: ConfigSource::Missing(system_place()),
-            error: None,
-        };
+        return LoadedConfig::new(
+            MachineConfig::default(),
+            ConfigSource::Missing(system_place()),
+            None,
+        );
     }
     from_file(path.clone(), ConfigSource::File(path))
 }
@@ -115,11 +184,11 @@ fn load_system() -> LoadedConfig {
 fn load_system() -> LoadedConfig {
     use winreg::enums::HKEY_LOCAL_MACHINE;
     let Ok(key) = winreg::RegKey::predef(HKEY_LOCAL_MACHINE).open_subkey(REGISTRY_KEY) else {
-        return LoadedConfig {
-            config: MachineConfig::default(),
-            source: ConfigSource::Missing(system_place()),
-            error: None,
-        };
+        return LoadedConfig::new(
+            MachineConfig::default(),
+            ConfigSource::Missing(system_place()),
+            None,
+        );
     };
     let origins: Vec<String> = key
         .get_value::<Vec<String>, _>("PortalOrigins")
@@ -146,8 +215,8 @@ fn load_system() -> LoadedConfig {
             .ok(),
         Err(_) => None,
     };
-    LoadedConfig {
-        config: MachineConfig {
+    LoadedConfig::new(
+        MachineConfig {
             portal_origins: origins,
             portal_public_key: key.get_value::<String, _>("PortalPublicKey").ok(),
             passcode_policy,
@@ -156,10 +225,13 @@ fn load_system() -> LoadedConfig {
                 .get_value::<String, _>("LogFile")
                 .ok()
                 .map(PathBuf::from),
+            allow_development_overrides: key
+                .get_value::<u32, _>("AllowDevelopmentOverrides")
+                .is_ok_and(|v| v == 1),
         },
-        source: ConfigSource::Registry(system_place()),
+        ConfigSource::Registry(system_place()),
         error,
-    }
+    )
 }
 
 /// Origins given as one string, separated by spaces, commas or semicolons (MSI properties).
@@ -180,16 +252,8 @@ fn from_file(path: PathBuf, source: ConfigSource) -> LoadedConfig {
                 .map_err(|e| format!("{} is not a valid configuration: {e}", path.display()))
         });
     match parsed {
-        Ok(config) => LoadedConfig {
-            config,
-            source,
-            error: None,
-        },
-        Err(error) => LoadedConfig {
-            config: MachineConfig::default(),
-            source,
-            error: Some(error),
-        },
+        Ok(config) => LoadedConfig::new(config, source, None),
+        Err(error) => LoadedConfig::new(MachineConfig::default(), source, Some(error)),
     }
 }
 

@@ -6,7 +6,7 @@ use serde::Serialize;
 use std::path::Path;
 
 use crate::commands::{self, Host};
-use crate::config::{ConfigSource, OVERRIDE_VARIABLE};
+use crate::config::{ConfigSource, Overrides, OVERRIDE_VARIABLE};
 use crate::install::{self, Browser, Scope, ALL_BROWSERS};
 use selfservice_rules::names;
 use selfservice_rules::protocol::{ExpirySource, PasscodeState, PinRuleSource, ServiceState};
@@ -210,6 +210,46 @@ fn config_checks(host: &Host, checks: &mut Vec<Check>) {
             Some("deploy the configuration (portal origins and portal public key) with the installer or policy"),
         )),
         source => checks.push(check("configuration", Level::Ok, format!("read from {source}"), None)),
+    }
+    checks.push(match (loaded.overrides, &loaded.ignored_override) {
+        (_, Some(path)) => check(
+            "development overrides",
+            Level::Warning,
+            format!("{OVERRIDE_VARIABLE} names {} but is ignored: this release build honours development overrides only when the machine configuration allows them", path.display()),
+            Some(&format!("unset {OVERRIDE_VARIABLE}")),
+        ),
+        (Overrides::DebugBuild, None) => check(
+            "development overrides",
+            Level::Warning,
+            "honoured: this is a debug build (the environment may replace the configuration, log and state folder)".to_string(),
+            Some("install a release build on staff machines"),
+        ),
+        (Overrides::AllowedByMachine, None) => check(
+            "development overrides",
+            Level::Warning,
+            "honoured: the machine configuration sets allowDevelopmentOverrides".to_string(),
+            Some("remove allowDevelopmentOverrides outside development machines"),
+        ),
+        (Overrides::NotAllowed, None) => check(
+            "development overrides",
+            Level::Ok,
+            "not honoured (release build; the machine configuration does not allow them)".to_string(),
+            None,
+        ),
+    });
+    match host.journal.check() {
+        Ok(cards) => checks.push(check(
+            "unlock record",
+            Level::Ok,
+            format!("{} readable ({cards} cards with unfinished knowledge)", host.journal.path().display()),
+            None,
+        )),
+        Err(error) => checks.push(check(
+            "unlock record",
+            Level::Problem,
+            error.to_string(),
+            Some("unlocks on this computer stop until it is readable; if it is damaged, keep a copy for the support team, then remove it"),
+        )),
     }
     if let Some(error) = &loaded.error {
         checks.push(check(

@@ -17,6 +17,10 @@ pub enum CommandError {
     PolicyViolation { rule: PasscodeRule },
     #[error("unlock authorization rejected: {0}")]
     AuthorizationRejected(String),
+    #[error("unlock authorization in the old version {0} format")]
+    AuthorizationOutdated(u32),
+    #[error(transparent)]
+    UnlockRecord(#[from] crate::unblock::StoreError),
     #[error("origin {0} is not a configured portal origin")]
     OriginNotAllowed(String),
     #[error("bad request field {field}: {message}")]
@@ -48,6 +52,14 @@ impl CommandError {
             CommandError::AuthorizationRejected(reason) => (
                 HostError::AuthorizationRejected { reason: reason.clone() },
                 format!("The unlock could not be authorised ({reason}). Start the unlock again from the beginning."),
+            ),
+            CommandError::AuthorizationOutdated(version) => (
+                HostError::AuthorizationOutdated { version: *version },
+                "The portal sent an unlock in an old format that this computer no longer accepts, so your smartcard was not changed. Contact your IT service desk: the portal needs updating.".to_string(),
+            ),
+            CommandError::UnlockRecord(error) => (
+                HostError::UnlockRecordUnreadable,
+                format!("Your smartcard was not changed: this computer's record of earlier unlock attempts cannot be read ({}). Contact your IT service desk.", error.place),
             ),
             CommandError::OriginNotAllowed(origin) => (
                 HostError::OriginNotAllowed { origin: origin.clone() },

@@ -7,14 +7,22 @@ use std::sync::Mutex;
 use tracing_subscriber::fmt::writer::MakeWriterExt;
 use tracing_subscriber::EnvFilter;
 
+use crate::config::Overrides;
+
 /// The log level and filter, e.g. `debug` or `smartcard_selfservice=trace`.
 pub const LEVEL_VARIABLE: &str = "SMARTCARD_SELFSERVICE_LOG";
 /// A file to log to as well, overriding the machine configuration's `logFile`.
 pub const FILE_VARIABLE: &str = "SMARTCARD_SELFSERVICE_LOG_FILE";
 
-pub fn init(configured_file: Option<&Path>) {
-    let filter = EnvFilter::try_from_env(LEVEL_VARIABLE).unwrap_or_else(|_| EnvFilter::new("info"));
-    let file_path = std::env::var_os(FILE_VARIABLE)
+/// Starts logging. The level and file variables are development overrides: honoured only
+/// when `overrides` allows (see `config`).
+pub fn init(configured_file: Option<&Path>, overrides: Overrides) {
+    let filter = overrides
+        .var(LEVEL_VARIABLE)
+        .and_then(|level| EnvFilter::try_new(level.to_string_lossy()).ok())
+        .unwrap_or_else(|| EnvFilter::new("info"));
+    let file_path = overrides
+        .var(FILE_VARIABLE)
         .map(std::path::PathBuf::from)
         .or_else(|| configured_file.map(Path::to_path_buf));
     let file = file_path.and_then(|path| {

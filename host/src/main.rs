@@ -15,8 +15,10 @@ mod install;
 mod launch;
 mod logging;
 mod piv;
+mod puk_journal;
 mod readers;
 mod session;
+mod unblock;
 mod watcher;
 
 use std::io::IsTerminal;
@@ -189,7 +191,7 @@ fn it_command(f: impl FnOnce(&std::path::Path) -> anyhow::Result<Vec<String>>) -
 /// Native messaging: stdout carries frames only from here on.
 fn serve(launch: Launch) -> ExitCode {
     let loaded = config::load();
-    logging::init(loaded.config.log_file.as_deref());
+    logging::init(loaded.config.log_file.as_deref(), loaded.overrides);
     tracing::info!(
         version = env!("CARGO_PKG_VERSION"),
         ?launch,

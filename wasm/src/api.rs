@@ -7,10 +7,10 @@ use serde::{Deserialize, Serialize};
 #[cfg(target_arch = "wasm32")]
 use tsify::Tsify;
 
-use crate::authorization::SignedAuthorization;
+use crate::authorization::{SignedAuthorization, UnlockReceipt};
 use crate::codes::CodeFormatRejection;
 use crate::email::EmailRejection;
-use crate::protocol::{CardProof, ProofPurpose, UnlockState};
+use crate::protocol::{CardProof, ProofPurpose};
 use crate::questions::{ChoiceRejection, QuestionAnswer};
 
 pub const API_PREFIX: &str = "/api/v1";
@@ -144,7 +144,18 @@ pub struct UnlockStarted {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct CodeAccepted {}
 
-/// `POST unlock/authorization`: sent once the new passcode has been typed twice.
+/// `POST unlock/authorization`: sent once the new passcode has been typed twice, with a fresh
+/// unlock proof from the card (a new challenge) that carries this host session's key; again
+/// for each retry, so every authorization is sealed to the host that will use it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(target_arch = "wasm32", derive(Tsify))]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct AuthorizationRequest {
+    pub flow_id: String,
+    pub challenge_id: String,
+    pub proof: CardProof,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(target_arch = "wasm32", derive(Tsify))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -154,15 +165,18 @@ pub struct AuthorizationIssued {
     pub expires_at: i64,
 }
 
-/// `POST unlock/result`: what the host reported. The portal rotates its PUK record only when
-/// `state.pukRotated` is true.
+/// `POST unlock/result`: how the unlock ended. The portal moves its PUK record only on a
+/// `receipt` that verifies with the card's pinned 9E key; without one it records the report
+/// and changes nothing.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(target_arch = "wasm32", derive(Tsify))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct UnlockReport {
     pub flow_id: String,
     pub authorization_id: String,
-    pub state: UnlockState,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(target_arch = "wasm32", tsify(optional))]
+    pub receipt: Option<UnlockReceipt>,
     /// The host's error code when the transaction did not complete.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(target_arch = "wasm32", tsify(optional))]

@@ -9,7 +9,8 @@
 //! - [`protocol`]: native messaging between the extension and the host
 //! - [`api`]: the portal's HTTP API
 //! - [`authorization`]: the portal's signed unblock authorization
-//! - [`proof`]: binding a card signature to an origin and a challenge
+//! - [`proof`]: binding a card signature to an origin, a challenge, a purpose and a host key
+//! - [`seal`]: HPKE sealing of the card's secrets to the host (native builds, feature `seal`)
 //! - [`names`]: product, host and extension names and ids
 //! - [`verdict`]: the one shape every check returns to JavaScript and to the shared vectors
 
@@ -22,6 +23,8 @@ pub mod passcode;
 pub mod proof;
 pub mod protocol;
 pub mod questions;
+#[cfg(feature = "seal")]
+pub mod seal;
 pub mod verdict;
 
 #[cfg(target_arch = "wasm32")]

@@ -1,18 +1,44 @@
-//! Binding a card's signature to one portal origin and one challenge (DESIGN 4.2), the same
-//! construction as Web eID: the card signs SHA-256(SHA-256(origin) || SHA-256(nonce)).
+//! Binding a card's signature to one portal origin, one challenge, one purpose and (for an
+//! unlock) one host session (DESIGN 4.2). Like Web eID the card signs hashes of the origin and
+//! the nonce; the purpose is in the digest so a proof made for one journey never passes for the
+//! other, and an unlock proof covers the host's ephemeral key so the portal seals the card's
+//! secrets to the host session the card was in.
 
 use sha2::{Digest, Sha256};
+
+use crate::protocol::ProofPurpose;
 
 /// Challenge nonces carry at least 256 bits.
 pub const MIN_NONCE_BYTES: usize = 32;
 /// A challenge must be answered within this time.
 pub const CHALLENGE_LIFETIME_SECONDS: i64 = 5 * 60;
 
-/// The 32 bytes the card signs for `origin` and `nonce` (both as transmitted, UTF-8).
-pub fn proof_digest(origin: &str, nonce: &str) -> [u8; 32] {
+impl ProofPurpose {
+    /// The purpose as the digest carries it.
+    pub fn label(self) -> &'static str {
+        match self {
+            ProofPurpose::Register => "register",
+            ProofPurpose::Unlock => "unlock",
+        }
+    }
+}
+
+/// The 32 bytes the card signs: SHA-256(SHA-256(origin) || SHA-256(nonce) || purpose
+/// [|| SHA-256(host key)]), origin and nonce as transmitted (UTF-8), the purpose as its label,
+/// the host key's 32 raw bytes for an unlock.
+pub fn proof_digest(
+    origin: &str,
+    nonce: &str,
+    purpose: ProofPurpose,
+    host_key: Option<&[u8; 32]>,
+) -> [u8; 32] {
     let mut outer = Sha256::new();
     outer.update(Sha256::digest(origin.as_bytes()));
     outer.update(Sha256::digest(nonce.as_bytes()));
+    outer.update(purpose.label().as_bytes());
+    if let Some(key) = host_key {
+        outer.update(Sha256::digest(key));
+    }
     outer.finalize().into()
 }
 
@@ -65,13 +91,23 @@ pub fn check_origin(origin: &str) -> Result<String, OriginRejection> {
 mod tests {
     use super::*;
 
+    const REGISTER: ProofPurpose = ProofPurpose::Register;
+    const UNLOCK: ProofPurpose = ProofPurpose::Unlock;
+
     #[test]
-    fn digest_binds_origin_and_nonce() {
-        let a = proof_digest("https://portal.example", "n1");
-        assert_ne!(a, proof_digest("https://evil.example", "n1"));
-        assert_ne!(a, proof_digest("https://portal.example", "n2"));
+    fn digest_binds_origin_nonce_purpose_and_host_key() {
+        let a = proof_digest("https://portal.example", "n1", REGISTER, None);
+        assert_ne!(a, proof_digest("https://evil.example", "n1", REGISTER, None));
+        assert_ne!(a, proof_digest("https://portal.example", "n2", REGISTER, None));
+        assert_ne!(a, proof_digest("https://portal.example", "n1", UNLOCK, None));
+        let keyed = proof_digest("https://portal.example", "n1", UNLOCK, Some(&[1; 32]));
+        assert_ne!(keyed, proof_digest("https://portal.example", "n1", UNLOCK, Some(&[2; 32])));
+        assert_ne!(keyed, proof_digest("https://portal.example", "n1", UNLOCK, None));
         // Concatenating hashes, not strings, so shifting a character between the two differs.
-        assert_ne!(proof_digest("ab", "c"), proof_digest("a", "bc"));
+        assert_ne!(
+            proof_digest("ab", "c", REGISTER, None),
+            proof_digest("a", "bc", REGISTER, None)
+        );
     }
 
     #[test]
@@ -79,8 +115,13 @@ mod tests {
         let mut inner = Vec::new();
         inner.extend_from_slice(&Sha256::digest(b"https://portal.example"));
         inner.extend_from_slice(&Sha256::digest(b"nonce"));
+        inner.extend_from_slice(b"unlock");
+        inner.extend_from_slice(&Sha256::digest([7u8; 32]));
         let expected: [u8; 32] = Sha256::digest(&inner).into();
-        assert_eq!(proof_digest("https://portal.example", "nonce"), expected);
+        assert_eq!(
+            proof_digest("https://portal.example", "nonce", UNLOCK, Some(&[7; 32])),
+            expected
+        );
     }
 
     #[test]

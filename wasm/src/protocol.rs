@@ -2,7 +2,7 @@
 //! message type, the frame limits, and the request parser that both sides rely on.
 //!
 //! Envelope:
-//! - host, first frame: `{"type":"hello","protocol":1,"version":"<semver>","capabilities":[...]}`
+//! - host, first frame: `{"type":"hello","protocol":2,"version":"<semver>","capabilities":[...]}`
 //! - request: `{"id":<u32>,"type":"<command>",...}`
 //! - reply: `{"id":<same>,"result":{...}}` or `{"id":<same>,"error":{"code":"...","message":"...",...}}`
 //! - event: `{"type":"event","event":"<name>",...}`
@@ -13,11 +13,12 @@ use zeroize::{Zeroize, Zeroizing};
 #[cfg(target_arch = "wasm32")]
 use tsify::Tsify;
 
-use crate::authorization::SignedAuthorization;
+use crate::authorization::{SignedAuthorization, UnlockReceipt};
 use crate::passcode::{CardPinConstraint, PasscodeRule};
 
 /// Bumped on any incompatible change; the extension refuses a host that speaks another.
-pub const PROTOCOL_VERSION: u32 = 1;
+/// Version 2: unlock secrets sealed to the host, card-signed receipts, purpose-bound proofs.
+pub const PROTOCOL_VERSION: u32 = 2;
 /// Largest request the host reads. Our requests are small (the biggest carries a signed
 /// authorization of well under 2 KiB); the length is checked before anything is allocated.
 pub const MAX_REQUEST_BYTES: u32 = 16 * 1024;
@@ -438,10 +439,19 @@ pub enum HostError {
     PolicyViolation {
         rule: PasscodeRule,
     },
-    /// The unblock authorization was refused (bad signature, other card, expired, reused).
+    /// The unblock authorization was refused (bad signature, other card, expired, not for
+    /// this host session).
     AuthorizationRejected {
         reason: String,
     },
+    /// The authorization is in a format this host no longer accepts (version 1 carried the
+    /// card's secrets in clear): the portal must be updated.
+    AuthorizationOutdated {
+        version: u32,
+    },
+    /// This computer's record of unlock attempts cannot be read, so the host will not risk a
+    /// PUK try on a guess; IT can look at the file `doctor` names.
+    UnlockRecordUnreadable,
     /// The card's PUK is blocked: only the Registration Authority can unlock it now.
     UnlockKeyBlocked,
     /// The origin is not one of the configured portal origins.
@@ -611,9 +621,15 @@ pub struct CardProof {
     pub card_guid: String,
     /// The X.509 certificate of the key that signed, DER, base64.
     pub certificate: String,
-    /// ECDSA P-256 signature (DER, base64) over [`crate::proof::proof_digest`].
+    /// The card's signature (base64) over [`crate::proof::proof_digest`]: DER ECDSA for
+    /// ES256, the 256 bytes for RS256.
     pub signature: String,
     pub algorithm: ProofAlgorithm,
+    /// Unlock proofs only: the host's ephemeral X25519 public key for this unlock (base64url),
+    /// covered by the digest; the portal seals the card's secrets to it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(target_arch = "wasm32", tsify(optional))]
+    pub host_key: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -625,8 +641,8 @@ pub enum ProofAlgorithm {
     RS256,
 }
 
-/// Where an unblock transaction left the card. Reported on success and when the card was
-/// removed part-way, so the portal knows which PUK the card now holds.
+/// Where an unblock transaction left the card, for the person (what to do next). The portal
+/// does not act on it: only a card-signed [`UnlockReceipt`] moves its PUK record.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(target_arch = "wasm32", derive(Tsify))]
 #[serde(rename_all = "camelCase")]
@@ -645,6 +661,8 @@ pub struct UnlockState {
 pub struct UnlockResult {
     pub state: UnlockState,
     pub passcode: PasscodeState,
+    /// For the portal: signed by the card, so the page can carry it but not make one up.
+    pub receipt: UnlockReceipt,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -747,7 +765,7 @@ mod tests {
         });
         assert_eq!(
             serde_json::to_string(&hello).expect("json"),
-            r#"{"type":"hello","protocol":1,"version":"0.1.0","capabilities":["status"]}"#
+            r#"{"type":"hello","protocol":2,"version":"0.1.0","capabilities":["status"]}"#
         );
         let event = HostMessage::Event(EventMessage {
             event: HostEvent::CardInserted {

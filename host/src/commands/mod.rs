@@ -14,9 +14,11 @@ use std::time::Duration;
 use selfservice_rules::passcode::{OrganisationPolicy, PasscodeRule};
 use selfservice_rules::protocol::{CardStatus, PasscodeState, MAX_WAIT_FOR_CARD_MS};
 
-use crate::authorization::UsedAuthorizations;
+use selfservice_rules::seal::HostKeyPair;
+
 use crate::config::LoadedConfig;
 use crate::errors::CommandError;
+use crate::puk_journal::PukJournal;
 use crate::piv::profile::{self, CardProfile};
 use crate::readers::{Cancel, Claim, Connection, Pcsc, ReaderSnapshot};
 
@@ -24,7 +26,11 @@ use crate::readers::{Cancel, Claim, Connection, Pcsc, ReaderSnapshot};
 pub struct Host {
     pub pcsc: Arc<Pcsc>,
     pub config: LoadedConfig,
-    pub used: UsedAuthorizations,
+    /// This computer's record of unlock attempts (see `unblock`).
+    pub journal: PukJournal,
+    /// The ephemeral key of this session's latest unlock proof: the portal seals the card's
+    /// secrets to it. Taken (and so wiped) by the unlock that uses it.
+    pub unlock_key: Mutex<Option<HostKeyPair>>,
     /// The last status read of each reader, shown while an operation holds the card.
     pub last_status: Mutex<HashMap<CString, CardStatus>>,
 }
@@ -33,8 +39,9 @@ impl Host {
     pub fn new(config: LoadedConfig) -> Host {
         Host {
             pcsc: Arc::new(Pcsc::default()),
+            journal: PukJournal::in_dir(crate::config::state_dir(config.overrides)),
+            unlock_key: Mutex::new(None),
             config,
-            used: UsedAuthorizations::at_default_place(),
             last_status: Mutex::new(HashMap::new()),
         }
     }

@@ -1,10 +1,13 @@
-//! `prove-possession` (DESIGN 4.2): the card signs SHA-256(SHA-256(origin) || SHA-256(nonce)).
-//! Registration proves the passcode too (VERIFY, then the 9A key); unlock works on a locked
-//! card with the 9E key, which needs no passcode.
+//! `prove-possession` (DESIGN 4.2): the card signs the proof digest over origin, nonce and
+//! purpose. Registration proves the passcode too (VERIFY, then the 9A key, then log out);
+//! unlock works on a locked card with the 9E key, which needs no passcode, and its digest also
+//! covers a fresh ephemeral key of this host session, which the portal seals the card's
+//! secrets to.
 
 use base64::Engine;
 use selfservice_rules::proof::{proof_digest, MIN_NONCE_BYTES};
 use selfservice_rules::protocol::{CardProof, ProofAlgorithm, ProofPurpose, ProvePossessionParams};
+use selfservice_rules::seal::HostKeyPair;
 
 use super::{open_card, status::certificate_base64, Host};
 use crate::config::decode_base64;
@@ -43,7 +46,13 @@ pub fn run(
             ))
         }
     };
-    let digest = proof_digest(&params.origin, &params.nonce);
+    let host_key = (params.purpose == ProofPurpose::Unlock).then(HostKeyPair::generate);
+    let digest = proof_digest(
+        &params.origin,
+        &params.nonce,
+        params.purpose,
+        host_key.as_ref().map(HostKeyPair::public_bytes).as_ref(),
+    );
     let mut card = open_card(
         host,
         params.reader.as_deref(),
@@ -72,7 +81,16 @@ pub fn run(
         reader = %card.reader.display_name(),
         "card proved possession"
     );
+    let host_key_text = host_key.as_ref().map(HostKeyPair::public_base64);
+    if let Some(pair) = host_key {
+        // The newest unlock proof's key replaces any older one (which is wiped).
+        *host
+            .unlock_key
+            .lock()
+            .map_err(|_| CommandError::Internal("unlock key lock poisoned".into()))? = Some(pair);
+    }
     Ok(CardProof {
+        host_key: host_key_text,
         card_guid: identity.guid_hex(),
         certificate: certificate_base64(&certificate),
         signature: base64::engine::general_purpose::STANDARD.encode(signature),

@@ -1,22 +1,25 @@
-//! `unlock` (DESIGN 4.3): check the portal's signed authorization, then in one PC/SC
-//! transaction: RESET RETRY COUNTER (PUK, temporary PIN), CHANGE REFERENCE DATA PIN
-//! (temporary -> new passcode), CHANGE REFERENCE DATA PUK (old -> fresh), VERIFY (new), and
-//! always VERIFY `P1=FF` (log out) before the transaction ends.
+//! `unlock` (DESIGN 4.3): check the portal's signed authorization, open its sealed box with
+//! this session's ephemeral key, then in one PC/SC transaction run the unblock (see
+//! [`crate::unblock`]), have the card sign the receipt with its 9E key, and log the PIN out
+//! (VERIFY `P1=FF`) whatever happened.
 //!
-//! A card pulled out part-way is reported with what it now holds, and the same authorization
-//! finishes the job when the card comes back: it is recorded as used only once the card is
-//! fully unlocked. Which PUK the card holds after an interruption is not always known (the
-//! APDU in flight may or may not have run), so the fresh PUK is tried when the current one is
-//! refused: the portal keeps both until the host reports the rotation.
+//! The key is taken when the box is opened, so an authorization serves one attempt in this
+//! session; a retry after a card was pulled gets a fresh proof and a fresh authorization.
 
-use selfservice_rules::authorization::UnblockAuthorization;
-use selfservice_rules::protocol::{UnlockParams, UnlockResult, UnlockState};
+use base64::Engine;
+use selfservice_rules::authorization::{
+    receipt_digest, seal_aad, ReceiptOutcome, UnblockAuthorization, UnlockReceipt,
+};
+use selfservice_rules::protocol::{ProofAlgorithm, UnlockParams, UnlockResult, UnlockState};
+use selfservice_rules::seal::host_key_bytes;
 
 use super::{now, open_card, Host};
-use crate::authorization;
+use crate::authorization::{self, Refusal};
 use crate::errors::CommandError;
-use crate::piv::{CardError, Piv, Transmit};
+use crate::piv::apdu::Slot;
+use crate::piv::{CardError, KeyKind, Piv, Transmit};
 use crate::readers::Cancel;
+use crate::unblock::{self, UnblockError};
 
 pub fn run(
     host: &Host,
@@ -29,14 +32,12 @@ pub fn run(
     let key = host.config.config.portal_key().map_err(|e| {
         CommandError::AuthorizationRejected(format!("this computer is not set up to check it: {e}"))
     })?;
-    let now = now();
-    let authorization = authorization::open(&params.authorization, &key, &params.origin, now)
-        .map_err(CommandError::AuthorizationRejected)?;
-    if host.used.is_used(&authorization.authorization_id) {
-        return Err(CommandError::AuthorizationRejected(
-            "it has already been used".into(),
-        ));
-    }
+    let opened = authorization::open(&params.authorization, &key, &params.origin, now())
+        .map_err(|refusal| match refusal {
+            Refusal::Outdated(version) => CommandError::AuthorizationOutdated(version),
+            Refusal::Rejected(reason) => CommandError::AuthorizationRejected(reason),
+        })?;
+    let authorization = &opened.authorization;
     let mut card = open_card(
         host,
         params.reader.as_deref(),
@@ -44,28 +45,58 @@ pub fn run(
         cancel,
     )?;
     let rule = host.check_new_passcode(&card.profile, params.new_passcode.expose())?;
+    // The session's key, taken: whatever happens next it is wiped when this returns.
+    let pair = {
+        let mut slot = host
+            .unlock_key
+            .lock()
+            .map_err(|_| CommandError::Internal("unlock key lock poisoned".into()))?;
+        let sealed_to_us = slot.as_ref().is_some_and(|pair| {
+            host_key_bytes(&authorization.host_key).is_ok_and(|k| k == pair.public_bytes())
+        });
+        if !sealed_to_us {
+            return Err(CommandError::AuthorizationRejected(
+                "it is not for this session (prove the card again, then ask for a new one)".into(),
+            ));
+        }
+        slot.take()
+    };
+    let secrets = pair
+        .as_ref()
+        .ok_or_else(|| CommandError::Internal("no unlock key".into()))?
+        .open(
+            &authorization.sealed,
+            &seal_aad(&authorization.authorization_id, &authorization.card_guid),
+        )
+        .map_err(|e| CommandError::AuthorizationRejected(e.to_string()))?;
+    drop(pair);
     let mut state = UnlockState {
         unblocked: false,
         passcode_set: false,
         puk_rotated: false,
     };
+    let journal = &host.journal;
     let outcome = card.connection.transaction(|t| {
-        // The new passcode is verified at the end to prove it works; log out after, and
-        // after any failure on the way, then read the counter as the card now holds it.
-        Piv::then_logout(t, |t| {
-            unblock(t, &authorization, params.new_passcode.expose(), &mut state)
+        let receipt = Piv::then_logout(t, |t| {
+            Piv::select(t)?;
+            let identity = Piv::read_identity(t)?;
+            if identity.guid_hex() != authorization.card_guid.to_ascii_lowercase() {
+                return Err(UnblockError::WrongCard);
+            }
+            let puk_id = unblock::unblock(
+                t,
+                &secrets,
+                params.new_passcode.expose(),
+                &mut journal.card(&authorization.card_guid),
+                &mut state,
+            )?;
+            sign_receipt(t, authorization, &opened.payload, puk_id).map_err(UnblockError::from)
         })?;
-        Piv::pin_state(t).map_err(UnblockError::from)
+        let retries = Piv::pin_state(t).map_err(UnblockError::from)?;
+        Ok::<_, UnblockError>((receipt, retries))
     });
     match outcome {
-        Ok(retries) => {
-            if let Err(error) = host.used.record(
-                &authorization.authorization_id,
-                authorization.expires_at,
-                now,
-            ) {
-                tracing::warn!(%error, "could not record the used authorization");
-            }
+        Ok((receipt, retries)) => {
             tracing::info!(
                 card = %authorization.card_guid,
                 reader = %card.reader.display_name(),
@@ -74,11 +105,17 @@ pub fn run(
             Ok(UnlockResult {
                 state,
                 passcode: super::passcode_state(retries),
+                receipt,
             })
         }
         Err(UnblockError::WrongCard) => Err(CommandError::AuthorizationRejected(
             "it is for another card".into(),
         )),
+        Err(UnblockError::UnknownPuk) => Err(CommandError::AuthorizationRejected(
+            "the card does not hold a PUK the portal knows; contact your Registration Authority"
+                .into(),
+        )),
+        Err(UnblockError::Store(error)) => Err(CommandError::UnlockRecord(error)),
         Err(UnblockError::Card(CardError::CardRemoved)) => {
             tracing::warn!(?state, "card removed during the unlock");
             Err(CommandError::RemovedDuringUnlock { state })
@@ -90,48 +127,34 @@ pub fn run(
     }
 }
 
-enum UnblockError {
-    WrongCard,
-    Card(CardError),
-}
-
-impl From<CardError> for UnblockError {
-    fn from(error: CardError) -> Self {
-        UnblockError::Card(error)
-    }
-}
-
-/// The unblock sequence; `state` records each step as it completes.
-fn unblock(
+/// The card's 9E signature over the authorization it carried out and the PUK it now holds.
+fn sign_receipt(
     card: &mut dyn Transmit,
     authorization: &UnblockAuthorization,
-    new_passcode: &str,
-    state: &mut UnlockState,
-) -> Result<(), UnblockError> {
-    Piv::select(card)?;
-    let identity = Piv::read_identity(card)?;
-    if identity.guid_hex() != authorization.card_guid.to_ascii_lowercase() {
-        return Err(UnblockError::WrongCard);
-    }
-    let temporary = authorization.temporary_pin.expose();
-    let (puk, new_puk) = (authorization.puk.expose(), authorization.new_puk.expose());
-    match Piv::reset_retry_counter(card, puk, temporary) {
-        Ok(()) => {}
-        // An earlier, interrupted run may already have rotated the PUK. (A card that does
-        // not say how many tries are left would say blocked if none were.)
-        Err(CardError::WrongPuk { retries_left }) if retries_left.is_none_or(|n| n > 0) => {
-            Piv::reset_retry_counter(card, new_puk, temporary)?;
-            state.puk_rotated = true;
-        }
-        Err(error) => return Err(error.into()),
-    }
-    state.unblocked = true;
-    Piv::change_pin(card, temporary, new_passcode)?;
-    state.passcode_set = true;
-    if !state.puk_rotated {
-        Piv::change_puk(card, puk, new_puk)?;
-        state.puk_rotated = true;
-    }
-    Piv::verify(card, new_passcode)?;
-    Ok(())
+    payload: &[u8],
+    puk_id: String,
+) -> Result<UnlockReceipt, CardError> {
+    let outcome = serde_json::to_vec(&ReceiptOutcome {
+        authorization_id: authorization.authorization_id.clone(),
+        card_guid: authorization.card_guid.to_ascii_lowercase(),
+        puk_id,
+        passcode_set: true,
+    })
+    .map_err(|e| CardError::Malformed(e.to_string()))?;
+    let certificate = Piv::read_certificate(card, Slot::CardAuthentication)?;
+    let key = KeyKind::of_certificate(&certificate)?;
+    let signature = Piv::sign(
+        card,
+        Slot::CardAuthentication,
+        key,
+        &receipt_digest(payload, &outcome),
+    )?;
+    Ok(UnlockReceipt {
+        outcome: base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(outcome),
+        signature: base64::engine::general_purpose::STANDARD.encode(signature),
+        algorithm: match key {
+            KeyKind::P256 => ProofAlgorithm::ES256,
+            KeyKind::Rsa2048 => ProofAlgorithm::RS256,
+        },
+    })
 }
