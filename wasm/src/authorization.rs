@@ -129,12 +129,17 @@ pub struct ReceiptOutcome {
     pub passcode_set: bool,
 }
 
+/// SHA-256 of an authorization's payload bytes: what the portal keeps to check its receipt.
+pub fn payload_hash(payload: &[u8]) -> [u8; 32] {
+    Sha256::digest(payload).into()
+}
+
 /// The 32 bytes the card signs for a receipt:
 /// SHA-256(label || SHA-256(authorization payload bytes) || SHA-256(outcome bytes)).
-pub fn receipt_digest(payload: &[u8], outcome: &[u8]) -> [u8; 32] {
+pub fn receipt_digest(payload_hash: &[u8; 32], outcome: &[u8]) -> [u8; 32] {
     let mut outer = Sha256::new();
     outer.update(RECEIPT_LABEL);
-    outer.update(Sha256::digest(payload));
+    outer.update(payload_hash);
     outer.update(Sha256::digest(outcome));
     outer.finalize().into()
 }
@@ -145,10 +150,10 @@ mod tests {
 
     #[test]
     fn the_receipt_digest_binds_authorization_and_outcome() {
-        let a = receipt_digest(b"payload", b"outcome");
-        assert_ne!(a, receipt_digest(b"payload2", b"outcome"));
-        assert_ne!(a, receipt_digest(b"payload", b"outcome2"));
-        assert_ne!(receipt_digest(b"ab", b"c"), receipt_digest(b"a", b"bc"));
+        let payload = payload_hash(b"payload");
+        let a = receipt_digest(&payload, b"outcome");
+        assert_ne!(a, receipt_digest(&payload_hash(b"payload2"), b"outcome"));
+        assert_ne!(a, receipt_digest(&payload, b"outcome2"));
     }
 
     #[test]

@@ -8,7 +8,7 @@
 
 use base64::Engine;
 use selfservice_rules::authorization::{
-    receipt_digest, seal_aad, ReceiptOutcome, UnblockAuthorization, UnlockReceipt,
+    payload_hash, receipt_digest, seal_aad, ReceiptOutcome, UnblockAuthorization, UnlockReceipt,
 };
 use selfservice_rules::protocol::{ProofAlgorithm, UnlockParams, UnlockResult, UnlockState};
 use selfservice_rules::seal::host_key_bytes;
@@ -147,7 +147,7 @@ fn sign_receipt(
         card,
         Slot::CardAuthentication,
         key,
-        &receipt_digest(payload, &outcome),
+        &receipt_digest(&payload_hash(payload), &outcome),
     )?;
     Ok(UnlockReceipt {
         outcome: base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(outcome),

@@ -1,6 +1,8 @@
-//! Checking a card's proof of presence (DESIGN 4.2): the certificate chains to the trusted
-//! issuing CA and is in date, and its key signed SHA-256(SHA-256(origin) || SHA-256(nonce)).
-//! The caller then matches the certificate to the enrolled card.
+//! Checking what a card signs (DESIGN 4.2, 4.3): its certificates at enrolment (they chain to
+//! the trusted issuing CA and are in date; their keys are then pinned), and afterwards each
+//! proof and receipt against the pinned key of the slot its purpose needs: register proofs
+//! with the 9A key, unlock proofs and receipts with the 9E key. Nothing is inferred from
+//! certificate contents.
 
 use base64::Engine;
 use p256::ecdsa::signature::hazmat::PrehashVerifier;
@@ -8,16 +10,9 @@ use p256::ecdsa::signature::Verifier;
 use p256::ecdsa::{DerSignature, VerifyingKey};
 use p256::pkcs8::DecodePublicKey;
 use selfservice_rules::proof::proof_digest;
-use selfservice_rules::protocol::{CardProof, ProofAlgorithm};
-use x509_cert::der::asn1::ObjectIdentifier;
+use selfservice_rules::protocol::{CardProof, ProofAlgorithm, ProofPurpose};
 use x509_cert::der::{Decode, DecodePem, Encode};
-use x509_cert::ext::pkix::name::GeneralName;
-use x509_cert::ext::pkix::SubjectAltName;
 use x509_cert::Certificate;
-
-const SERIAL_NUMBER: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.5.4.5");
-const COMMON_NAME: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.5.4.3");
-const SUBJECT_ALT_NAME: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.5.29.17");
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ProofError {
@@ -27,8 +22,10 @@ pub enum ProofError {
     UntrustedIssuer,
     #[error("the certificate has expired or is not yet valid")]
     OutOfDate,
-    #[error("the signature does not verify")]
+    #[error("the signature does not verify with the card's pinned key for this purpose")]
     BadSignature,
+    #[error("the unlock proof carries no usable host key")]
+    BadHostKey,
     #[error("no trusted CA is configured")]
     NoTrustedCa,
 }
@@ -57,23 +54,18 @@ fn public_key(certificate: &Certificate) -> Option<VerifyingKey> {
     VerifyingKey::from_public_key_der(&spki).ok()
 }
 
-/// The card key's signature over the digest, with the algorithm the proof names, which must
-/// be the certificate key's: ECDSA P-256 (DER) or RSA PKCS#1 v1.5 (many deployed PIV cards).
-fn verify_card_signature(
-    certificate: &Certificate,
+/// A card key's signature over a digest, with the algorithm named, which must be the pinned
+/// key's: ECDSA P-256 (DER) or RSA PKCS#1 v1.5 (many deployed PIV cards).
+pub fn verify_signature(
+    spki: &[u8],
     algorithm: ProofAlgorithm,
     digest: &[u8; 32],
     signature: &[u8],
 ) -> Result<(), ProofError> {
-    let spki = certificate
-        .tbs_certificate
-        .subject_public_key_info
-        .to_der()
-        .map_err(|_| ProofError::BadCertificate)?;
     match algorithm {
         ProofAlgorithm::ES256 => {
             let key =
-                VerifyingKey::from_public_key_der(&spki).map_err(|_| ProofError::BadSignature)?;
+                VerifyingKey::from_public_key_der(spki).map_err(|_| ProofError::BadSignature)?;
             let signature =
                 DerSignature::from_bytes(signature).map_err(|_| ProofError::BadSignature)?;
             key.verify_prehash(digest, &signature)
@@ -81,7 +73,7 @@ fn verify_card_signature(
         }
         ProofAlgorithm::RS256 => {
             use rsa::signature::hazmat::PrehashVerifier as _;
-            let key = rsa::RsaPublicKey::from_public_key_der(&spki)
+            let key = rsa::RsaPublicKey::from_public_key_der(spki)
                 .map_err(|_| ProofError::BadSignature)?;
             let signature = rsa::pkcs1v15::Signature::try_from(signature)
                 .map_err(|_| ProofError::BadSignature)?;
@@ -92,29 +84,17 @@ fn verify_card_signature(
     }
 }
 
-/// What a verified certificate says about its card.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ProvenCard {
-    pub common_name: Option<String>,
-    /// The holder's identity number (subject serialNumber).
-    pub holder_uuid: Option<String>,
-    /// The card GUID from a `urn:uuid:` subject alternative name (Card Authentication certs).
-    pub card_guid: Option<String>,
-}
-
-pub fn verify(
-    proof: &CardProof,
+/// Checks a card certificate (DER or PEM) against the trusted CA and the date, and returns
+/// its public key (SubjectPublicKeyInfo, DER) to pin.
+pub fn certificate_key(
+    certificate: &[u8],
     ca: Option<&TrustedCa>,
-    origin: &str,
-    nonce: &str,
     now: i64,
-) -> Result<ProvenCard, ProofError> {
+) -> Result<Vec<u8>, ProofError> {
     let ca = ca.ok_or(ProofError::NoTrustedCa)?;
-    let b64 = base64::engine::general_purpose::STANDARD;
-    let der = b64
-        .decode(&proof.certificate)
+    let certificate = Certificate::from_der(certificate)
+        .or_else(|_| Certificate::from_pem(certificate))
         .map_err(|_| ProofError::BadCertificate)?;
-    let certificate = Certificate::from_der(&der).map_err(|_| ProofError::BadCertificate)?;
     let tbs = &certificate.tbs_certificate;
     if tbs.issuer != ca.certificate.tbs_certificate.subject {
         return Err(ProofError::UntrustedIssuer);
@@ -130,57 +110,47 @@ pub fn verify(
     if now < not_before || now > not_after {
         return Err(ProofError::OutOfDate);
     }
-    let signature = b64
+    tbs.subject_public_key_info
+        .to_der()
+        .map_err(|_| ProofError::BadCertificate)
+}
+
+/// Checks a proof: the certificate it carries is still valid and holds the pinned key, and
+/// the pinned key signed the digest of origin, nonce, purpose and (unlock) host key. Returns
+/// the host key of an unlock proof.
+pub fn verify(
+    proof: &CardProof,
+    ca: Option<&TrustedCa>,
+    pinned: &[u8],
+    origin: &str,
+    nonce: &str,
+    purpose: ProofPurpose,
+    now: i64,
+) -> Result<Option<[u8; 32]>, ProofError> {
+    let der = base64::engine::general_purpose::STANDARD
+        .decode(&proof.certificate)
+        .map_err(|_| ProofError::BadCertificate)?;
+    // An expired card is told so, whichever key it presents.
+    let presented = certificate_key(&der, ca, now)?;
+    if presented != pinned {
+        return Err(ProofError::BadSignature);
+    }
+    let host_key = match (purpose, &proof.host_key) {
+        (ProofPurpose::Unlock, Some(key)) => Some(
+            selfservice_rules::seal::host_key_bytes(key).map_err(|_| ProofError::BadHostKey)?,
+        ),
+        (ProofPurpose::Unlock, None) => return Err(ProofError::BadHostKey),
+        (ProofPurpose::Register, None) => None,
+        (ProofPurpose::Register, Some(_)) => return Err(ProofError::BadHostKey),
+    };
+    let signature = base64::engine::general_purpose::STANDARD
         .decode(&proof.signature)
         .map_err(|_| ProofError::BadSignature)?;
-    verify_card_signature(
-        &certificate,
+    verify_signature(
+        pinned,
         proof.algorithm,
-        &proof_digest(origin, nonce),
+        &proof_digest(origin, nonce, purpose, host_key.as_ref()),
         &signature,
     )?;
-    Ok(ProvenCard {
-        common_name: attribute(&certificate, COMMON_NAME),
-        holder_uuid: attribute(&certificate, SERIAL_NUMBER),
-        card_guid: san_guid(&certificate),
-    })
-}
-
-fn attribute(certificate: &Certificate, oid: ObjectIdentifier) -> Option<String> {
-    certificate
-        .tbs_certificate
-        .subject
-        .0
-        .iter()
-        .flat_map(|rdn| rdn.0.iter())
-        .find(|atv| atv.oid == oid)
-        .and_then(|atv| {
-            use x509_cert::der::asn1::{PrintableStringRef, Utf8StringRef};
-            atv.value
-                .decode_as::<Utf8StringRef<'_>>()
-                .map(|s| s.as_str().to_string())
-                .or_else(|_| {
-                    atv.value
-                        .decode_as::<PrintableStringRef<'_>>()
-                        .map(|s| s.as_str().to_string())
-                })
-                .ok()
-        })
-}
-
-fn san_guid(certificate: &Certificate) -> Option<String> {
-    let extension = certificate
-        .tbs_certificate
-        .extensions
-        .as_ref()?
-        .iter()
-        .find(|e| e.extn_id == SUBJECT_ALT_NAME)?;
-    let names = SubjectAltName::from_der(extension.extn_value.as_bytes()).ok()?;
-    names.0.iter().find_map(|name| match name {
-        GeneralName::UniformResourceIdentifier(uri) => uri
-            .as_str()
-            .strip_prefix("urn:uuid:")
-            .map(|u| u.replace('-', "").to_ascii_lowercase()),
-        _ => None,
-    })
+    Ok(host_key)
 }

@@ -87,6 +87,29 @@ const MIGRATIONS: &[&str] = &[
         question_ids TEXT NOT NULL
     );
     "#,
+    // 3: protocol v2. Each stored PUK has an id the host may know; the card's 9A and 9E keys
+    // are pinned at enrolment; each authorization is kept to check its receipt.
+    r#"
+    ALTER TABLE cards ADD COLUMN puk_id TEXT;
+    ALTER TABLE cards ADD COLUMN pending_puk_id TEXT;
+    ALTER TABLE cards ADD COLUMN authentication_key BLOB;
+    ALTER TABLE cards ADD COLUMN card_authentication_key BLOB;
+    ALTER TABLE flows ADD COLUMN authorized_notice_sent INTEGER NOT NULL DEFAULT 0;
+    CREATE TABLE audit_head (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        seq INTEGER NOT NULL,
+        hash TEXT NOT NULL,
+        mac TEXT NOT NULL
+    );
+    CREATE TABLE authorizations (
+        id TEXT PRIMARY KEY,
+        flow_id TEXT NOT NULL REFERENCES flows(id),
+        card_guid TEXT NOT NULL,
+        payload_hash BLOB NOT NULL,
+        issued_at INTEGER NOT NULL,
+        receipt_at INTEGER
+    );
+    "#,
 ];
 
 /// The questions this user is being asked, kept until a round passes (starting a new flow does
@@ -151,12 +174,19 @@ pub struct CardRecord {
     pub holder_name: String,
     pub puk_enc: Vec<u8>,
     pub pending_puk_enc: Option<Vec<u8>>,
+    pub puk_id: Option<String>,
+    pub pending_puk_id: Option<String>,
+    /// Pinned at enrolment: the 9A (PIV Authentication) and 9E (Card Authentication) public
+    /// keys, SubjectPublicKeyInfo DER.
+    pub authentication_key: Option<Vec<u8>>,
+    pub card_authentication_key: Option<Vec<u8>>,
 }
 
 pub fn card(connection: &Connection, guid: &str) -> rusqlite::Result<Option<CardRecord>> {
     connection
         .query_row(
-            "SELECT c.guid, c.user_uuid, u.holder_name, c.puk_enc, c.pending_puk_enc
+            "SELECT c.guid, c.user_uuid, u.holder_name, c.puk_enc, c.pending_puk_enc,
+                    c.puk_id, c.pending_puk_id, c.authentication_key, c.card_authentication_key
              FROM cards c JOIN users u ON u.uuid = c.user_uuid WHERE c.guid = ?1",
             params![guid],
             |row| {
@@ -166,6 +196,10 @@ pub fn card(connection: &Connection, guid: &str) -> rusqlite::Result<Option<Card
                     holder_name: row.get(2)?,
                     puk_enc: row.get(3)?,
                     pending_puk_enc: row.get(4)?,
+                    puk_id: row.get(5)?,
+                    pending_puk_id: row.get(6)?,
+                    authentication_key: row.get(7)?,
+                    card_authentication_key: row.get(8)?,
                 })
             },
         )
@@ -251,13 +285,16 @@ pub struct Flow {
     pub codes_sent: u8,
     pub authorization_id: Option<String>,
     pub expires_at: i64,
+    /// The "your smartcard is being unlocked" email went out (before the first authorization).
+    pub authorized_notice_sent: bool,
 }
 
 pub fn flow(connection: &Connection, id: &str) -> rusqlite::Result<Option<Flow>> {
     connection
         .query_row(
             "SELECT id, kind, user_uuid, card_guid, step, question_ids, pending_answers, email, code_mac,
-                    code_issued_at, code_tries, codes_sent, authorization_id, expires_at
+                    code_issued_at, code_tries, codes_sent, authorization_id, expires_at,
+                    authorized_notice_sent
              FROM flows WHERE id = ?1",
             params![id],
             |r| {
@@ -277,6 +314,7 @@ pub fn flow(connection: &Connection, id: &str) -> rusqlite::Result<Option<Flow>>
                     codes_sent: r.get(11)?,
                     authorization_id: r.get(12)?,
                     expires_at: r.get(13)?,
+                    authorized_notice_sent: r.get(14)?,
                 })
             },
         )

@@ -33,6 +33,16 @@ pub fn unlock_code(to: &str, code: &str) -> Email {
     }
 }
 
+pub fn unlock_authorized(to: &str, holder: &str, at: &str) -> Email {
+    Email {
+        to: to.to_string(),
+        subject: "Your Smartcard is being unlocked".into(),
+        body: format!(
+            "Hello\n\nAn unlock of the Smartcard issued to {holder} was authorised with Smartcard Self Service at {at} (UTC), after the security questions were answered and the unlock code was entered.\n\nIf this was not you, please inform your organisation's Registration Authority immediately so that this can be investigated.\n\nPlease do not reply to this email as this email account is not monitored.\n\nRegards,\nSmartcard Service Centre\n"
+        ),
+    }
+}
+
 pub fn unlock_notification(to: &str, holder: &str, at: &str) -> Email {
     Email {
         to: to.to_string(),

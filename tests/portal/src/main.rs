@@ -1,6 +1,6 @@
 //! The `selfservice-portal` command line. See `tests/portal/README.md`.
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 use selfservice_portal::config::PortalConfig;
 use selfservice_portal::{ops, secrets};
@@ -35,6 +35,14 @@ enum Cmd {
         uuid: String,
         #[arg(long)]
         puk: String,
+        /// The card's PIV Authentication (9A) certificate, PEM or DER: its key is pinned for
+        /// register proofs.
+        #[arg(long)]
+        certificate_9a: std::path::PathBuf,
+        /// The card's Card Authentication (9E) certificate, PEM or DER: its key is pinned for
+        /// unlock proofs and receipts.
+        #[arg(long)]
+        certificate_9e: std::path::PathBuf,
         /// The email address from the user's contact details, offered at registration.
         #[arg(long)]
         email_on_file: Option<String>,
@@ -95,6 +103,8 @@ fn run(cli: Cli) -> Result<ExitCode> {
             holder,
             uuid,
             puk,
+            certificate_9a,
+            certificate_9e,
             email_on_file,
         } => {
             ops::enrol(
@@ -104,6 +114,10 @@ fn run(cli: Cli) -> Result<ExitCode> {
                     holder: &holder,
                     uuid: &uuid,
                     puk: &puk,
+                    certificate_9a: &std::fs::read(&certificate_9a)
+                        .with_context(|| format!("reading {}", certificate_9a.display()))?,
+                    certificate_9e: &std::fs::read(&certificate_9e)
+                        .with_context(|| format!("reading {}", certificate_9e.display()))?,
                     email_on_file: email_on_file.as_deref(),
                 },
                 now(),
@@ -129,8 +143,8 @@ fn run(cli: Cli) -> Result<ExitCode> {
                         println!("audit chain verifies: {count} rows");
                         ExitCode::SUCCESS
                     }
-                    Err(seq) => {
-                        println!("audit chain BROKEN at row {seq}");
+                    Err(broken) => {
+                        println!("audit chain BROKEN: {broken}");
                         ExitCode::FAILURE
                     }
                 });

@@ -22,6 +22,10 @@ pub struct Enrolment<'a> {
     pub holder: &'a str,
     pub uuid: &'a str,
     pub puk: &'a str,
+    /// The 9A and 9E certificates (PEM or DER), checked against the trusted CA; their keys
+    /// are pinned (DESIGN 4.2).
+    pub certificate_9a: &'a [u8],
+    pub certificate_9e: &'a [u8],
     pub email_on_file: Option<&'a str>,
 }
 
@@ -32,6 +36,19 @@ pub fn enrol(config: &PortalConfig, card: &Enrolment<'_>, now: i64) -> Result<()
     if card.puk.len() != 8 {
         bail!("the PUK must be 8 characters");
     }
+    let ca = match &config.trusted_ca {
+        Some(path) => crate::cardproof::TrustedCa::from_pem(&std::fs::read_to_string(path)?)?,
+        None => bail!("enrolling a card needs the trusted-ca that issued its certificates"),
+    };
+    let pin = |what: &str, der: &[u8]| {
+        crate::cardproof::certificate_key(der, Some(&ca), now)
+            .map_err(|e| anyhow::anyhow!("the {what} certificate: {e}"))
+    };
+    let authentication_key = pin("9A", card.certificate_9a)?;
+    let card_authentication_key = pin("9E", card.certificate_9e)?;
+    if authentication_key == card_authentication_key {
+        bail!("the 9A and 9E certificates hold the same key");
+    }
     let (mut connection, keys) = open(config)?;
     let guid = card.guid.to_ascii_lowercase();
     let transaction = connection.transaction()?;
@@ -41,9 +58,20 @@ pub fn enrol(config: &PortalConfig, card: &Enrolment<'_>, now: i64) -> Result<()
         params![card.uuid, card.holder, card.email_on_file],
     )?;
     transaction.execute(
-        "INSERT INTO cards (guid, user_uuid, puk_enc, enrolled_at) VALUES (?1, ?2, ?3, ?4)
-         ON CONFLICT(guid) DO UPDATE SET user_uuid = ?2, puk_enc = ?3, pending_puk_enc = NULL, enrolled_at = ?4",
-        params![guid, card.uuid, keys.encrypt_puk(card.puk), now],
+        "INSERT INTO cards (guid, user_uuid, puk_enc, puk_id, enrolled_at, authentication_key, card_authentication_key)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+         ON CONFLICT(guid) DO UPDATE SET user_uuid = ?2, puk_enc = ?3, puk_id = ?4,
+             pending_puk_enc = NULL, pending_puk_id = NULL, enrolled_at = ?5,
+             authentication_key = ?6, card_authentication_key = ?7",
+        params![
+            guid,
+            card.uuid,
+            keys.encrypt_puk(card.puk),
+            secrets::random_id(),
+            now,
+            authentication_key,
+            card_authentication_key
+        ],
     )?;
     audit::append(
         &transaction,
@@ -82,14 +110,17 @@ pub fn clear_lock(config: &PortalConfig, uuid: &str, ra: &str, now: i64) -> Resu
 }
 
 /// The audit log as JSON lines, and whether its chain verifies.
-pub fn audit_export(config: &PortalConfig) -> Result<(Vec<String>, Result<usize, i64>)> {
+pub fn audit_export(
+    config: &PortalConfig,
+) -> Result<(Vec<String>, Result<usize, audit::Broken>)> {
     let (connection, keys) = open(config)?;
     let rows = audit::rows(&connection)?;
     let lines = rows
         .iter()
         .map(serde_json::to_string)
         .collect::<Result<Vec<_>, _>>()?;
-    Ok((lines, audit::verify(&rows, &keys)))
+    let head = audit::head(&connection)?;
+    Ok((lines, audit::verify(&rows, head.as_ref(), &keys)))
 }
 
 /// The stored PUK of a card (for tests checking the rotation; never shown by the API).

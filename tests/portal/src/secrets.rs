@@ -14,7 +14,6 @@ use hmac::{Hmac, Mac};
 use rand::rngs::OsRng;
 use rand::{Rng, RngCore};
 use selfservice_rules::authorization::{SignedAuthorization, UnblockAuthorization};
-use selfservice_rules::protocol::Secret;
 use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 use std::path::Path;
@@ -137,15 +136,19 @@ impl Keys {
         Ok(Zeroizing::new(String::from_utf8(plain.to_vec())?))
     }
 
+    /// The signed authorization and the hash of its payload (kept to check the receipt).
     pub fn sign_authorization(
         &self,
         authorization: &UnblockAuthorization,
-    ) -> Result<SignedAuthorization> {
-        let payload = Zeroizing::new(serde_json::to_vec(authorization)?);
-        Ok(SignedAuthorization {
-            payload: Secret::new(URL_SAFE_NO_PAD.encode(&*payload)),
-            signature: URL_SAFE_NO_PAD.encode(self.signing.sign(&payload).to_bytes()),
-        })
+    ) -> Result<(SignedAuthorization, [u8; 32])> {
+        let payload = serde_json::to_vec(authorization)?;
+        Ok((
+            SignedAuthorization {
+                payload: URL_SAFE_NO_PAD.encode(&payload),
+                signature: URL_SAFE_NO_PAD.encode(self.signing.sign(&payload).to_bytes()),
+            },
+            selfservice_rules::authorization::payload_hash(&payload),
+        ))
     }
 }
 

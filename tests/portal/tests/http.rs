@@ -178,7 +178,7 @@ fn an_altered_audit_row_breaks_the_chain_visibly() {
     drop(db);
     let verify = portal.command(&["audit", "--verify"]);
     assert!(!verify.status.success());
-    assert!(String::from_utf8_lossy(&verify.stdout).contains("BROKEN at row 1"));
+    assert!(String::from_utf8_lossy(&verify.stdout).contains("BROKEN: row 1 does not follow"));
 
     // Recomputing the whole chain over the forged row does not help without the portal's key.
     let db = rusqlite::Connection::open(rusqlite_path(&portal)).expect("open");
@@ -186,7 +186,7 @@ fn an_altered_audit_row_breaks_the_chain_visibly() {
     drop(db);
     let verify = portal.command(&["audit", "--verify"]);
     assert!(!verify.status.success(), "a recomputed chain was accepted");
-    assert!(String::from_utf8_lossy(&verify.stdout).contains("BROKEN at row 1"));
+    assert!(String::from_utf8_lossy(&verify.stdout).contains("BROKEN: row 1 does not follow"));
 }
 
 /// What a forger with the database but not the keys can do: chain the rows with plain SHA-256

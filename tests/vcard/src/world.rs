@@ -337,6 +337,13 @@ fn start_portal(
     )?;
     for card in &state.cards {
         let file = crate::card_file::CardFile::load(&card.file)?;
+        // The card-management system knows the certificates it issued: the portal pins
+        // their keys at enrolment.
+        let keys = file.keys.as_ref().context("the card has no keys")?;
+        let certificate_9a = dir.join(format!("{}-9a.pem", file.guid));
+        let certificate_9e = dir.join(format!("{}-9e.pem", file.guid));
+        std::fs::write(&certificate_9a, &keys.authentication_certificate)?;
+        std::fs::write(&certificate_9e, &keys.card_authentication_certificate)?;
         let status = Command::new(program)
             .arg("--config")
             .arg(&portal.config)
@@ -351,6 +358,10 @@ fn start_portal(
                 "--puk",
                 &file.puk,
             ])
+            .arg("--certificate-9a")
+            .arg(&certificate_9a)
+            .arg("--certificate-9e")
+            .arg(&certificate_9e)
             .args(["--email-on-file", &email_for(&file.holder_name)])
             .stdout(Stdio::null())
             .status()?;

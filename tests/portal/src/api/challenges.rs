@@ -18,10 +18,7 @@ use crate::db::{self, CardRecord};
 use crate::secrets;
 
 pub fn purpose_name(purpose: ProofPurpose) -> &'static str {
-    match purpose {
-        ProofPurpose::Register => "register",
-        ProofPurpose::Unlock => "unlock",
-    }
+    purpose.label()
 }
 
 pub async fn create(
@@ -69,6 +66,8 @@ pub async fn create(
 /// The card that answered a challenge, checked.
 pub struct ProvenStart {
     pub card: CardRecord,
+    /// An unlock proof's host key: the portal seals the card's secrets to it.
+    pub host_key: Option<[u8; 32]>,
 }
 
 fn challenge_invalid() -> Failure {
@@ -138,14 +137,35 @@ pub fn verify_start(
         record("challenge-used-expired-or-wrong-purpose")?;
         return Err(challenge_invalid());
     }
-    let proven = match cardproof::verify(
+    let guid = request.proof.card_guid.to_ascii_lowercase();
+    let Some(card) = db::card(&db, &guid)? else {
+        record("card-not-enrolled")?;
+        return Err(unavailable(
+            "This smartcard is not set up for self-service. Contact your Registration Authority.",
+        ));
+    };
+    // The key pinned at enrolment for this purpose: 9A for register (behind the PIN), 9E for
+    // unlock (no PIN). A card enrolled without pinned keys cannot use self-service.
+    let pinned = match purpose {
+        ProofPurpose::Register => card.authentication_key.as_deref(),
+        ProofPurpose::Unlock => card.card_authentication_key.as_deref(),
+    };
+    let Some(pinned) = pinned else {
+        record("no-pinned-key")?;
+        return Err(unavailable(
+            "This smartcard is not set up for self-service. Contact your Registration Authority.",
+        ));
+    };
+    let host_key = match cardproof::verify(
         &request.proof,
         state.trusted_ca.as_ref(),
+        pinned,
         &state.config.origin,
         &nonce,
+        purpose,
         now,
     ) {
-        Ok(proven) => proven,
+        Ok(host_key) => host_key,
         Err(ProofError::OutOfDate) => {
             record("certificate-out-of-date")?;
             return Err(unavailable(
@@ -157,25 +177,6 @@ pub fn verify_start(
             return Err(proof_rejected());
         }
     };
-    let guid = request.proof.card_guid.to_ascii_lowercase();
-    let Some(card) = db::card(&db, &guid)? else {
-        record("card-not-enrolled")?;
-        return Err(unavailable(
-            "This smartcard is not set up for self-service. Contact your Registration Authority.",
-        ));
-    };
-    // The certificate must belong to this card: the holder's number for 9A certificates, the
-    // card GUID too where the certificate names it (9E).
-    let holder_matches = proven.holder_uuid.as_deref() == Some(card.user_uuid.as_str());
-    let guid_matches = proven.card_guid.as_deref().is_none_or(|g| g == guid);
-    let right_key = match purpose {
-        ProofPurpose::Register => proven.card_guid.is_none(),
-        ProofPurpose::Unlock => proven.card_guid.is_some(),
-    };
-    if !(holder_matches && guid_matches && right_key) {
-        record("certificate-not-this-card")?;
-        return Err(proof_rejected());
-    }
     record("ok")?;
-    Ok(ProvenStart { card })
+    Ok(ProvenStart { card, host_key })
 }

@@ -1,7 +1,8 @@
 //! Unlock (seeds: "Smartcard Unlock"): card proof with 9E, 2 to 4 of the user's questions (the
-//! same for every round of the flow), one generic failure for wrong answers and a lock after 3
-//! failed rounds, the emailed unlock code, then the signed unblock authorization and the
-//! host's report. The PUK record moves to the fresh PUK only when the host reports it rotated.
+//! same until a round passes), one generic failure for wrong answers and a lock after 3 failed
+//! rounds, the emailed unlock code, then the signed unblock authorization (the card's secrets
+//! sealed to the host, DESIGN 4.3) and the card-signed receipt. The PUK record moves to the
+//! fresh PUK only on a receipt that verifies with the card's pinned 9E key.
 
 use axum::extract::{ConnectInfo, State};
 use axum::http::StatusCode;
@@ -9,13 +10,18 @@ use axum::Json;
 use rand::seq::SliceRandom;
 use rand::Rng;
 use rusqlite::params;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use rusqlite::OptionalExtension;
 use selfservice_rules::api::{
-    Acknowledged, Answers, ApiError, AuthorizationIssued, CodeAccepted, CodeSent, CodeStep,
-    FlowStep, StartFlow, UnlockReport, UnlockStarted,
+    Acknowledged, Answers, ApiError, AuthorizationIssued, AuthorizationRequest, CodeAccepted,
+    CodeSent, CodeStep, FlowStep, StartFlow, UnlockReport, UnlockStarted,
 };
 use selfservice_rules::authorization::{
-    UnblockAuthorization, AUTHORIZATION_LIFETIME_SECONDS, AUTHORIZATION_VERSION,
+    receipt_digest, seal_aad, PukCandidate, ReceiptOutcome, UnblockAuthorization, UnlockReceipt,
+    UnlockSecrets, AUTHORIZATION_LIFETIME_SECONDS, AUTHORIZATION_VERSION,
 };
+use selfservice_rules::seal::seal;
 use selfservice_rules::codes::MAX_FAILED_QUESTION_ROUNDS;
 use selfservice_rules::protocol::{ProofPurpose, Secret};
 use selfservice_rules::questions::{normalise_answer, question};
@@ -26,7 +32,7 @@ use super::codes::{self, load_flow, mask, FLOW_LIFETIME_SECONDS};
 use super::{client, throttle_client, throttle_key, AppState, Body, Failure, Portal, Reply};
 use crate::audit::{self, Entry};
 use crate::throttle;
-use crate::{db, mail, secrets};
+use crate::{cardproof, db, mail, secrets};
 
 const KIND: &str = "unlock";
 /// New codes one flow may ask for.
@@ -340,37 +346,108 @@ pub async fn code(
     Ok(Json(CodeAccepted {}))
 }
 
+/// The signed authorization, for a fresh unlock proof (a new challenge) from the host that will
+/// use it: the card's secrets are sealed to that proof's host key. Issued once the code is
+/// accepted, and again for each retry after an interrupted unlock.
 pub async fn authorization(
     State(state): State<AppState>,
     info: ConnectInfo<SocketAddr>,
-    Body(request): Body<FlowStep>,
+    Body(request): Body<AuthorizationRequest>,
 ) -> Reply<AuthorizationIssued> {
     let client = client(&info);
     throttle_client(&state, &client)?;
     let now = state.clock.now();
-    let db = state.db();
-    let flow = load_flow(&db, &request.flow_id, KIND, now)?;
-    // Issued only once the code is accepted; again for a retry after an interrupted unlock.
+    let flow = load_flow(&state.db(), &request.flow_id, KIND, now)?;
     if flow.step != "passcode" && flow.step != "authorized" {
         return Err(Failure::out_of_order());
     }
-    let card = db::card(&db, &flow.card_guid)?.ok_or_else(Failure::out_of_order)?;
-    let puk = state.keys.decrypt_puk(&card.puk_enc)?;
-    // One fresh PUK per card until the host reports it in place, so a retry after an
-    // interrupted run carries the same pair and the PUK is never lost.
-    let new_puk = match &card.pending_puk_enc {
-        Some(blob) => state.keys.decrypt_puk(blob)?,
-        None => {
-            let fresh = secrets::digits(8);
-            db.execute(
-                "UPDATE cards SET pending_puk_enc = ?2 WHERE guid = ?1",
-                params![card.guid, state.keys.encrypt_puk(&fresh)],
+    let start = StartFlow {
+        challenge_id: request.challenge_id.clone(),
+        proof: request.proof.clone(),
+    };
+    let proven = verify_start(&state, &start, ProofPurpose::Unlock, &client)?;
+    if proven.card.guid != flow.card_guid {
+        return Err(Failure::new(
+            StatusCode::FORBIDDEN,
+            ApiError::ProofRejected,
+            "This is not the smartcard this unlock was started with. Put that card in the reader.",
+        ));
+    }
+    let host_key = proven
+        .host_key
+        .map(|k| URL_SAFE_NO_PAD.encode(k))
+        .ok_or_else(Failure::out_of_order)?;
+    // The person is told an unlock was authorized before any authorization leaves the portal,
+    // so the email cannot be suppressed by never reporting the result.
+    if !flow.authorized_notice_sent {
+        let (address, holder) = {
+            let db = state.db();
+            let address =
+                db::registration_email(&db, &flow.user_uuid)?.ok_or_else(Failure::out_of_order)?;
+            (address, proven.card.holder_name.clone())
+        };
+        state
+            .mailer
+            .send(mail::unlock_authorized(&address, &holder, &rfc3339(now)))
+            .await
+            .map_err(|error| {
+                tracing::warn!(%error, "the unlock notification could not be sent");
+                Failure::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    ApiError::Internal,
+                    "We could not send the email that tells you about this unlock, so your smartcard has not been changed. Try again in a few minutes.",
+                )
+            })?;
+    }
+    let mut db = state.db();
+    let transaction = db.transaction()?;
+    let card = db::card(&transaction, &flow.card_guid)?.ok_or_else(Failure::out_of_order)?;
+    let current = PukCandidate {
+        id: card.puk_id.clone().unwrap_or_else(|| LEGACY_PUK_ID.to_string()),
+        puk: Secret::new(state.keys.decrypt_puk(&card.puk_enc)?.to_string()),
+    };
+    // One fresh PUK per card until a receipt shows it in place: every retry carries the same
+    // pair, and the host can tell which one the card took.
+    let fresh = match (&card.pending_puk_enc, &card.pending_puk_id) {
+        (Some(blob), Some(id)) => PukCandidate {
+            id: id.clone(),
+            puk: Secret::new(state.keys.decrypt_puk(blob)?.to_string()),
+        },
+        _ => {
+            let fresh = PukCandidate {
+                id: secrets::random_id(),
+                puk: Secret::new(secrets::digits(8).to_string()),
+            };
+            transaction.execute(
+                "UPDATE cards SET pending_puk_enc = ?2, pending_puk_id = ?3, puk_id = ?4 WHERE guid = ?1",
+                params![
+                    card.guid,
+                    state.keys.encrypt_puk(fresh.puk.expose()),
+                    fresh.id,
+                    current.id
+                ],
             )?;
             fresh
         }
     };
+    let puks = if card.pending_puk_enc.is_some() {
+        vec![current, fresh.clone()]
+    } else {
+        vec![current]
+    };
+    let unlock_secrets = UnlockSecrets {
+        puks,
+        fresh_puk: fresh,
+        temporary_pin: Secret::new(secrets::digits(8).to_string()),
+    };
     let authorization_id = secrets::random_id();
     let expires_at = (now + AUTHORIZATION_LIFETIME_SECONDS).min(flow.expires_at);
+    let sealed = seal(
+        &host_key,
+        &unlock_secrets,
+        &seal_aad(&authorization_id, &card.guid),
+    )
+    .map_err(Failure::internal)?;
     let authorization = UnblockAuthorization {
         version: AUTHORIZATION_VERSION,
         authorization_id: authorization_id.clone(),
@@ -379,21 +456,25 @@ pub async fn authorization(
         flow_id: flow.id.clone(),
         issued_at: now,
         expires_at,
-        puk: Secret::new(puk.to_string()),
-        new_puk: Secret::new(new_puk.to_string()),
-        temporary_pin: Secret::new(secrets::digits(8).to_string()),
+        host_key,
+        sealed,
     };
-    let signed = state.keys.sign_authorization(&authorization)?;
-    db.execute(
-        "UPDATE flows SET authorization_id = ?2, step = 'authorized' WHERE id = ?1",
+    let (signed, payload_hash) = state.keys.sign_authorization(&authorization)?;
+    transaction.execute(
+        "INSERT INTO authorizations (id, flow_id, card_guid, payload_hash, issued_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+        params![authorization_id, flow.id, card.guid, payload_hash.to_vec(), now],
+    )?;
+    transaction.execute(
+        "UPDATE flows SET authorization_id = ?2, step = 'authorized', authorized_notice_sent = 1 WHERE id = ?1",
         params![flow.id, authorization_id],
     )?;
     audit::append(
-        &db,
+        &transaction,
         &state.keys,
         now,
         &Entry::for_flow(&flow, "unlock-authorization", "issued", &client),
     )?;
+    transaction.commit()?;
     Ok(Json(AuthorizationIssued {
         authorization_id,
         authorization: signed,
@@ -401,6 +482,30 @@ pub async fn authorization(
     }))
 }
 
+/// The id given to a PUK enrolled before PUKs had ids.
+const LEGACY_PUK_ID: &str = "enrolled";
+
+fn rfc3339(unix_seconds: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp(unix_seconds)
+        .ok()
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
+        .unwrap_or_default()
+}
+
+fn receipt_rejected() -> Failure {
+    Failure::new(
+        StatusCode::FORBIDDEN,
+        ApiError::ProofRejected,
+        "The confirmation from your smartcard could not be checked. Your smartcard may still be unlocked: try logging in with your new passcode.",
+    )
+}
+
+/// How an unlock ended. Only a receipt the card signed (9E, pinned key) over this
+/// authorization moves the PUK record and finishes the flow; anything else is recorded and
+/// changes nothing.
 pub async fn result(
     State(state): State<AppState>,
     info: ConnectInfo<SocketAddr>,
@@ -409,74 +514,148 @@ pub async fn result(
     let client = client(&info);
     throttle_client(&state, &client)?;
     let now = state.clock.now();
-    let (notify, holder) = {
-        let mut db = state.db();
+    let (flow, card) = {
+        let db = state.db();
         let flow = load_flow(&db, &report.flow_id, KIND, now)?;
         if flow.step != "authorized" {
             return Err(Failure::out_of_order());
         }
-        if flow.authorization_id.as_deref() != Some(report.authorization_id.as_str()) {
-            return Err(Failure::new(
-                StatusCode::BAD_REQUEST,
-                ApiError::BadRequest {
-                    field: "authorizationId".into(),
-                },
-                "That is not this flow's current authorization.",
-            ));
-        }
-        let state_reported = report.state;
-        let complete =
-            state_reported.unblocked && state_reported.passcode_set && state_reported.puk_rotated;
-        let transaction = db.transaction()?;
-        if state_reported.puk_rotated {
-            transaction.execute(
-                "UPDATE cards SET puk_enc = pending_puk_enc, pending_puk_enc = NULL
-                 WHERE guid = ?1 AND pending_puk_enc IS NOT NULL",
-                params![flow.card_guid],
-            )?;
-        }
-        if complete {
-            transaction.execute(
-                "UPDATE flows SET step = 'done' WHERE id = ?1",
-                params![flow.id],
-            )?;
-        }
+        let card = db::card(&db, &flow.card_guid)?.ok_or_else(Failure::out_of_order)?;
+        (flow, card)
+    };
+    let stored: Option<(Vec<u8>, Option<i64>)> = state
+        .db()
+        .query_row(
+            "SELECT payload_hash, receipt_at FROM authorizations WHERE id = ?1 AND flow_id = ?2",
+            params![report.authorization_id, flow.id],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()?;
+    let Some((payload_hash, _)) = stored else {
+        return Err(Failure::new(
+            StatusCode::BAD_REQUEST,
+            ApiError::BadRequest {
+                field: "authorizationId".into(),
+            },
+            "That is not one of this unlock's authorizations.",
+        ));
+    };
+    let Some(receipt) = &report.receipt else {
+        // Interrupted: recorded for the RA's view; the PUK record stays as it is.
+        let db = state.db();
         let outcome = format!(
-            "unblocked={} passcode-set={} puk-rotated={}{}",
-            state_reported.unblocked,
-            state_reported.passcode_set,
-            state_reported.puk_rotated,
-            report
-                .error
-                .as_deref()
-                .map(|e| format!(" error={e}"))
-                .unwrap_or_default()
+            "no-receipt error={}",
+            report.error.as_deref().unwrap_or("none")
         );
         audit::append(
-            &transaction,
+            &db,
             &state.keys,
             now,
             &Entry::for_flow(&flow, "unlock-result", &outcome, &client),
         )?;
-        transaction.commit()?;
-        let address = db::registration_email(&db, &flow.user_uuid)?;
-        let holder = db::card(&db, &flow.card_guid)?
-            .map(|c| c.holder_name)
-            .unwrap_or_default();
-        (complete.then_some(address).flatten(), holder)
+        return Ok(Json(Acknowledged {}));
     };
-    if let Some(address) = notify {
-        let at = time::OffsetDateTime::from_unix_timestamp(now)
-            .ok()
-            .and_then(|t| {
-                t.format(&time::format_description::well_known::Rfc3339)
-                    .ok()
-            })
-            .unwrap_or_default();
-        state
+    let outcome = match check_receipt(receipt, &payload_hash, &card, &report.authorization_id) {
+        Ok(outcome) => outcome,
+        Err(why) => {
+            audit::append(
+                &state.db(),
+                &state.keys,
+                now,
+                &Entry::for_flow(&flow, "unlock-receipt", &format!("rejected: {why}"), &client),
+            )?;
+            return Err(receipt_rejected());
+        }
+    };
+    let (address, promoted) = {
+        let mut db = state.db();
+        let transaction = db.transaction()?;
+        // The card took the fresh PUK: it becomes the one on record; the old one is dropped.
+        let promoted = card.pending_puk_id.as_deref() == Some(outcome.puk_id.as_str());
+        if promoted {
+            transaction.execute(
+                "UPDATE cards SET puk_enc = pending_puk_enc, puk_id = pending_puk_id,
+                        pending_puk_enc = NULL, pending_puk_id = NULL
+                 WHERE guid = ?1 AND pending_puk_id = ?2",
+                params![card.guid, outcome.puk_id],
+            )?;
+        }
+        transaction.execute(
+            "UPDATE authorizations SET receipt_at = ?2 WHERE id = ?1",
+            params![report.authorization_id, now],
+        )?;
+        transaction.execute(
+            "UPDATE flows SET step = 'done' WHERE id = ?1",
+            params![flow.id],
+        )?;
+        audit::append(
+            &transaction,
+            &state.keys,
+            now,
+            &Entry::for_flow(
+                &flow,
+                "unlock-receipt",
+                if promoted { "verified puk-rotated" } else { "verified" },
+                &client,
+            ),
+        )?;
+        transaction.commit()?;
+        (db::registration_email(&db, &flow.user_uuid)?, promoted)
+    };
+    tracing::info!(card = %card.guid, promoted, "unlock receipt verified");
+    if let Some(address) = address {
+        // The card is unlocked whatever happens to this email: a failure is recorded for the
+        // RA, never shown to the person as a problem with the unlock.
+        let sent = state
             .mailer
-            .send(mail::unlock_notification(&address, &holder, &at))
-            .await?;
+            .send(mail::unlock_notification(&address, &card.holder_name, &rfc3339(now)))
+            .await;
+        if let Err(error) = sent {
+            tracing::warn!(%error, "the unlocked notification could not be sent");
+            audit::append(
+                &state.db(),
+                &state.keys,
+                now,
+                &Entry::for_flow(&flow, "unlock-notification", "not-sent", &client),
+            )?;
+        }
     }
     Ok(Json(Acknowledged {}))
+}
+
+/// A receipt's outcome, once its signature verifies with the card's pinned 9E key over this
+/// authorization and it names this authorization and card.
+fn check_receipt(
+    receipt: &UnlockReceipt,
+    payload_hash: &[u8],
+    card: &db::CardRecord,
+    authorization_id: &str,
+) -> Result<ReceiptOutcome, &'static str> {
+    let payload_hash: [u8; 32] = payload_hash.try_into().map_err(|_| "stored hash")?;
+    let outcome_bytes = URL_SAFE_NO_PAD
+        .decode(&receipt.outcome)
+        .map_err(|_| "outcome not base64url")?;
+    let signature = base64::engine::general_purpose::STANDARD
+        .decode(&receipt.signature)
+        .map_err(|_| "signature not base64")?;
+    let key = card
+        .card_authentication_key
+        .as_deref()
+        .ok_or("no pinned 9E key")?;
+    cardproof::verify_signature(
+        key,
+        receipt.algorithm,
+        &receipt_digest(&payload_hash, &outcome_bytes),
+        &signature,
+    )
+    .map_err(|_| "signature")?;
+    let outcome: ReceiptOutcome =
+        serde_json::from_slice(&outcome_bytes).map_err(|_| "outcome not JSON")?;
+    if outcome.authorization_id != authorization_id || outcome.card_guid != card.guid {
+        return Err("for another authorization or card");
+    }
+    if !outcome.passcode_set {
+        return Err("the passcode was not set");
+    }
+    Ok(outcome)
 }
