@@ -16,7 +16,7 @@ function session(ports: FakePort[]) {
   return { s, timers };
 }
 
-const hello = { type: "hello", protocol: 1, version: "0.1.0", capabilities: ["status"] };
+const hello = { type: "hello", protocol: 2, version: "0.1.0", capabilities: ["status"] };
 
 test("waits for the hello, then matches replies to requests by id", async () => {
   const ports: FakePort[] = [];
@@ -57,8 +57,8 @@ test("a host that is not installed is said so, without retrying", async () => {
 test("a host speaking another protocol is refused", async () => {
   const ports: FakePort[] = [];
   const { s } = session(ports);
-  ports[0]!.receive({ ...hello, protocol: 2, version: "9.0.0" });
-  assert.deepEqual(s.state, { kind: "wrong-version", protocol: 2, version: "9.0.0" });
+  ports[0]!.receive({ ...hello, protocol: 1, version: "0.0.9" });
+  assert.deepEqual(s.state, { kind: "wrong-version", protocol: 1, version: "0.0.9" });
   assert.ok(ports[0]!.disconnected);
   await assert.rejects(s.ready(), /does not match/);
 });

@@ -121,7 +121,7 @@ test("unlock warns with the holder's name, then questions, code, new passcode, d
   const host = new FakeHost({
     status: () => card("blocked"),
     "prove-possession": () => proof,
-    unlock: () => ({ state: { unblocked: true, passcodeSet: true, pukRotated: true }, passcode: { state: "usable", retriesLeft: 3 } }),
+    unlock: () => ({ state: { unblocked: true, passcodeSet: true, pukRotated: true }, passcode: { state: "usable", retriesLeft: 3 }, receipt: { outcome: "o", signature: "s", algorithm: "ES256" } }),
   });
   const { client, calls } = unlockPortal();
   const journey = new UnlockJourney(host, client, "RA");
@@ -143,7 +143,11 @@ test("unlock warns with the holder's name, then questions, code, new passcode, d
   assert.deepEqual(await journey.submitPasscode("860245", "860245"), { step: "done", confirmed: false });
   const unlockCall = host.calls.find((c) => c.type === "unlock");
   assert.equal(unlockCall?.type === "unlock" && unlockCall.newPasscode, "860245");
-  assert.deepEqual(calls.at(-1)?.body, { flowId: "u1", authorizationId: "a1", state: { unblocked: true, passcodeSet: true, pukRotated: true } });
+  // A fresh proof for the authorization, then the card's receipt (not the host's say-so).
+  const asked = calls.find((c) => c.path === "/api/v1/unlock/authorization");
+  assert.deepEqual(asked?.body, { flowId: "u1", challengeId: challenge.challengeId, proof });
+  assert.equal(host.calls.filter((c) => c.type === "prove-possession").length, 2);
+  assert.deepEqual(calls.at(-1)?.body, { flowId: "u1", authorizationId: "a1", receipt: { outcome: "o", signature: "s", algorithm: "ES256" } });
   // Remove and reinsert: the card now reads unblocked.
   host.answers.status = () => card("usable");
   const changed = new Promise((resolve) => journey.onChange(resolve));
@@ -194,7 +198,7 @@ test("a card pulled during the unlock is reported, and finishes when it comes ba
       attempt += 1;
       return attempt === 1
         ? hostError({ code: "card-removed", state: { unblocked: true, passcodeSet: false, pukRotated: false }, message: "removed" } as never)
-        : { state: { unblocked: true, passcodeSet: true, pukRotated: true }, passcode: { state: "usable", retriesLeft: 3 } };
+        : { state: { unblocked: true, passcodeSet: true, pukRotated: true }, passcode: { state: "usable", retriesLeft: 3 }, receipt: { outcome: "o", signature: "s", algorithm: "ES256" } };
     },
   });
   const { client, calls } = unlockPortal();
@@ -205,7 +209,7 @@ test("a card pulled during the unlock is reported, and finishes when it comes ba
   await journey.submitCode("171887");
   const pulled = await journey.submitPasscode("860245", "860245");
   assert.equal(pulled.step, "reinsert-to-finish");
-  assert.deepEqual(calls.at(-1)?.body.state, { unblocked: true, passcodeSet: false, pukRotated: false });
+  assert.deepEqual(calls.at(-1)?.body, { flowId: "u1", authorizationId: "a1", error: "card-removed" });
   const finished = new Promise((resolve) => journey.onChange(resolve));
   host.emit({ event: "card-inserted", reader: "Virtual PCD 00 00" });
   assert.deepEqual(await finished, { step: "done", confirmed: false });
@@ -254,7 +258,7 @@ async function pulledJourney(unlockAnswers: Array<() => unknown>, statusAnswers:
 }
 
 const removed = () => hostError({ code: "card-removed", state: { unblocked: true, passcodeSet: false, pukRotated: false }, message: "removed" } as never);
-const unlocked = () => ({ state: { unblocked: true, passcodeSet: true, pukRotated: true }, passcode: { state: "usable", retriesLeft: 3 } });
+const unlocked = () => ({ state: { unblocked: true, passcodeSet: true, pukRotated: true }, passcode: { state: "usable", retriesLeft: 3 }, receipt: { outcome: "o", signature: "s", algorithm: "ES256" } });
 
 test("a card back while the removal is still being reported is not missed", async () => {
   let release: () => void = () => undefined;

@@ -12,9 +12,9 @@ import type {
   CodeSent,
   PasscodeRule,
   QuestionAnswer,
+  UnlockReceipt,
   UnlockResult,
   UnlockStarted,
-  UnlockState,
 } from "./rules";
 import { rules } from "./rules";
 import { findCard, type CardInReader } from "./cards";
@@ -266,14 +266,48 @@ export class UnlockJourney {
     }
   }
 
+  /** The view for a card that went away before the unlock finished: put it back to finish. */
+  private reinsert(): UnlockView {
+    return this.set({
+      step: "reinsert-to-finish",
+      problem: {
+        code: "card-removed",
+        title: "Put your smartcard back in",
+        message: "Your smartcard was removed before the unlock finished. Put it back in the reader: the unlock will finish by itself.",
+        action: "none",
+      },
+    });
+  }
+
+  /**
+   * One attempt: a fresh card proof carrying this host session's key, an authorization whose
+   * secrets only that host can open, the unlock, then the card's receipt to the portal. The
+   * page never holds a PUK or the temporary PIN: they are sealed inside the authorization.
+   */
   private async unblockOnce(): Promise<UnlockView> {
     const rule = this.passcodeRule();
     const passcode = this.newPasscode;
     if (passcode === null) return this.view;
+    const retrying = this.view.step === "reinsert-to-finish" || this.view.step === "unfinished";
     let issued: AuthorizationIssued;
     try {
-      issued = await this.portal.post<AuthorizationIssued>("/api/v1/unlock/authorization", { flowId: this.flowId });
+      const challenge = await this.portal.post<Challenge>("/api/v1/challenges", { purpose: "unlock" });
+      const proof = await this.host.request<CardProof>({
+        type: "prove-possession",
+        purpose: "unlock",
+        origin: this.portal.origin,
+        nonce: challenge.nonce,
+        reader: this.card?.reader,
+        waitForCardMs: 30000,
+      });
+      issued = await this.portal.post<AuthorizationIssued>("/api/v1/unlock/authorization", {
+        flowId: this.flowId,
+        challengeId: challenge.challengeId,
+        proof,
+      });
     } catch (error) {
+      const away = error instanceof HostRequestError && ["card-removed", "no-card", "timeout"].includes(error.body.code);
+      if (retrying && away) return this.reinsert();
       return this.set({ step: "passcode", rule, problem: this.fail(error) });
     }
     try {
@@ -285,24 +319,16 @@ export class UnlockJourney {
         reader: this.card?.reader,
         waitForCardMs: 30000,
       });
-      await this.report(issued.authorizationId, result.state);
       this.newPasscode = null;
+      // The card is unlocked whatever happens to the report: a failure here is not the person's.
+      await this.report(issued.authorizationId, { receipt: result.receipt }).catch(() => undefined);
       return this.set({ step: "done", confirmed: false });
     } catch (error) {
       if (error instanceof HostRequestError && error.body.code === "card-removed") {
         // The view changes before anything else is awaited, so the card coming back from
         // now on is noticed (`cardBack`) even while the report is on its way.
-        const view = this.set({
-          step: "reinsert-to-finish",
-          problem: {
-            code: "card-removed",
-            title: "Put your smartcard back in",
-            message: "Your smartcard was removed before the unlock finished. Put it back in the reader: the unlock will finish by itself.",
-            action: "none",
-          },
-        });
-        const state = (error.body as { state?: UnlockState }).state;
-        if (state) await this.report(issued.authorizationId, state, "card-removed").catch(() => undefined);
+        const view = this.reinsert();
+        await this.report(issued.authorizationId, { error: "card-removed" }).catch(() => undefined);
         return view;
       }
       const problem = this.fail(error);
@@ -311,8 +337,8 @@ export class UnlockJourney {
     }
   }
 
-  private report(authorizationId: string, state: UnlockState, error?: string): Promise<unknown> {
-    return this.portal.post("/api/v1/unlock/result", { flowId: this.flowId, authorizationId, state, ...(error ? { error } : {}) });
+  private report(authorizationId: string, outcome: { receipt?: UnlockReceipt; error?: string }): Promise<unknown> {
+    return this.portal.post("/api/v1/unlock/result", { flowId: this.flowId, authorizationId, ...outcome });
   }
 
   private async onHostEvent(event: string): Promise<void> {

@@ -69,7 +69,7 @@ test("the catalogue has the 20 questions the native build has", () => {
 });
 
 test("host frames are read into typed messages and anything else is refused", () => {
-  const hello = rules.parseHostMessage('{"type":"hello","protocol":1,"version":"0.1.0","capabilities":["status"]}');
+  const hello = rules.parseHostMessage('{"type":"hello","protocol":2,"version":"0.1.0","capabilities":["status"]}');
   assert.equal(hello.ok, true);
   assert.equal(hello.value.protocol, rules.protocolVersion());
   const error = rules.parseHostMessage('{"id":3,"error":{"code":"wrong-passcode","retriesLeft":2,"message":"Wrong."}}');
