@@ -41,7 +41,9 @@ pub fn enrol(config: &PortalConfig, card: &Enrolment<'_>, now: i64) -> Result<()
         None => bail!("enrolling a card needs the trusted-ca that issued its certificates"),
     };
     let pin = |what: &str, der: &[u8]| {
-        crate::cardproof::certificate_key(der, Some(&ca), now)
+        // Not the date: card management may enrol a card whose certificates have expired,
+        // and the portal then tells its holder so.
+        crate::cardproof::certificate_key(der, Some(&ca), None)
             .map_err(|e| anyhow::anyhow!("the {what} certificate: {e}"))
     };
     let authentication_key = pin("9A", card.certificate_9a)?;

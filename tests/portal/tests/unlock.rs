@@ -1,5 +1,5 @@
-//! Unlock over HTTP: questions, lockout and the RA, the unlock code, the signed authorization,
-//! the host's report and the PUK rotation.
+//! Unlock over HTTP: questions, lockout and the RA, the unlock code, the sealed and signed
+//! authorization, the card's receipt and the PUK rotation, the notification emails.
 
 mod common;
 
@@ -52,8 +52,39 @@ fn code_step(portal: &Portal, flow: &Value, mail_number: usize) {
     assert_eq!(status, 200, "{body}");
 }
 
+/// The sealed secrets of an authorization, opened with the host key it was sealed to.
+fn secrets(
+    host: &HostKeyPair,
+    payload: &Value,
+) -> selfservice_rules::authorization::UnlockSecrets {
+    let sealed = serde_json::from_value(payload["sealed"].clone()).expect("sealed box");
+    host.open(
+        &sealed,
+        &selfservice_rules::authorization::seal_aad(
+            payload["authorizationId"].as_str().expect("id"),
+            payload["cardGuid"].as_str().expect("guid"),
+        ),
+    )
+    .expect("opens with its host key")
+}
+
+/// A registered, locked card's unlock flow up to the new passcode (code accepted).
+fn flow_at_passcode(portal: &Portal) -> (virtual_card::card_file::CardFile, Value) {
+    let card = registered_locked_card(portal);
+    let started = start(portal, &card);
+    let flow = started["flowId"].clone();
+    let (status, sent) = portal.post(
+        "/api/v1/unlock/answers",
+        &json!({"flowId": flow, "answers": answer_all(&started["questionIds"], true)}),
+    );
+    assert_eq!(status, 200, "{sent}");
+    code_step(portal, &flow, 2);
+    (card, flow)
+}
+
 #[test]
-fn an_unlock_goes_from_the_warning_to_a_signed_authorization_and_rotates_the_puk_on_success() {
+fn an_unlock_goes_from_the_warning_to_a_sealed_authorization_and_rotates_the_puk_only_on_the_cards_receipt(
+) {
     let portal = Portal::start();
     let card = registered_locked_card(&portal);
     let started = start(&portal, &card);
@@ -64,7 +95,7 @@ fn an_unlock_goes_from_the_warning_to_a_signed_authorization_and_rotates_the_puk
     let flow = started["flowId"].clone();
 
     // No authorization before the code.
-    let (_, early) = portal.post("/api/v1/unlock/authorization", &json!({"flowId": flow}));
+    let (_, early, _) = portal.authorize(&card, &flow);
     assert_eq!(early["error"]["code"], "out-of-order");
 
     let (status, sent) = portal.post(
@@ -79,59 +110,183 @@ fn an_unlock_goes_from_the_warning_to_a_signed_authorization_and_rotates_the_puk
     assert!(mail
         .body()
         .contains("If you did not request a Smartcard Unlock Code please inform your organisation's Registration Authority"));
-    let (_, early) = portal.post("/api/v1/unlock/authorization", &json!({"flowId": flow}));
+    let (_, early, _) = portal.authorize(&card, &flow);
     assert_eq!(early["error"]["code"], "out-of-order");
     code_step(&portal, &flow, 2);
 
-    let (status, issued) = portal.post("/api/v1/unlock/authorization", &json!({"flowId": flow}));
+    let (status, issued, host) = portal.authorize(&card, &flow);
     assert_eq!(status, 200, "{issued}");
     let payload = open(&portal, &issued["authorization"]);
+    assert_eq!(payload["version"], 2);
     assert_eq!(payload["cardGuid"], card.guid.as_str());
     assert_eq!(payload["origin"], ORIGIN);
-    assert_eq!(payload["puk"], card.puk.as_str());
-    let new_puk = payload["newPuk"].as_str().expect("new puk").to_string();
-    assert_ne!(new_puk, card.puk);
+    assert_eq!(payload["hostKey"], host.public_base64().as_str());
+    // Nothing secret in clear: not in the payload, not in the HTTP answer.
+    assert!(payload.get("puk").is_none() && payload.get("newPuk").is_none());
+    let opened = secrets(&host, &payload);
+    assert_eq!(opened.puks.len(), 1);
+    assert_eq!(opened.puks[0].puk.expose(), card.puk);
+    let fresh = opened.fresh_puk.clone();
+    assert_ne!(fresh.puk.expose(), card.puk);
+    for secret in [card.puk.as_str(), fresh.puk.expose(), opened.temporary_pin.expose()] {
+        assert!(!issued.to_string().contains(secret), "{secret} in the answer");
+    }
+    // Another host session cannot open it.
+    let sealed = serde_json::from_value(payload["sealed"].clone()).expect("sealed");
+    assert!(HostKeyPair::generate()
+        .open(&sealed, &selfservice_rules::authorization::seal_aad(
+            payload["authorizationId"].as_str().expect("id"),
+            &card.guid
+        ))
+        .is_err());
     assert!(payload["expiresAt"].as_i64() > payload["issuedAt"].as_i64());
+    // The person hears of it before the authorization leaves the portal.
+    let notice = portal.mail(3);
+    assert_eq!(notice.subject(), Some("Your Smartcard is being unlocked"));
+    assert!(notice.body().contains("Mr John Rigby"));
 
-    // The host's report: until it says the PUK rotated, the old one is kept.
-    let report = |state: Value| {
-        portal.post(
-            "/api/v1/unlock/result",
-            &json!({"flowId": flow, "authorizationId": issued["authorizationId"], "state": state}),
-        )
-    };
-    let (status, _) = report(json!({"unblocked": true, "passcodeSet": false, "pukRotated": false}));
-    assert_eq!(status, 200);
-    let stored = portal.command(&["audit"]);
-    assert!(String::from_utf8_lossy(&stored.stdout).contains("unlock-result"));
-    let (current, pending) =
-        selfservice_portal::ops::stored_puk(&config(&portal), &card.guid).expect("puk");
-    assert_eq!(
-        (current.as_str(), pending.as_deref()),
-        (card.puk.as_str(), Some(new_puk.as_str()))
-    );
-
-    // A retry gets a new authorization carrying the same PUK pair.
-    let (_, again) = portal.post("/api/v1/unlock/authorization", &json!({"flowId": flow}));
-    let second = open(&portal, &again["authorization"]);
-    assert_eq!(
-        (second["puk"].clone(), second["newPuk"].clone()),
-        (json!(card.puk), json!(new_puk))
-    );
-    assert_ne!(second["authorizationId"], payload["authorizationId"]);
+    // What the page says without the card's signature moves nothing.
+    let authorization_id = issued["authorizationId"].clone();
     let (status, _) = portal.post(
         "/api/v1/unlock/result",
-        &json!({"flowId": flow, "authorizationId": again["authorizationId"], "state": {"unblocked": true, "passcodeSet": true, "pukRotated": true}}),
+        &json!({"flowId": flow, "authorizationId": authorization_id, "error": "card-removed"}),
     );
     assert_eq!(status, 200);
+    let (status, legacy) = portal.post(
+        "/api/v1/unlock/result",
+        &json!({"flowId": flow, "authorizationId": authorization_id, "state": {"unblocked": true, "passcodeSet": true, "pukRotated": true}}),
+    );
+    assert_eq!((status, legacy["error"]["field"].as_str()), (400, Some("state")));
+    let mut forged = receipt(&card, &issued["authorization"], &fresh.id);
+    let keys = card.keys.as_ref().expect("keys");
+    forged["signature"] = json!(base64::engine::general_purpose::STANDARD.encode(sign_with(
+        &keys.authentication_key,
+        &[0; 32]
+    )));
+    let (status, refused) = portal.post(
+        "/api/v1/unlock/result",
+        &json!({"flowId": flow, "authorizationId": authorization_id, "receipt": forged}),
+    );
+    assert_eq!((status, refused["error"]["code"].as_str()), (403, Some("proof-rejected")));
+    let stored = || selfservice_portal::ops::stored_puk(&config(&portal), &card.guid).expect("puk");
+    assert_eq!(stored(), (card.puk.clone(), Some(fresh.puk.expose().to_string())));
+
+    // A retry gets a new authorization, sealed to its own host key, with both PUKs the card
+    // may now hold and the same fresh one.
+    let (status, again, second_host) = portal.authorize(&card, &flow);
+    assert_eq!(status, 200, "{again}");
+    let second = open(&portal, &again["authorization"]);
+    assert_ne!(second["authorizationId"], payload["authorizationId"]);
+    let reopened = secrets(&second_host, &second);
+    let held: Vec<(&str, &str)> = reopened
+        .puks
+        .iter()
+        .map(|p| (p.id.as_str(), p.puk.expose()))
+        .collect();
+    assert_eq!(
+        held,
+        vec![(opened.puks[0].id.as_str(), card.puk.as_str()), (fresh.id.as_str(), fresh.puk.expose())]
+    );
+    assert_eq!(reopened.fresh_puk, fresh);
+    assert_eq!(portal.mails().len(), 3, "one 'being unlocked' email per unlock");
+
+    // The card's receipt for that authorization: now the fresh PUK is the one on record.
+    let (status, body) = portal.post(
+        "/api/v1/unlock/result",
+        &json!({"flowId": flow, "authorizationId": again["authorizationId"], "receipt": receipt(&card, &again["authorization"], &fresh.id)}),
+    );
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(stored(), (fresh.puk.expose().to_string(), None));
+    let notice = portal.mail(4);
+    assert_eq!(notice.subject(), Some("Your Smartcard has been unlocked"));
+    assert!(portal.command(&["audit", "--verify"]).status.success());
+}
+
+#[test]
+fn a_receipt_for_another_card_or_authorization_is_refused() {
+    let portal = Portal::start();
+    let (card, flow) = flow_at_passcode(&portal);
+    let other = portal.card("locked", None);
+    let (_, first, _) = portal.authorize(&card, &flow);
+    let (_, second, host) = portal.authorize(&card, &flow);
+    let fresh = secrets(&host, &open(&portal, &second["authorization"])).fresh_puk;
+    for (name, receipt) in [
+        ("signed by another card", receipt(&other, &second["authorization"], &fresh.id)),
+        ("over another authorization", receipt(&card, &first["authorization"], &fresh.id)),
+    ] {
+        let (status, body) = portal.post(
+            "/api/v1/unlock/result",
+            &json!({"flowId": flow, "authorizationId": second["authorizationId"], "receipt": receipt}),
+        );
+        assert_eq!(status, 403, "{name}: {body}");
+    }
     let (current, pending) =
         selfservice_portal::ops::stored_puk(&config(&portal), &card.guid).expect("puk");
-    assert_eq!((current, pending), (new_puk, None));
-    // The notification after every unlock.
-    let notice = portal.mail(3);
-    assert_eq!(notice.subject(), Some("Your Smartcard has been unlocked"));
-    assert!(notice.body().contains("Mr John Rigby"));
-    assert!(portal.command(&["audit", "--verify"]).status.success());
+    assert_eq!((current, pending.is_some()), (card.puk.clone(), true));
+}
+
+#[test]
+fn no_authorization_without_the_being_unlocked_email_and_a_lost_unlocked_email_is_not_an_unlock_error(
+) {
+    let portal = Portal::start();
+    let (card, flow) = flow_at_passcode(&portal);
+    portal.sink.refuse(true);
+    let (status, body, _) = portal.authorize(&card, &flow);
+    assert_eq!(status, 503, "{body}");
+    assert!(body["error"]["message"]
+        .as_str()
+        .is_some_and(|m| m.contains("not been changed")));
+    portal.sink.refuse(false);
+    let (status, issued, host) = portal.authorize(&card, &flow);
+    assert_eq!(status, 200, "{issued}");
+    let fresh = secrets(&host, &open(&portal, &issued["authorization"])).fresh_puk;
+    // The relay goes down after the card is unlocked: the receipt still lands.
+    portal.sink.refuse(true);
+    let (status, body) = portal.post(
+        "/api/v1/unlock/result",
+        &json!({"flowId": flow, "authorizationId": issued["authorizationId"], "receipt": receipt(&card, &issued["authorization"], &fresh.id)}),
+    );
+    assert_eq!(status, 200, "{body}");
+    let (current, pending) =
+        selfservice_portal::ops::stored_puk(&config(&portal), &card.guid).expect("puk");
+    assert_eq!((current.as_str(), pending), (fresh.puk.expose(), None));
+    assert!(portal
+        .audit_rows()
+        .iter()
+        .any(|row| row["event"] == "unlock-notification" && row["outcome"] == "not-sent"));
+}
+
+#[test]
+fn proofs_verify_only_with_the_key_pinned_for_their_purpose() {
+    let portal = Portal::start();
+    let card = portal.card("unlocked", None);
+    // A register proof made with the 9E key (no PIN needed) is refused, whatever the
+    // certificate says; so is an unlock proof made with the 9A key.
+    let keys = card.keys.clone().expect("keys");
+    let mut swapped = card.clone();
+    if let Some(k) = swapped.keys.as_mut() {
+        k.authentication_key = keys.card_authentication_key.clone();
+        k.authentication_certificate = keys.card_authentication_certificate.clone();
+        k.card_authentication_key = keys.authentication_key.clone();
+        k.card_authentication_certificate = keys.authentication_certificate.clone();
+    }
+    for (journey, purpose) in [("registration", "register"), ("unlock", "unlock")] {
+        let challenge = portal.challenge(purpose);
+        let proof = proof_with(
+            &swapped,
+            purpose,
+            ORIGIN,
+            challenge["nonce"].as_str().expect("nonce"),
+            (purpose == "unlock").then(HostKeyPair::generate).as_ref(),
+        );
+        let (status, body) = portal.post(
+            &format!("/api/v1/{journey}/start"),
+            &json!({"challengeId": challenge["challengeId"], "proof": proof}),
+        );
+        assert_eq!((status, body["error"]["code"].as_str()), (403, Some("proof-rejected")), "{journey}");
+    }
+    // The right keys pass.
+    assert_eq!(portal.start_flow(&card, "registration").0, 200);
 }
 
 fn config(portal: &Portal) -> selfservice_portal::config::PortalConfig {

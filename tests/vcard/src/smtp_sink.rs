@@ -72,6 +72,7 @@ fn decode_quoted_printable(text: &str) -> String {
 pub struct SmtpSink {
     pub port: u16,
     mails: Arc<Mutex<Vec<Mail>>>,
+    refusing: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl SmtpSink {
@@ -86,16 +87,28 @@ impl SmtpSink {
         let listener = TcpListener::bind(("127.0.0.1", port))?;
         let port = listener.local_addr()?.port();
         let mails: Arc<Mutex<Vec<Mail>>> = Arc::default();
-        let sink = Arc::clone(&mails);
+        let refusing: Arc<std::sync::atomic::AtomicBool> = Arc::default();
+        let (sink, refuse) = (Arc::clone(&mails), Arc::clone(&refusing));
         std::thread::spawn(move || {
             for stream in listener.incoming().flatten() {
                 let (sink, dir) = (Arc::clone(&sink), dir.clone());
+                let refuse = refuse.load(std::sync::atomic::Ordering::SeqCst);
                 std::thread::spawn(move || {
-                    let _ = session(stream, &sink, dir.as_deref());
+                    let _ = session(stream, &sink, dir.as_deref(), refuse);
                 });
             }
         });
-        Ok(SmtpSink { port, mails })
+        Ok(SmtpSink {
+            port,
+            mails,
+            refusing,
+        })
+    }
+
+    /// From the next connection on, refuse every message (a mail relay that is down).
+    pub fn refuse(&self, refuse: bool) {
+        self.refusing
+            .store(refuse, std::sync::atomic::Ordering::SeqCst);
     }
 
     pub fn mails(&self) -> Vec<Mail> {
@@ -121,9 +134,13 @@ fn session(
     stream: TcpStream,
     sink: &Mutex<Vec<Mail>>,
     dir: Option<&std::path::Path>,
+    refuse: bool,
 ) -> std::io::Result<()> {
     stream.set_read_timeout(Some(Duration::from_secs(30)))?;
     let mut writer = stream.try_clone()?;
+    if refuse {
+        return writer.write_all(b"554 no service here\r\n");
+    }
     let mut reader = BufReader::new(stream);
     writer.write_all(b"220 sink ESMTP\r\n")?;
     let (mut from, mut to) = (String::new(), Vec::new());

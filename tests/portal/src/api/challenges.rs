@@ -5,6 +5,7 @@
 use axum::extract::{ConnectInfo, State};
 use axum::http::StatusCode;
 use axum::Json;
+use base64::Engine;
 use rusqlite::params;
 use selfservice_rules::api::{ApiError, Challenge, ChallengeRequest, StartFlow};
 use selfservice_rules::proof::CHALLENGE_LIFETIME_SECONDS;
@@ -86,6 +87,12 @@ fn proof_rejected() -> Failure {
     )
 }
 
+fn out_of_date() -> Failure {
+    unavailable(
+        "Your smartcard's certificates have expired, so it cannot be unlocked here. Contact your Registration Authority for a new card.",
+    )
+}
+
 pub fn unavailable(message: &str) -> Failure {
     Failure::new(
         StatusCode::FORBIDDEN,
@@ -137,6 +144,22 @@ pub fn verify_start(
         record("challenge-used-expired-or-wrong-purpose")?;
         return Err(challenge_invalid());
     }
+    // The certificate first: a card from another CA is refused as such, enrolled or not.
+    let presented = base64::engine::general_purpose::STANDARD
+        .decode(&request.proof.certificate)
+        .map_err(|_| ProofError::BadCertificate)
+        .and_then(|der| cardproof::certificate_key(&der, state.trusted_ca.as_ref(), Some(now)));
+    match presented {
+        Ok(_) => {}
+        Err(ProofError::OutOfDate) => {
+            record("certificate-out-of-date")?;
+            return Err(out_of_date());
+        }
+        Err(error) => {
+            record(&format!("rejected: {error}"))?;
+            return Err(proof_rejected());
+        }
+    }
     let guid = request.proof.card_guid.to_ascii_lowercase();
     let Some(card) = db::card(&db, &guid)? else {
         record("card-not-enrolled")?;
@@ -168,9 +191,7 @@ pub fn verify_start(
         Ok(host_key) => host_key,
         Err(ProofError::OutOfDate) => {
             record("certificate-out-of-date")?;
-            return Err(unavailable(
-                "Your smartcard's certificates have expired, so it cannot be unlocked here. Contact your Registration Authority for a new card.",
-            ));
+            return Err(out_of_date());
         }
         Err(error) => {
             record(&format!("rejected: {error}"))?;

@@ -20,6 +20,84 @@ use virtual_card::smtp_sink::{Mail, SmtpSink};
 use virtual_card::world::resolve_card;
 
 pub const PROGRAM: &str = env!("CARGO_BIN_EXE_selfservice-portal");
+
+pub use selfservice_rules::seal::HostKeyPair;
+
+/// A card key signs: `purpose` "register" with 9A, otherwise 9E; an unlock proof carries the
+/// host key.
+pub fn proof_with(
+    card: &CardFile,
+    purpose: &str,
+    origin: &str,
+    nonce: &str,
+    host: Option<&HostKeyPair>,
+) -> Value {
+    use selfservice_rules::protocol::ProofPurpose;
+    let keys = card.keys.as_ref().expect("keys");
+    let (key, cert, purpose) = match purpose {
+        "register" => (
+            &keys.authentication_key,
+            &keys.authentication_certificate,
+            ProofPurpose::Register,
+        ),
+        _ => (
+            &keys.card_authentication_key,
+            &keys.card_authentication_certificate,
+            ProofPurpose::Unlock,
+        ),
+    };
+    let host_key = host.map(HostKeyPair::public_bytes);
+    let digest =
+        selfservice_rules::proof::proof_digest(origin, nonce, purpose, host_key.as_ref());
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let mut proof = json!({
+        "cardGuid": card.guid,
+        "certificate": b64.encode(pem_to_der(cert).expect("der")),
+        "signature": b64.encode(sign_with(key, &digest)),
+        "algorithm": "ES256",
+    });
+    if let Some(host) = host {
+        proof["hostKey"] = json!(host.public_base64());
+    }
+    proof
+}
+
+/// A DER ECDSA signature over a prehashed digest with a PKCS#8 PEM key.
+pub fn sign_with(key_pem: &str, digest: &[u8; 32]) -> Vec<u8> {
+    let key = SigningKey::from_pkcs8_pem(key_pem).expect("key");
+    let signature: DerSignature = key.sign_prehash(digest).expect("sign");
+    signature.as_bytes().to_vec()
+}
+
+/// The payload bytes of a signed authorization as the portal returned it.
+pub fn payload_bytes(signed: &Value) -> Vec<u8> {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(signed["payload"].as_str().expect("payload"))
+        .expect("b64")
+}
+
+/// A receipt as the card would sign it (9E) for an authorization, saying it holds `puk_id`.
+pub fn receipt(card: &CardFile, signed: &Value, puk_id: &str) -> Value {
+    let payload: Value = serde_json::from_slice(&payload_bytes(signed)).expect("json");
+    let outcome = json!({
+        "authorizationId": payload["authorizationId"],
+        "cardGuid": card.guid,
+        "pukId": puk_id,
+        "passcodeSet": true,
+    })
+    .to_string();
+    let digest = selfservice_rules::authorization::receipt_digest(
+        &selfservice_rules::authorization::payload_hash(&payload_bytes(signed)),
+        outcome.as_bytes(),
+    );
+    let keys = card.keys.as_ref().expect("keys");
+    json!({
+        "outcome": base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(outcome),
+        "signature": base64::engine::general_purpose::STANDARD
+            .encode(sign_with(&keys.card_authentication_key, &digest)),
+        "algorithm": "ES256",
+    })
+}
 pub const ORIGIN: &str = "https://portal.test";
 
 pub struct Portal {
@@ -126,8 +204,21 @@ from = "smartcard.servicecentre@nhs.net"
         let card = virtual_card::runner::prepare_card(&path, &self.ca)
             .expect("prepare")
             .file;
+        let keys = card.keys.as_ref().expect("keys");
+        let certificate_9a = path.with_extension("9a.pem");
+        let certificate_9e = path.with_extension("9e.pem");
+        std::fs::write(&certificate_9a, &keys.authentication_certificate).expect("write");
+        std::fs::write(&certificate_9e, &keys.card_authentication_certificate).expect("write");
+        let (certificate_9a, certificate_9e) = (
+            certificate_9a.to_string_lossy().into_owned(),
+            certificate_9e.to_string_lossy().into_owned(),
+        );
         let mut args = vec![
             "enrol",
+            "--certificate-9a",
+            &certificate_9a,
+            "--certificate-9e",
+            &certificate_9e,
             "--guid",
             &card.guid,
             "--holder",
@@ -239,26 +330,24 @@ from = "smartcard.servicecentre@nhs.net"
         body
     }
 
-    /// The card's proof for a challenge: 9A for register, 9E for unlock.
+    /// The card's proof for a challenge: 9A for register, 9E for unlock (with a throwaway
+    /// host key).
     pub fn proof(&self, card: &CardFile, purpose: &str, origin: &str, nonce: &str) -> Value {
-        let keys = card.keys.as_ref().expect("keys");
-        let (key, cert) = match purpose {
-            "register" => (&keys.authentication_key, &keys.authentication_certificate),
-            _ => (
-                &keys.card_authentication_key,
-                &keys.card_authentication_certificate,
-            ),
-        };
-        let key = SigningKey::from_pkcs8_pem(key).expect("key");
-        let digest = selfservice_rules::proof::proof_digest(origin, nonce);
-        let signature: DerSignature = key.sign_prehash(&digest).expect("sign");
-        let b64 = base64::engine::general_purpose::STANDARD;
-        json!({
-            "cardGuid": card.guid,
-            "certificate": b64.encode(pem_to_der(cert).expect("der")),
-            "signature": b64.encode(signature.as_bytes()),
-            "algorithm": "ES256",
-        })
+        let host = HostKeyPair::generate();
+        proof_with(card, purpose, origin, nonce, (purpose == "unlock").then_some(&host))
+    }
+
+    /// A fresh unlock proof with a host key, and the authorization asked for with it.
+    pub fn authorize(&self, card: &CardFile, flow: &Value) -> (u16, Value, HostKeyPair) {
+        let host = HostKeyPair::generate();
+        let challenge = self.challenge("unlock");
+        let nonce = challenge["nonce"].as_str().expect("nonce");
+        let proof = proof_with(card, "unlock", ORIGIN, nonce, Some(&host));
+        let (status, body) = self.post(
+            "/api/v1/unlock/authorization",
+            &json!({"flowId": flow, "challengeId": challenge["challengeId"], "proof": proof}),
+        );
+        (status, body, host)
     }
 
     /// Challenge + proof + start, for a journey.
