@@ -292,8 +292,6 @@ mod tests {
         sent: usize,
         cut: Option<Cut>,
         gone: bool,
-        /// PUK tries the card counted as wrong, over its whole life.
-        wrong_puk_tries: u32,
     }
 
     impl Transmit for Reader {
@@ -307,11 +305,7 @@ mod tests {
                 self.gone = true;
                 return Err(CardError::CardRemoved);
             }
-            let before = self.card.file.puk_retries_left;
             let (raw, _) = self.card.process(command);
-            if self.card.file.puk_retries_left < before {
-                self.wrong_puk_tries += 1;
-            }
             if cut_here.is_some() {
                 self.gone = true;
                 return Err(CardError::CardRemoved);
@@ -378,7 +372,6 @@ mod tests {
             sent: 0,
             cut: None,
             gone: false,
-            wrong_puk_tries: 0,
         };
         let mut memory = Memory::default();
         let mut outcome = Err(UnblockError::UnknownPuk);
@@ -423,7 +416,7 @@ mod tests {
         assert_eq!(outcome, Ok("fresh".to_string()));
         assert_eq!(reader.card.file.pin, NEW_PASSCODE);
         assert_eq!(reader.card.file.puk, FRESH_PUK);
-        assert_eq!(reader.wrong_puk_tries, 0);
+        assert_eq!(reader.card.file.history.wrong_puk_tries, 0);
     }
 
     #[test]
@@ -441,7 +434,7 @@ mod tests {
                     (NEW_PASSCODE, FRESH_PUK),
                     "{case}"
                 );
-                assert!(reader.wrong_puk_tries <= 1, "{case}: {} wrong", reader.wrong_puk_tries);
+                assert!(reader.card.file.history.wrong_puk_tries <= 1, "{case}: {} wrong", reader.card.file.history.wrong_puk_tries);
                 assert_eq!(file.puk_retries_left, file.puk_retry_limit, "{case}");
                 walked += 1;
             }
@@ -460,7 +453,7 @@ mod tests {
                     let case = format!("cuts {first:?}, {second:?}, {third:?}");
                     assert_eq!(outcome, Ok("fresh".to_string()), "{case}");
                     assert_eq!(reader.card.file.pin, NEW_PASSCODE, "{case}");
-                    worst = worst.max(reader.wrong_puk_tries);
+                    worst = worst.max(reader.card.file.history.wrong_puk_tries);
                 }
             }
         }

@@ -71,6 +71,24 @@ impl World {
         mail.code().expect("code in the mail")
     }
 
+    /// Messages the sink has received.
+    fn mail_count(&self) -> usize {
+        std::fs::read_dir(&self.vars["SMTP_SINK_DIR"])
+            .map(|d| d.count())
+            .unwrap_or(0)
+    }
+
+    /// Sends a command to the card's control socket (`fault remove-after 4`, `insert`);
+    /// returns the card's status.
+    fn card(&self, command: &str) -> Value {
+        virtual_card::control::send(
+            std::path::Path::new(&self.vars["VCARD_CONTROL_0"]),
+            command,
+        )
+        .expect("card control")["status"]
+            .clone()
+    }
+
     fn card_file(&self) -> virtual_card::card_file::CardFile {
         virtual_card::card_file::CardFile::load(&PathBuf::from(&self.vars["VCARD_FILE_0"]))
             .expect("card")
@@ -128,6 +146,11 @@ impl Host {
                 return frame;
             }
         }
+    }
+
+    /// Reads frames until the host announces this event (the card back in the reader).
+    fn wait_event(&mut self, event: &str) {
+        while read_frame(&mut self.child)["event"] != json!(event) {}
     }
 
     fn result(&mut self, request: Value) -> Value {
@@ -238,7 +261,13 @@ fn a_nurse_registers_locks_her_card_and_unlocks_it_with_the_host_and_the_portal(
         "/api/v1/unlock/code",
         json!({"flowId": flow, "code": world.code(2)}),
     );
-    let issued = world.post("/api/v1/unlock/authorization", json!({"flowId": flow}));
+    // A fresh proof carrying this host session's key; the authorization is sealed to it.
+    let (challenge, card_proof) = proof(&mut host, &world, "unlock", None);
+    assert!(card_proof["hostKey"].is_string());
+    let issued = world.post(
+        "/api/v1/unlock/authorization",
+        json!({"flowId": flow, "challengeId": challenge["challengeId"], "proof": card_proof}),
+    );
     let unlocked = host.result(json!({"type": "unlock", "origin": origin, "authorization": issued["authorization"], "newPasscode": "860245"}));
     assert_eq!(
         unlocked["state"],
@@ -246,7 +275,7 @@ fn a_nurse_registers_locks_her_card_and_unlocks_it_with_the_host_and_the_portal(
     );
     world.post(
         "/api/v1/unlock/result",
-        json!({"flowId": flow, "authorizationId": issued["authorizationId"], "state": unlocked["state"]}),
+        json!({"flowId": flow, "authorizationId": issued["authorizationId"], "receipt": unlocked["receipt"]}),
     );
 
     // The card holds the new passcode and the portal's fresh PUK; the notification was sent.
@@ -260,10 +289,12 @@ fn a_nurse_registers_locks_her_card_and_unlocks_it_with_the_host_and_the_portal(
         selfservice_portal::ops::stored_puk(&config, &card.guid).expect("puk");
     assert_eq!((portal_puk, pending), (card.puk.clone(), None));
     assert_ne!(card.puk, "73419265", "the PUK rotated");
-    let notice =
-        std::fs::read_to_string(PathBuf::from(&world.vars["SMTP_SINK_DIR"]).join("0003.eml"))
-            .expect("notice");
-    assert!(notice.contains("Your Smartcard has been unlocked"));
+    let mail = |n: usize| {
+        std::fs::read_to_string(PathBuf::from(&world.vars["SMTP_SINK_DIR"]).join(format!("{n:04}.eml")))
+            .expect("notice")
+    };
+    assert!(mail(3).contains("Your Smartcard is being unlocked"));
+    assert!(mail(4).contains("Your Smartcard has been unlocked"));
     let verify = Command::new(PathBuf::from(env!("CARGO_BIN_EXE_selfservice-portal")))
         .args([
             "--config",
@@ -274,4 +305,201 @@ fn a_nurse_registers_locks_her_card_and_unlocks_it_with_the_host_and_the_portal(
         .output()
         .expect("audit");
     assert!(verify.status.success());
+}
+
+/// How the person came back after an interrupted unlock.
+#[derive(Debug, Clone, Copy)]
+enum Retry {
+    /// The card put back: the same page and host session try again.
+    CardBack,
+    /// The host was killed (or crashed): a new host process, same page.
+    HostKilled,
+    /// The browser was closed: a new host and a new unlock from the start (questions, code).
+    BrowserClosed,
+}
+
+/// One portal attempt and its outcome: fresh proof, authorization, unlock, report.
+fn attempt(
+    world: &World,
+    host: &mut Host,
+    flow: &Value,
+    passcode: &str,
+    fault: Option<&str>,
+) -> Value {
+    let (challenge, card_proof) = proof(host, world, "unlock", None);
+    let issued = world.post(
+        "/api/v1/unlock/authorization",
+        json!({"flowId": flow, "challengeId": challenge["challengeId"], "proof": card_proof}),
+    );
+    if let Some(fault) = fault {
+        world.card(fault);
+    }
+    let reply = host.request(json!({"type": "unlock", "origin": world.vars["PORTAL_URL"],
+        "authorization": issued["authorization"], "newPasscode": passcode, "waitForCardMs": 5000}));
+    world.card("fault clear");
+    let report = match reply.get("result") {
+        Some(result) => json!({"flowId": flow, "authorizationId": issued["authorizationId"], "receipt": result["receipt"]}),
+        None => json!({"flowId": flow, "authorizationId": issued["authorizationId"], "error": reply["error"]["code"]}),
+    };
+    world.post("/api/v1/unlock/result", report);
+    if world.card("status")["inserted"] == json!(false) {
+        world.card("insert");
+        // As the page does: go on once the host has seen the card come back.
+        host.wait_event("card-inserted");
+    }
+    reply
+}
+
+/// A locked card's unlock, from the 9E proof to the accepted code.
+fn unlock_to_passcode(world: &World, host: &mut Host) -> Value {
+    let (challenge, card_proof) = proof(host, world, "unlock", None);
+    let started = world.post(
+        "/api/v1/unlock/start",
+        json!({"challengeId": challenge["challengeId"], "proof": card_proof}),
+    );
+    let flow = started["flowId"].clone();
+    let answers: Vec<Value> = started["questionIds"]
+        .as_array()
+        .expect("ids")
+        .iter()
+        .map(|id| json!({"questionId": id, "answer": answer_for(id.as_str().unwrap_or_default())}))
+        .collect();
+    let mails = world.mail_count();
+    world.post("/api/v1/unlock/answers", json!({"flowId": flow, "answers": answers}));
+    world.post(
+        "/api/v1/unlock/code",
+        json!({"flowId": flow, "code": world.code(mails + 1)}),
+    );
+    flow
+}
+
+fn answer_for(question: &str) -> &'static str {
+    match question {
+        "mother-maiden-name" => "Adeyemi",
+        "first-car" => "Vauxhall Nova",
+        "childhood-phone" => "0121 496 0000",
+        _ => "Biscuit",
+    }
+}
+
+fn register(world: &World, host: &mut Host, passcode: &str) {
+    let (challenge, card_proof) = proof(host, world, "register", Some(passcode));
+    let started = world.post(
+        "/api/v1/registration/start",
+        json!({"challengeId": challenge["challengeId"], "proof": card_proof}),
+    );
+    let flow = started["flowId"].clone();
+    let answers: Vec<Value> = ["mother-maiden-name", "first-car", "childhood-phone", "first-pet"]
+        .iter()
+        .map(|id| json!({"questionId": id, "answer": answer_for(id)}))
+        .collect();
+    world.post("/api/v1/registration/questions", json!({"flowId": flow, "answers": answers}));
+    world.post("/api/v1/registration/email", json!({"flowId": flow, "email": started["emailOnFile"]}));
+    let mails = world.mail_count();
+    world.post(
+        "/api/v1/registration/confirm",
+        json!({"flowId": flow, "code": world.code(mails)}),
+    );
+}
+
+fn lock(world: &World, host: &mut Host) {
+    for _ in 0..3 {
+        host.request(json!({"type": "prove-possession", "purpose": "register",
+            "origin": world.vars["PORTAL_URL"],
+            "nonce": "q2Fy9Yk3qv5oVx1oZ0lZb1pQm9yq1S3dXr8W0vT6kYc", "passcode": "000000"}));
+    }
+    assert_eq!(world.card_file().pin_retries_left, 0);
+}
+
+/// DESIGN 4.3's promise, through the real stack: the card pulled before or after each APDU
+/// of the unlock, then a retry (the card put back, the host killed, the browser closed) that
+/// is itself cut at the same APDU the other way, then a clean retry. Every time: the card
+/// ends unlocked with the new passcode, the portal holds exactly the PUK the card holds, at
+/// most one PUK try went on a wrong PUK, and the card can be locked and unlocked again.
+#[test]
+fn every_interruption_point_spends_at_most_one_wrong_puk_try_and_the_card_stays_recoverable() {
+    let world = World::up();
+    let state = tempfile::tempdir().expect("state");
+    let mut host = Host::start(&world, state.path());
+    register(&world, &mut host, "583920");
+    let config = selfservice_portal::config::PortalConfig::load(Some(&PathBuf::from(
+        &world.vars["PORTAL_CONFIG"],
+    )))
+    .expect("config");
+    // How many APDUs a clean unlock sends: the points to cut at.
+    lock(&world, &mut host);
+    let flow = unlock_to_passcode(&world, &mut host);
+    let (challenge, card_proof) = proof(&mut host, &world, "unlock", None);
+    let issued = world.post(
+        "/api/v1/unlock/authorization",
+        json!({"flowId": flow, "challengeId": challenge["challengeId"], "proof": card_proof}),
+    );
+    let counted = world.card("status")["apdus"].as_u64().expect("apdus");
+    let clean = host.result(json!({"type": "unlock", "origin": world.vars["PORTAL_URL"],
+        "authorization": issued["authorization"], "newPasscode": "860245"}));
+    let apdus = world.card("status")["apdus"].as_u64().expect("apdus") - counted;
+    assert!((8..40).contains(&apdus), "{apdus} APDUs");
+    world.post(
+        "/api/v1/unlock/result",
+        json!({"flowId": flow, "authorizationId": issued["authorizationId"], "receipt": clean["receipt"]}),
+    );
+
+    let retries = [Retry::CardBack, Retry::HostKilled, Retry::BrowserClosed];
+    let mut case = 0;
+    let mut probed = 0;
+    for at in 1..=apdus {
+        for (first, second) in [("remove-before", "remove-after"), ("remove-after", "remove-before")] {
+            let retry = retries[case % retries.len()];
+            case += 1;
+            let passcode = format!("{:06}", 700_000 + case);
+            let wrong_before = world.card_file().history.wrong_puk_tries;
+            // Dozens of unlocks in a minute: the throttles are not what this test is about.
+            selfservice_portal::db::open(&config.data_dir.join("portal.sqlite3"))
+                .expect("db")
+                .execute("DELETE FROM throttle_windows", [])
+                .expect("clear throttles");
+            lock(&world, &mut host);
+            let mut flow = unlock_to_passcode(&world, &mut host);
+            let name = format!("cut {first} APDU {at}, then {retry:?} cut {second} APDU {at}");
+            let mut finished = false;
+            for fault in [Some(format!("fault {first} {at}")), Some(format!("fault {second} {at}")), None] {
+                let reply = attempt(&world, &mut host, &flow, &passcode, fault.as_deref());
+                // A cut past the end of a (shorter) retry cuts nothing: that run finished.
+                if reply.get("result").is_some() {
+                    finished = true;
+                    break;
+                }
+                assert!(fault.is_some(), "{name}: the clean retry failed: {reply}");
+                match retry {
+                    Retry::CardBack => {}
+                    Retry::HostKilled => host = Host::start(&world, state.path()),
+                    Retry::BrowserClosed => {
+                        host = Host::start(&world, state.path());
+                        if world.card_file().pin_retries_left == 0 {
+                            flow = unlock_to_passcode(&world, &mut host);
+                        } else {
+                            // Unlocked part-way: a new unlock needs a locked card, so the
+                            // person starts one on the next lock; this flow finishes here.
+                        }
+                    }
+                }
+            }
+            assert!(finished, "{name}");
+            let card = world.card_file();
+            assert_eq!(
+                (card.pin.as_str(), card.pin_retries_left),
+                (passcode.as_str(), 3),
+                "{name}"
+            );
+            let (portal_puk, pending) =
+                selfservice_portal::ops::stored_puk(&config, &card.guid).expect("puk");
+            assert_eq!((portal_puk.as_str(), pending), (card.puk.as_str(), None), "{name}");
+            assert_eq!(card.puk_retries_left, card.puk_retry_limit, "{name}");
+            let wrong = card.history.wrong_puk_tries - wrong_before;
+            assert!(wrong <= 1, "{name}: {wrong} wrong PUK tries");
+            probed += usize::try_from(wrong).unwrap_or(0);
+        }
+    }
+    // The walk reached the case where the PUK on the card is unknown and had to be tried.
+    assert!(probed > 0, "no case left the PUK unknown in {case} cases");
 }

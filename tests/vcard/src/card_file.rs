@@ -54,6 +54,31 @@ pub struct CardFile {
     /// default, so the host is tested against them.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub quirks: Vec<Quirk>,
+    /// What this card saw over its life, for tests (a real card keeps no such record).
+    #[serde(default, skip_serializing_if = "CardHistory::is_empty")]
+    pub history: CardHistory,
+}
+
+/// The virtual card's own record of what it was asked, for tests to check what a real card
+/// would not tell: wrong PUK tries even after a right one reset the counter, and every PIN
+/// and PUK it was given (so a test can look for them where they must never appear).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct CardHistory {
+    #[serde(default)]
+    pub wrong_puk_tries: u32,
+    /// PINs set by RESET RETRY COUNTER (temporary PINs), oldest first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub reset_pins: Vec<String>,
+    /// Every PUK the card has held, the first first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub puks: Vec<String>,
+}
+
+impl CardHistory {
+    fn is_empty(&self) -> bool {
+        *self == CardHistory::default()
+    }
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]

@@ -96,6 +96,13 @@ impl PivCard {
         })
     }
 
+    /// The first PUK goes into the history before the first change.
+    fn note_puk(&mut self) {
+        if self.file.history.puks.is_empty() {
+            self.file.history.puks.push(self.file.puk.clone());
+        }
+    }
+
     /// Whether the PIN is verified now (security status), for tests of who logs out.
     pub fn pin_verified(&self) -> bool {
         self.pin_verified
@@ -402,11 +409,14 @@ impl PivCard {
                 }
                 if old != padded(&self.file.puk) {
                     self.file.puk_retries_left -= 1;
+                    self.file.history.wrong_puk_tries += 1;
                     return Reply::status(self.puk_failure_sw());
                 }
                 let Some(new_puk) = accept_puk(new) else {
                     return Reply::status(sw::INCORRECT_DATA);
                 };
+                self.note_puk();
+                self.file.history.puks.push(new_puk.clone());
                 self.file.puk = new_puk;
                 self.file.puk_retries_left = self.file.puk_retry_limit;
                 Reply::status(sw::OK)
@@ -430,11 +440,13 @@ impl PivCard {
         if puk != padded(&self.file.puk) {
             // SP 800-73: the PIN counter is not reset and the PUK counter is decremented.
             self.file.puk_retries_left -= 1;
+            self.file.history.wrong_puk_tries += 1;
             return Reply::status(self.puk_failure_sw());
         }
         let Some(new_pin) = self.accept_pin(new) else {
             return Reply::status(sw::INCORRECT_DATA);
         };
+        self.file.history.reset_pins.push(new_pin.clone());
         self.file.pin = new_pin;
         self.file.pin_retries_left = self.file.pin_retry_limit;
         self.file.puk_retries_left = self.file.puk_retry_limit;
