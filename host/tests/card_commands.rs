@@ -52,7 +52,7 @@ fn assert_proof_verifies(proof: &Value, expected_cn: &str) {
             .expect("b64"),
     )
     .expect("DER signature");
-    let digest = selfservice_rules::proof::proof_digest(ORIGIN, NONCE);
+    let digest = digest_of(proof, ORIGIN, NONCE);
     key.verify_prehash(&digest, &signature)
         .expect("signed by the card's key");
     assert_eq!(proof["algorithm"], "ES256");

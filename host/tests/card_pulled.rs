@@ -1,6 +1,6 @@
 //! A card pulled in the middle of the unlock and put back after 0.2 s, 3 s or 20 s, at every
 //! APDU of the unblock transaction: the host says it went and that it came back (events the
-//! unlock page waits for), and the same authorization then finishes the job. Also a card
+//! unlock page waits for), and a new authorization (a fresh proof) then finishes the job. Also a card
 //! pulled and put back at once, and two host processes (the popup and a journey page) open
 //! while it happens.
 //!
@@ -19,13 +19,26 @@ use virtual_card::runner::Fault;
 const NEW_PASSCODE: &str = "860245";
 const NEW_PUK: &str = "55443322";
 const READER: &str = "Virtual PCD 00 00";
-/// SELECT, GET DATA CHUID, RESET RETRY COUNTER, CHANGE PIN, CHANGE PUK, VERIFY, VERIFY status.
-const UNLOCK_APDUS: u32 = 7;
+/// SELECT, GET DATA CHUID, VERIFY status, RESET RETRY COUNTER, CHANGE PIN, CHANGE PUK, VERIFY,
+/// GET DATA 9E certificate, GENERAL AUTHENTICATE (the receipt), VERIFY logout, VERIFY status.
+const UNLOCK_APDUS: u32 = 11;
 /// Long enough for a loaded machine; a pass takes well under a second.
 const EVENT_DEADLINE: Duration = Duration::from_secs(20);
 
 fn is_event(frame: &Value, event: &str) -> bool {
     frame["type"] == "event" && frame["event"] == event && frame["reader"] == READER
+}
+
+/// What the portal issues for a retry (no receipt yet): both PUKs the card may hold, sealed
+/// to a new proof's host key (the first authorization's key was used up).
+fn retry_authorization(world: &World, host: &mut Host) -> Value {
+    sign_authorization(&world.sealed_authorization(
+        host,
+        0,
+        "auth-retry",
+        &[("enrolled", "19283746"), ("fresh", NEW_PUK)],
+        ("fresh", NEW_PUK),
+    ))
 }
 
 fn unlock(host: &mut Host, authorization: &Value) -> Value {
@@ -55,7 +68,7 @@ fn pulled_looked_at_and_put_back(
     host.hello();
     host.wait_for_card(0);
     drain_events(&mut host);
-    let authorization = world.authorization(0, "auth-pulled", NEW_PUK);
+    let authorization = world.authorization(&mut host, 0, "auth-pulled", NEW_PUK);
     let card = world.card(0);
     let before = card.running.status().apdus;
     card.running.set_fault(Some(fault));
@@ -103,7 +116,8 @@ fn pulled_looked_at_and_put_back(
     card.running.insert();
     host.expect(EVENT_DEADLINE, |f| is_event(f, "card-removed"));
     host.expect(EVENT_DEADLINE, |f| is_event(f, "card-inserted"));
-    let retry = unlock(&mut host, &authorization);
+    let again = retry_authorization(&world, &mut host);
+    let retry = unlock(&mut host, &again);
     if retry.get("result").is_none() {
         return Err(format!("{case}: the retry failed: {retry}"));
     }
@@ -111,7 +125,7 @@ fn pulled_looked_at_and_put_back(
     if (file.pin.as_str(), file.pin_retries_left, file.puk.as_str()) != (NEW_PASSCODE, 3, NEW_PUK) {
         return Err(format!("{case}: the card ended as {file:?}"));
     }
-    if file.puk_retries_left < 2 {
+    if file.history.wrong_puk_tries > 1 {
         return Err(format!("{case}: more than one PUK try spent: {file:?}"));
     }
     Ok(())
@@ -215,7 +229,7 @@ fn with_the_popup_open_too_a_card_pulled_mid_unlock_finishes_and_both_see_it_unl
     journey.wait_for_card(0);
     popup.wait_for_card(0);
     drain_events(&mut journey);
-    let authorization = world.authorization(0, "auth-two", NEW_PUK);
+    let authorization = world.authorization(&mut journey, 0, "auth-two", NEW_PUK);
     let card = world.card(0);
     card.running.set_fault(Some(Fault::RemoveAfter { apdu: 4 }));
     assert_eq!(
@@ -227,7 +241,8 @@ fn with_the_popup_open_too_a_card_pulled_mid_unlock_finishes_and_both_see_it_unl
     assert!(during.get("result").is_some(), "{during}");
     card.running.insert();
     journey.expect(EVENT_DEADLINE, |f| is_event(f, "card-inserted"));
-    let retry = unlock(&mut journey, &authorization);
+    let again = retry_authorization(&world, &mut journey);
+    let retry = unlock(&mut journey, &again);
     assert!(retry.get("result").is_some(), "{retry}");
     let after = popup.status_until(|s| s["readers"][0]["card"]["passcode"]["state"] == "usable");
     assert_eq!(after["readers"][0]["card"]["passcode"]["retriesLeft"], 3);

@@ -14,7 +14,7 @@ fn the_host_speaks_first_with_its_version_and_capabilities() {
     let world = World::new();
     let mut host = world.host();
     let hello = host.hello();
-    assert_eq!(hello["protocol"], 1);
+    assert_eq!(hello["protocol"], 2);
     assert_eq!(hello["version"], env!("CARGO_PKG_VERSION"));
     let capabilities: Vec<&str> = hello["capabilities"]
         .as_array()

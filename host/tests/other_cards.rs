@@ -91,8 +91,14 @@ fn an_unlock_finishes_on_a_card_that_answers_6300_for_the_puk_an_earlier_run_rot
         file.puk = NEW_PUK.into();
     });
     let mut host = ready(&world);
-    let mut authorization = world.unsigned_authorization(0, "auth-1", NEW_PUK);
-    authorization.puk = selfservice_rules::protocol::Secret::new("19283746".into());
+    // The portal never saw a receipt, so it names both PUKs; the old one is tried first.
+    let authorization = world.sealed_authorization(
+        &mut host,
+        0,
+        "auth-1",
+        &[("enrolled", "19283746"), ("fresh", NEW_PUK)],
+        ("fresh", NEW_PUK),
+    );
     let reply = host.request(json!({"type": "unlock", "origin": ORIGIN, "authorization": sign_authorization(&authorization), "newPasscode": NEW_PASSCODE}));
     assert_eq!(
         reply["result"]["state"],
@@ -104,6 +110,7 @@ fn an_unlock_finishes_on_a_card_that_answers_6300_for_the_puk_an_earlier_run_rot
         (file.pin.as_str(), file.puk.as_str()),
         (NEW_PASSCODE, NEW_PUK)
     );
+    assert_eq!(file.history.wrong_puk_tries, 1, "one try to learn which PUK");
 }
 
 /// The card's own view: is its PIN still verified, so that any program could sign with 9A?
@@ -144,7 +151,7 @@ fn an_unlock_logs_out_after_proving_the_new_passcode() {
     let mut world = World::new();
     world.insert_quirky("locked", 0, &[Quirk::KeepsVerificationAcrossSelect], |_| {});
     let mut host = ready(&world);
-    let authorization = world.authorization(0, "auth-1", NEW_PUK);
+    let authorization = world.authorization(&mut host, 0, "auth-1", NEW_PUK);
     let reply = host.request(json!({"type": "unlock", "origin": ORIGIN, "authorization": authorization, "newPasscode": NEW_PASSCODE}));
     assert_eq!(
         reply["result"]["passcode"],
@@ -269,7 +276,7 @@ fn rsa_proof_verifies(proof: &Value, origin: &str, nonce: &str) -> bool {
     ) else {
         return false;
     };
-    let digest = selfservice_rules::proof::proof_digest(origin, nonce);
+    let digest = digest_of(proof, origin, nonce);
     rsa::pkcs1v15::VerifyingKey::<sha2::Sha256>::new(key)
         .verify_prehash(&digest, &signature)
         .is_ok()

@@ -3,6 +3,7 @@
 
 mod common;
 
+use base64::Engine;
 use common::*;
 use ed25519_dalek::SigningKey;
 use selfservice_rules::authorization::UnblockAuthorization;
@@ -25,26 +26,44 @@ fn locked_world() -> (World, Host) {
     (world, host)
 }
 
-fn base(world: &World) -> UnblockAuthorization {
-    world.unsigned_authorization(0, "auth-1", NEW_PUK)
+fn base(world: &World, host: &mut Host) -> UnblockAuthorization {
+    world.unsigned_authorization(host, 0, "auth-1", NEW_PUK)
 }
 
 #[test]
 fn an_authorized_unlock_sets_the_new_passcode_and_rotates_the_puk_once() {
     let (world, mut host) = locked_world();
-    let authorization = world.authorization(0, "auth-1", NEW_PUK);
+    let authorization = world.authorization(&mut host, 0, "auth-1", NEW_PUK);
     let reply = unlock(&mut host, &authorization, NEW_PASSCODE);
     assert_eq!(
-        reply["result"],
-        json!({"state": {"unblocked": true, "passcodeSet": true, "pukRotated": true}, "passcode": {"state": "usable", "retriesLeft": 3}})
+        (&reply["result"]["state"], &reply["result"]["passcode"]),
+        (
+            &json!({"unblocked": true, "passcodeSet": true, "pukRotated": true}),
+            &json!({"state": "usable", "retriesLeft": 3})
+        ),
+        "{reply}"
     );
+    // The card's receipt names the authorization and the fresh PUK's id, signed with 9E.
+    let receipt = &reply["result"]["receipt"];
+    let outcome: Value = serde_json::from_slice(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(receipt["outcome"].as_str().expect("outcome"))
+            .expect("b64"),
+    )
+    .expect("json");
+    assert_eq!(
+        outcome,
+        json!({"authorizationId": "auth-1", "cardGuid": world.card(0).file().guid, "pukId": "fresh", "passcodeSet": true})
+    );
+    assert_eq!(receipt["algorithm"], "ES256");
     let file = world.card(0).file();
     assert_eq!(
         (file.pin.as_str(), file.pin_retries_left),
         (NEW_PASSCODE, 3)
     );
     assert_eq!((file.puk.as_str(), file.puk_retries_left), (NEW_PUK, 3));
-    // The same authorization never runs twice, not even in a new host process.
+    // The same authorization never runs twice, not even in a new host process: its box
+    // opened once, with a session key that is gone.
     let again = unlock(&mut host, &authorization, "135790");
     assert_eq!(again["error"]["code"], "authorization-rejected");
     drop(host);
@@ -61,19 +80,20 @@ fn an_authorized_unlock_sets_the_new_passcode_and_rotates_the_puk_once() {
 #[test]
 fn forged_expired_misdirected_and_other_card_authorizations_are_refused_before_the_card_changes() {
     let (world, mut host) = locked_world();
-    let forged = sign_with(&SigningKey::from_bytes(&[1; 32]), &base(&world));
+    let base = base(&world, &mut host);
+    let forged = sign_with(&SigningKey::from_bytes(&[1; 32]), &base);
     let expired = sign_authorization(&UnblockAuthorization {
         issued_at: now() - 600,
         expires_at: now() - 1,
-        ..base(&world)
+        ..base.clone()
     });
     let other_portal = sign_authorization(&UnblockAuthorization {
         origin: "https://other.test".into(),
-        ..base(&world)
+        ..base.clone()
     });
     let other_card = sign_authorization(&UnblockAuthorization {
         card_guid: "0".repeat(32),
-        ..base(&world)
+        ..base.clone()
     });
     for (name, authorization) in [
         ("forged", forged),
@@ -90,7 +110,7 @@ fn forged_expired_misdirected_and_other_card_authorizations_are_refused_before_t
             .as_str()
             .is_some_and(|r| !r.is_empty()));
     }
-    let wrong_origin = host.request(json!({"type": "unlock", "origin": "https://evil.test", "authorization": base_signed(&world), "newPasscode": NEW_PASSCODE}));
+    let wrong_origin = host.request(json!({"type": "unlock", "origin": "https://evil.test", "authorization": sign_authorization(&base), "newPasscode": NEW_PASSCODE}));
     assert_eq!(wrong_origin["error"]["code"], "origin-not-allowed");
     let file = world.card(0).file();
     assert_eq!(
@@ -103,14 +123,14 @@ fn forged_expired_misdirected_and_other_card_authorizations_are_refused_before_t
     );
 }
 
-fn base_signed(world: &World) -> Value {
-    sign_authorization(&base(world))
+fn base_signed(world: &World, host: &mut Host) -> Value {
+    sign_authorization(&base(world, host))
 }
 
 #[test]
 fn a_new_passcode_outside_the_rule_is_refused_before_anything_reaches_the_card() {
     let (world, mut host) = locked_world();
-    let authorization = base_signed(&world);
+    let authorization = base_signed(&world, &mut host);
     for weak in ["1234", "12345a", "123456", "111111111"] {
         let reply = unlock(&mut host, &authorization, weak);
         assert_eq!(
@@ -138,7 +158,7 @@ fn a_seed_rule_card_accepts_a_printable_passcode() {
     let mut host = world.host();
     host.hello();
     host.wait_for_card(0);
-    let authorization = world.authorization(0, "auth-seed", NEW_PUK);
+    let authorization = world.authorization(&mut host, 0, "auth-seed", NEW_PUK);
     assert_eq!(
         unlock(&mut host, &authorization, "ab1")["error"]["rule"]["minLength"],
         4
@@ -149,15 +169,16 @@ fn a_seed_rule_card_accepts_a_printable_passcode() {
 }
 
 /// The unblock transaction's APDUs, counted from the unlock request: SELECT, GET DATA CHUID,
-/// RESET RETRY COUNTER, CHANGE PIN, CHANGE PUK, VERIFY, VERIFY status.
-const UNLOCK_APDUS: u32 = 7;
+/// VERIFY status, RESET RETRY COUNTER, CHANGE PIN, CHANGE PUK, VERIFY, GET DATA 9E
+/// certificate, GENERAL AUTHENTICATE (the receipt), VERIFY logout, VERIFY status.
+const UNLOCK_APDUS: u32 = 11;
 
 #[test]
-fn a_card_pulled_at_any_apdu_is_reported_and_the_same_authorization_finishes_the_job() {
+fn a_card_pulled_at_any_apdu_is_reported_and_a_new_authorization_finishes_the_job() {
     for apdu in 1..=UNLOCK_APDUS {
         for after in [false, true] {
             let (world, mut host) = locked_world();
-            let authorization = base_signed(&world);
+            let authorization = base_signed(&world, &mut host);
             let card = world.card(0);
             card.running.set_fault(Some(if after {
                 Fault::RemoveAfter { apdu }
@@ -189,10 +210,18 @@ fn a_card_pulled_at_any_apdu_is_reported_and_the_same_authorization_finishes_the
             if state["pukRotated"] == true {
                 assert_eq!(file.puk, NEW_PUK, "{case}");
             }
-            // Put the card back: the same authorization finishes the unlock.
+            // Put the card back: a new proof and authorization (with both PUKs the card may
+            // hold, as the portal sends them) finish the unlock.
             card.running.insert();
             host.wait_for_card(0);
-            let retry = unlock(&mut host, &authorization, NEW_PASSCODE);
+            let again = sign_authorization(&world.sealed_authorization(
+                &mut host,
+                0,
+                "auth-2",
+                &[("enrolled", "19283746"), ("fresh", NEW_PUK)],
+                ("fresh", NEW_PUK),
+            ));
+            let retry = unlock(&mut host, &again, NEW_PASSCODE);
             assert!(retry.get("result").is_some(), "{case}: retry {retry}");
             let file = card.file();
             assert_eq!(
@@ -202,7 +231,7 @@ fn a_card_pulled_at_any_apdu_is_reported_and_the_same_authorization_finishes_the
             );
             assert_eq!(file.puk, NEW_PUK, "{case}");
             assert!(
-                file.puk_retries_left >= 2,
+                file.history.wrong_puk_tries <= 1,
                 "{case}: at most one PUK try spent finding the PUK"
             );
         }
@@ -212,7 +241,7 @@ fn a_card_pulled_at_any_apdu_is_reported_and_the_same_authorization_finishes_the
 #[test]
 fn no_passcode_puk_or_temporary_pin_reaches_the_logs() {
     let (world, mut host) = locked_world();
-    let authorization = world.authorization(0, "auth-log", NEW_PUK);
+    let authorization = world.authorization(&mut host, 0, "auth-log", NEW_PUK);
     assert!(unlock(&mut host, &authorization, NEW_PASSCODE)
         .get("result")
         .is_some());
@@ -232,4 +261,58 @@ fn no_passcode_puk_or_temporary_pin_reaches_the_logs() {
         assert!(!log.contains(secret), "{secret} found in the log file");
         assert!(!stderr.contains(secret), "{secret} found on stderr");
     }
+}
+
+#[test]
+fn a_version_1_authorization_is_refused_as_outdated_and_the_card_is_untouched() {
+    let (world, mut host) = locked_world();
+    // What a v1 portal sent: the PUKs in clear.
+    let v1 = json!({"version": 1, "authorizationId": "old", "cardGuid": world.card(0).file().guid,
+        "origin": ORIGIN, "flowId": "f", "issuedAt": now(), "expiresAt": now() + 300,
+        "puk": "19283746", "newPuk": NEW_PUK, "temporaryPin": "90817263"});
+    let payload = v1.to_string();
+    let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use ed25519_dalek::Signer;
+    let signed = json!({"payload": b64.encode(&payload),
+        "signature": b64.encode(SigningKey::from_bytes(&PORTAL_KEY).sign(payload.as_bytes()).to_bytes())});
+    let reply = unlock(&mut host, &signed, NEW_PASSCODE);
+    assert_eq!(reply["error"]["code"], "authorization-outdated", "{reply}");
+    assert_eq!(reply["error"]["version"], 1);
+    let file = world.card(0).file();
+    assert_eq!((file.pin_retries_left, file.puk.as_str()), (0, "19283746"));
+}
+
+#[test]
+fn an_authorization_sealed_to_another_session_is_refused() {
+    let (world, mut host) = locked_world();
+    let mut other = world.host();
+    other.hello();
+    // Issued for the other host process's proof: this host cannot open it.
+    let authorization = world.authorization(&mut other, 0, "auth-other", NEW_PUK);
+    let reply = unlock(&mut host, &authorization, NEW_PASSCODE);
+    assert_eq!(reply["error"]["code"], "authorization-rejected", "{reply}");
+    assert!(reply["error"]["reason"]
+        .as_str()
+        .is_some_and(|r| r.contains("session")));
+    assert_eq!(world.card(0).file().pin_retries_left, 0);
+}
+
+#[test]
+fn a_damaged_record_of_unlock_attempts_stops_the_unlock_before_any_puk_is_sent() {
+    let (world, mut host) = locked_world();
+    let record = world.state_dir().join("unlock-record.json");
+    std::fs::create_dir_all(world.state_dir()).expect("dir");
+    std::fs::write(&record, "{ damaged").expect("write");
+    let authorization = world.authorization(&mut host, 0, "auth-1", NEW_PUK);
+    let reply = unlock(&mut host, &authorization, NEW_PASSCODE);
+    assert_eq!(reply["error"]["code"], "unlock-record-unreadable", "{reply}");
+    assert!(reply["error"]["message"]
+        .as_str()
+        .is_some_and(|m| m.contains("unlock-record.json")));
+    let file = world.card(0).file();
+    assert_eq!(
+        (file.pin_retries_left, file.puk_retries_left, file.puk.as_str()),
+        (0, 3, "19283746")
+    );
+    assert_eq!(std::fs::read_to_string(&record).expect("kept"), "{ damaged");
 }

@@ -10,7 +10,9 @@ use std::time::{Duration, Instant};
 
 use base64::Engine;
 use ed25519_dalek::{Signer, SigningKey};
-use selfservice_rules::authorization::{SignedAuthorization, UnblockAuthorization};
+use selfservice_rules::authorization::{
+    PukCandidate, SignedAuthorization, UnblockAuthorization, UnlockSecrets,
+};
 use selfservice_rules::protocol::Secret;
 use serde_json::{json, Value};
 use virtual_card::ca::TestCa;
@@ -145,6 +147,11 @@ impl World {
         self.host_with(&[])
     }
 
+    /// The hosts' state folder (the record of unlock attempts).
+    pub fn state_dir(&self) -> PathBuf {
+        self.dir.path().join("state")
+    }
+
     pub fn host_with(&self, env: &[(&str, &str)]) -> Host {
         let mut command = Command::new(PROGRAM);
         command
@@ -154,10 +161,7 @@ impl World {
                 "SMARTCARD_SELFSERVICE_CONFIG",
                 self.dir.path().join("config.json"),
             )
-            .env(
-                "SMARTCARD_SELFSERVICE_STATE_DIR",
-                self.dir.path().join("state"),
-            )
+            .env("SMARTCARD_SELFSERVICE_STATE_DIR", self.state_dir())
             .env("SMARTCARD_SELFSERVICE_LOG_FILE", self.log_path())
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
@@ -168,31 +172,89 @@ impl World {
         Host::spawn(command)
     }
 
-    pub fn authorization(&self, slot: u8, id: &str, new_puk: &str) -> Value {
-        sign_authorization(&self.unsigned_authorization(slot, id, new_puk))
+    /// An authorization for the card in `slot` as the portal first issues it (the PUK the
+    /// card holds now, a fresh one), sealed to `host`'s session key, signed.
+    pub fn authorization(&self, host: &mut Host, slot: u8, id: &str, new_puk: &str) -> Value {
+        sign_authorization(&self.unsigned_authorization(host, slot, id, new_puk))
     }
 
-    /// An authorization for the card in `slot` as the portal would issue it, before signing.
+    /// As [`World::authorization`], before signing.
     pub fn unsigned_authorization(
         &self,
+        host: &mut Host,
         slot: u8,
         id: &str,
         new_puk: &str,
     ) -> UnblockAuthorization {
+        let puk = self.card(slot).file().puk;
+        self.sealed_authorization(host, slot, id, &[("enrolled", &puk)], ("fresh", new_puk))
+    }
+
+    /// An authorization as the portal issues it on a retry: every PUK the card may hold
+    /// (`puks`, as id and PUK) and the fresh one, sealed to a new proof's host key.
+    pub fn sealed_authorization(
+        &self,
+        host: &mut Host,
+        slot: u8,
+        id: &str,
+        puks: &[(&str, &str)],
+        fresh: (&str, &str),
+    ) -> UnblockAuthorization {
         let file = self.card(slot).file();
+        let host_key = host_key(host, slot);
+        let candidate = |(id, puk): (&str, &str)| PukCandidate {
+            id: id.into(),
+            puk: Secret::new(puk.into()),
+        };
+        let secrets = UnlockSecrets {
+            puks: puks.iter().copied().map(candidate).collect(),
+            fresh_puk: candidate(fresh),
+            temporary_pin: Secret::new("90817263".into()),
+        };
+        let sealed = selfservice_rules::seal::seal(
+            &host_key,
+            &secrets,
+            &selfservice_rules::authorization::seal_aad(id, &file.guid),
+        )
+        .expect("seal");
         UnblockAuthorization {
-            version: 1,
+            version: 2,
             authorization_id: id.into(),
             card_guid: file.guid.clone(),
             origin: ORIGIN.into(),
             flow_id: "flow-1".into(),
             issued_at: now(),
             expires_at: now() + 300,
-            puk: Secret::new(file.puk.clone()),
-            new_puk: Secret::new(new_puk.into()),
-            temporary_pin: Secret::new("90817263".into()),
+            host_key,
+            sealed,
         }
     }
+}
+
+/// The digest a proof's signature covers, as a portal computes it: an unlock proof (with its
+/// host key) or a register proof.
+pub fn digest_of(proof: &Value, origin: &str, nonce: &str) -> [u8; 32] {
+    use selfservice_rules::protocol::ProofPurpose;
+    let host_key = proof["hostKey"].as_str().map(|key| {
+        selfservice_rules::seal::host_key_bytes(key).expect("a 32-byte host key")
+    });
+    let purpose = if host_key.is_some() {
+        ProofPurpose::Unlock
+    } else {
+        ProofPurpose::Register
+    };
+    selfservice_rules::proof::proof_digest(origin, nonce, purpose, host_key.as_ref())
+}
+
+/// This host session's unlock key, from an unlock proof of the card in `slot`.
+pub fn host_key(host: &mut Host, slot: u8) -> String {
+    let reply = host.request(json!({"type": "prove-possession", "purpose": "unlock",
+        "origin": ORIGIN, "nonce": NONCE, "reader": format!("Virtual PCD 00 {slot:02}"),
+        "waitForCardMs": 20000}));
+    reply["result"]["hostKey"]
+        .as_str()
+        .unwrap_or_else(|| panic!("an unlock proof: {reply}"))
+        .to_string()
 }
 
 pub fn now() -> i64 {
@@ -210,7 +272,7 @@ pub fn sign_with(key: &SigningKey, authorization: &UnblockAuthorization) -> Valu
     let payload = serde_json::to_vec(authorization).expect("json");
     let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
     serde_json::to_value(SignedAuthorization {
-        payload: Secret::new(b64.encode(&payload)),
+        payload: b64.encode(&payload),
         signature: b64.encode(key.sign(&payload).to_bytes()),
     })
     .expect("json")
