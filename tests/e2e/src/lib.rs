@@ -4,7 +4,7 @@
 //! The browser inherits the driver's environment and hands it to the host it starts: that is
 //! how the host finds the world's private pcscd and configuration.
 
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, ensure, Context, Result};
 use fantoccini::wd::WebDriverCompatibleCommand;
 use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::{json, Value};
@@ -115,6 +115,72 @@ pub struct Session {
     _profile: tempfile::TempDir,
 }
 
+/// Points the host manifest installed in `profile` at a wrapper that copies every byte the
+/// browser and the host exchange into the profile (`to-host.bin`, `from-host.bin`): what the
+/// extension's background handled, for tests that look for secrets in it.
+fn record_native_messages(profile: &Path) -> Result<()> {
+    let name = format!("{}.json", selfservice_rules::names::NATIVE_HOST_NAME);
+    let mut manifests = Vec::new();
+    let mut dirs = vec![profile.to_path_buf()];
+    while let Some(dir) = dirs.pop() {
+        for entry in std::fs::read_dir(&dir)?.flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                dirs.push(path);
+            } else if path.file_name().is_some_and(|n| n == name.as_str()) {
+                manifests.push(path);
+            }
+        }
+    }
+    ensure!(!manifests.is_empty(), "no host manifest in {}", profile.display());
+    let wrapper = profile.join("record-host.sh");
+    let quote = |p: &Path| format!("'{}'", p.display().to_string().replace('\'', "'\\''"));
+    std::fs::write(
+        &wrapper,
+        format!(
+            "#!/bin/sh\ntee -a {} | {} \"$@\" | tee -a {}\n",
+            quote(&profile.join("to-host.bin")),
+            quote(&binary("smartcard-selfservice")?),
+            quote(&profile.join("from-host.bin")),
+        ),
+    )?;
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&wrapper, std::fs::Permissions::from_mode(0o755))?;
+    for manifest in manifests {
+        let mut json: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&manifest)?)?;
+        json["path"] = json!(wrapper.display().to_string());
+        std::fs::write(&manifest, json.to_string())?;
+    }
+    Ok(())
+}
+
+/// Text with every base64 or base64url token of 16 characters or more decoded after it (twice
+/// over, for a payload inside a payload), so a secret wrapped in base64 is still found.
+pub fn with_base64_decoded(text: &str) -> String {
+    use base64::Engine;
+    let mut all = text.to_string();
+    for _ in 0..2 {
+        let mut decoded = String::new();
+        for token in all.split(|c: char| !(c.is_ascii_alphanumeric() || "+/-_=".contains(c))) {
+            if token.len() < 16 {
+                continue;
+            }
+            let trimmed = token.trim_end_matches('=');
+            for engine in [
+                base64::engine::general_purpose::URL_SAFE_NO_PAD,
+                base64::engine::general_purpose::STANDARD_NO_PAD,
+            ] {
+                if let Ok(bytes) = engine.decode(trimmed) {
+                    decoded.push('\n');
+                    decoded.push_str(&String::from_utf8_lossy(&bytes));
+                }
+            }
+        }
+        all.push_str(&decoded);
+    }
+    all
+}
+
 /// The Firefox add-on's internal UUID, pinned so its pages have a known address.
 const FIREFOX_UUID: &str = "5c3a1d2e-7f60-4b8a-9d1e-2a6b7c8d9e0f";
 
@@ -189,6 +255,7 @@ impl Session {
             if !status.success() {
                 bail!("smartcard-selfservice install failed");
             }
+            record_native_messages(profile.path())?;
         }
         let mut driver = match browser {
             Browser::Chromium => Command::new("chromedriver"),
@@ -352,6 +419,19 @@ impl Session {
         let png = self.client.screenshot().await?;
         std::fs::write(dir.join(format!("{name}.png")), png)?;
         Ok(())
+    }
+
+    /// Every native message the browser and the host exchanged so far (with their 4-byte
+    /// length prefixes), as text.
+    pub fn native_messages(&self) -> String {
+        ["to-host.bin", "from-host.bin"]
+            .iter()
+            .map(|name| {
+                String::from_utf8_lossy(&std::fs::read(self._profile.path().join(name)).unwrap_or_default())
+                    .into_owned()
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
     }
 
     pub async fn close(self) -> Result<()> {

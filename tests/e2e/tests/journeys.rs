@@ -248,13 +248,14 @@ async fn unlock_journey_on(browser: Browser, card: &str, scenario: &str) -> Resu
         "nothing reached the card"
     );
 
-    // The card is pulled out in the middle of the unblock, again and again at other APDUs,
+    // The card is pulled out in the middle of the unblock, again and again at other steps,
     // and kept out for no time, 0.2 s, 3 s and 20 s (pcscd polls the reader every 400 ms:
     // a card back within that is never seen to go by the service). Put back, the unlock
-    // finishes by itself. Every pull comes before the PUK changes, so no PUK try is spent.
-    // APDUs counted from each unlock request: SELECT, GET DATA CHUID, RESET RETRY COUNTER,
-    // CHANGE PIN, CHANGE PUK, VERIFY, VERIFY status.
-    world.card_control(&["fault", "remove-after", "4"])?;
+    // finishes by itself (a fresh proof, a fresh authorization). The pulls are at commands
+    // (by INS): 24 CHANGE REFERENCE DATA (the PIN, then the PUK), 2C RESET RETRY COUNTER,
+    // CB GET DATA; the host's record of unlock attempts knows which PUK the card holds
+    // after each, so no PUK try is spent.
+    world.card_control(&["fault", "remove-after-ins", "24"])?;
     session.fill("#new-passcode", NEW_PASSCODE).await?;
     session.fill("#confirm-passcode", NEW_PASSCODE).await?;
     submit(&session).await?;
@@ -266,9 +267,9 @@ async fn unlock_journey_on(browser: Browser, card: &str, scenario: &str) -> Resu
     // Each next pull is armed while the card is out; it fires in the unlock the page starts
     // by itself when the card is back.
     let pulls: [(Option<&[&str]>, u64); 4] = [
-        (Some(&["fault", "remove-before", "3"]), 0),
-        (Some(&["fault", "remove-after", "2"]), 200),
-        (Some(&["fault", "remove-before", "5"]), 3000),
+        (Some(&["fault", "remove-before-ins", "2c"]), 0),
+        (Some(&["fault", "remove-after-ins", "2c"]), 200),
+        (Some(&["fault", "remove-before-ins", "24"]), 3000),
         (None, 20000),
     ];
     for (fault, out_for_ms) in pulls {
@@ -317,9 +318,28 @@ async fn unlock_journey_on(browser: Browser, card: &str, scenario: &str) -> Resu
     ensure!(
         world
             .portal_command(&["audit"])?
-            .contains("puk-rotated=true"),
-        "rotation audited"
+            .contains("verified puk-rotated"),
+        "the rotation, on the card's receipt, audited"
     );
+    // DESIGN 4.3: no PUK (old or new) and no temporary PIN in any message the extension's
+    // background exchanged with the host, or in any answer the portal gave its pages, in
+    // clear or inside base64.
+    let native = session.native_messages();
+    let transcript = std::fs::read_to_string(
+        Path::new(&world.vars["SELFSERVICE_WORLD"]).join("portal-transcript.jsonl"),
+    )?;
+    ensure!(
+        native.contains("\"receipt\"") && transcript.contains("\"sealed\""),
+        "the recordings hold the unlock (native {} bytes, portal {} bytes)",
+        native.len(),
+        transcript.len()
+    );
+    let seen = selfservice_e2e::with_base64_decoded(&format!("{native}\n{transcript}"));
+    let secrets: Vec<&String> = card.history.puks.iter().chain(&card.history.reset_pins).collect();
+    ensure!(secrets.len() >= 3, "the card's history: {:?}", card.history);
+    for secret in secrets {
+        ensure!(!seen.contains(secret.as_str()), "a PUK or temporary PIN reached the extension");
+    }
     session.close().await?;
     Ok(())
 }

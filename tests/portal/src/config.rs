@@ -28,6 +28,9 @@ pub struct PortalConfig {
     /// Real time, or (test mode only) a clock that stands still until a test moves it.
     pub clock: crate::clock::ClockMode,
     pub mail: MailConfig,
+    /// Test mode only: append every API answer's body to this file (JSON lines), so an
+    /// end-to-end test can show that no PUK or temporary PIN ever reached a page.
+    pub test_transcript: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -63,6 +66,7 @@ impl Default for PortalConfig {
             trusted_ca: None,
             test_mode: false,
             clock: crate::clock::ClockMode::Real,
+            test_transcript: None,
             // A local relay: a portal copied with its defaults sends mail, it does not show it.
             mail: MailConfig::Smtp {
                 host: "127.0.0.1".into(),
@@ -102,6 +106,9 @@ impl PortalConfig {
         }
         if self.clock == crate::clock::ClockMode::Stopped && !self.test_mode {
             anyhow::bail!("clock = \"stopped\" is for test mode only");
+        }
+        if self.test_transcript.is_some() && !self.test_mode {
+            anyhow::bail!("test-transcript is for test mode only");
         }
         if matches!(self.mail, MailConfig::Outbox { .. }) && !self.test_mode {
             anyhow::bail!(

@@ -1,6 +1,7 @@
 //! The control socket of a running `virtual-card run`: one line in, one JSON line out.
 //!
 //! Commands: `insert`, `remove`, `status`, `fault remove-before N`, `fault remove-after N`,
+//! `fault remove-before-ins XX`, `fault remove-after-ins XX` (the first command with that INS),
 //! `fault sw N XXXX`, `fault clear`, `stop`.
 
 use anyhow::{bail, Context, Result};
@@ -29,6 +30,14 @@ pub fn parse(line: &str) -> Result<Option<Request>> {
         ["fault", "remove-after", n] => {
             Request::Fault(Some(Fault::RemoveAfter { apdu: number(n)? }))
         }
+        ["fault", "remove-before-ins", ins] => Request::Fault(Some(Fault::RemoveBeforeCommand {
+            ins: u8::from_str_radix(ins, 16)
+                .with_context(|| format!("'{ins}' is not a hex INS byte"))?,
+        })),
+        ["fault", "remove-after-ins", ins] => Request::Fault(Some(Fault::RemoveAfterCommand {
+            ins: u8::from_str_radix(ins, 16)
+                .with_context(|| format!("'{ins}' is not a hex INS byte"))?,
+        })),
         ["fault", "sw", n, sw] => Request::Fault(Some(Fault::StatusWord {
             apdu: number(n)?,
             sw: u16::from_str_radix(sw, 16)

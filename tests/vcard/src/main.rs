@@ -38,7 +38,8 @@ enum Cmd {
         removed: bool,
     },
     /// Send a command to a running card: insert, remove, status, stop,
-    /// fault remove-before N, fault remove-after N, fault sw N XXXX, fault clear.
+    /// fault remove-before N, fault remove-after N, fault remove-before-ins XX,
+    /// fault remove-after-ins XX, fault sw N XXXX, fault clear.
     Ctl {
         #[arg(long, env = "VCARD_CONTROL_0")]
         control: PathBuf,

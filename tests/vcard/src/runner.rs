@@ -47,6 +47,11 @@ pub enum Fault {
     RemoveAfter { apdu: u32 },
     /// Answer the Nth APDU with this status word instead of running it.
     StatusWord { apdu: u32, sw: u16 },
+    /// Receive the first command with this INS byte (e.g. 0x2C, RESET RETRY COUNTER), then
+    /// vanish without running it: a pull at a step, whatever came before it.
+    RemoveBeforeCommand { ins: u8 },
+    /// Run the first command with this INS byte, then vanish without answering.
+    RemoveAfterCommand { ins: u8 },
 }
 
 /// What the control side can see.
@@ -268,8 +273,13 @@ fn answer(state: &mut Shared, apdu: &[u8]) -> Option<Vec<u8>> {
     state.apdus += 1;
     state.since_armed = state.since_armed.saturating_add(1);
     let due = |n: u32| state.since_armed == n;
+    let is = |ins: u8| apdu.get(1) == Some(&ins);
     match state.fault {
         Some(Fault::RemoveBefore { apdu: n }) if due(n) => {
+            state.fault = None;
+            return None;
+        }
+        Some(Fault::RemoveBeforeCommand { ins }) if is(ins) => {
             state.fault = None;
             return None;
         }
@@ -289,6 +299,10 @@ fn answer(state: &mut Shared, apdu: &[u8]) -> Option<Vec<u8>> {
     }
     match state.fault {
         Some(Fault::RemoveAfter { apdu: n }) if due(n) => {
+            state.fault = None;
+            None
+        }
+        Some(Fault::RemoveAfterCommand { ins }) if is(ins) => {
             state.fault = None;
             None
         }

@@ -328,11 +328,12 @@ fn start_portal(
     std::fs::write(
         &portal.config,
         format!(
-            "listen = \"127.0.0.1:{port}\"\norigin = \"{}\"\ndata-dir = {}\ntrusted-ca = {}\ntest-mode = true\nclock = \"{}\"\n[mail]\nmode = \"smtp\"\nhost = \"127.0.0.1\"\nport = {sink_port}\nfrom = \"smartcard.servicecentre@nhs.net\"\n",
+            "listen = \"127.0.0.1:{port}\"\norigin = \"{}\"\ndata-dir = {}\ntrusted-ca = {}\ntest-mode = true\nclock = \"{}\"\ntest-transcript = {}\n[mail]\nmode = \"smtp\"\nhost = \"127.0.0.1\"\nport = {sink_port}\nfrom = \"smartcard.servicecentre@nhs.net\"\n",
             portal.url,
             toml_string(&dir.join("portal-data")),
             toml_string(&state.ca_certificate),
             portal_clock(),
+            toml_string(&dir.join("portal-transcript.jsonl")),
         ),
     )?;
     for card in &state.cards {

@@ -301,7 +301,12 @@ fn the_authentication_key_signs_only_after_the_pin_and_the_card_key_always() {
     let card = world.insert("unlocked", 0);
     let pcsc = world.connect(&card);
     transmit(&pcsc, SELECT_PIV);
-    let digest = selfservice_rules::proof::proof_digest("https://portal.example", "nonce");
+    let digest = selfservice_rules::proof::proof_digest(
+        "https://portal.example",
+        "nonce",
+        selfservice_rules::protocol::ProofPurpose::Register,
+        None,
+    );
     assert_eq!(sw_of(&pcsc, &sign(0x9A, &digest)), 0x6982);
     let keys = card.file().keys.expect("keys");
     for (slot, pem) in [

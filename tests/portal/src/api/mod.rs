@@ -64,8 +64,36 @@ pub fn router(state: AppState) -> Router {
         // Only a portal started in test mode lets a test move its clock.
         api = api.route("/api/v1/test/clock", post(advance_clock));
     }
+    if let Some(path) = state.config.test_transcript.clone() {
+        api = api.layer(axum::middleware::from_fn(move |request, next| {
+            record_answer(path.clone(), request, next)
+        }));
+    }
     api.layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(state)
+}
+
+/// Test mode's transcript: each API answer's body, appended as one line.
+async fn record_answer(
+    path: std::path::PathBuf,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let response = next.run(request).await;
+    let (parts, body) = response.into_parts();
+    let bytes = axum::body::to_bytes(body, MAX_BODY_BYTES * 4)
+        .await
+        .unwrap_or_default();
+    let line = [bytes.as_ref(), b"\n"].concat();
+    let written = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&path)
+        .and_then(|mut file| std::io::Write::write_all(&mut file, &line));
+    if let Err(error) = written {
+        tracing::warn!(%error, "the test transcript could not be written");
+    }
+    Response::from_parts(parts, axum::body::Body::from(bytes))
 }
 
 #[derive(serde::Deserialize)]
