@@ -328,13 +328,13 @@ async fn unlock_journey_on(browser: Browser, card: &str, scenario: &str) -> Resu
     let transcript = std::fs::read_to_string(
         Path::new(&world.vars["SELFSERVICE_WORLD"]).join("portal-transcript.jsonl"),
     )?;
+    let seen = selfservice_e2e::with_base64_decoded(&format!("{native}\n{transcript}"));
     ensure!(
-        native.contains("\"receipt\"") && transcript.contains("\"sealed\""),
+        native.contains("\"receipt\"") && seen.contains("\"sealed\""),
         "the recordings hold the unlock (native {} bytes, portal {} bytes)",
         native.len(),
         transcript.len()
     );
-    let seen = selfservice_e2e::with_base64_decoded(&format!("{native}\n{transcript}"));
     let secrets: Vec<&String> = card.history.puks.iter().chain(&card.history.reset_pins).collect();
     ensure!(secrets.len() >= 3, "the card's history: {:?}", card.history);
     for secret in secrets {
