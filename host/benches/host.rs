@@ -58,7 +58,7 @@ fn main() {
         status.len()
     );
 
-    let authorization = world.authorization(0, "bench-unlock", "55443322");
+    let authorization = world.authorization(&mut host, 0, "bench-unlock", "55443322");
     let started = Instant::now();
     let reply = host.request(json!({"type": "unlock", "origin": ORIGIN, "authorization": authorization, "newPasscode": "860245"}));
     let unlock_time = started.elapsed();

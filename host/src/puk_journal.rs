@@ -210,8 +210,14 @@ mod tests {
         let again = PukJournal::in_dir(dir.path().to_path_buf());
         assert_eq!(again.card("aa").load().expect("load"), knowledge("a"));
         assert_eq!(again.card("bb").load().expect("load"), knowledge("b"));
-        assert_eq!(again.card("cc").load().expect("load"), PukKnowledge::default());
-        again.card("aa").save(&PukKnowledge::default()).expect("save");
+        assert_eq!(
+            again.card("cc").load().expect("load"),
+            PukKnowledge::default()
+        );
+        again
+            .card("aa")
+            .save(&PukKnowledge::default())
+            .expect("save");
         assert_eq!(again.check(), Ok(1));
     }
 

@@ -44,7 +44,11 @@ pub struct PukKnowledge {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "command", rename_all = "kebab-case", rename_all_fields = "camelCase")]
+#[serde(
+    tag = "command",
+    rename_all = "kebab-case",
+    rename_all_fields = "camelCase"
+)]
 pub enum InFlight {
     /// RESET RETRY COUNTER with this PUK; whether it was a guess; the PIN retry counter just
     /// before (0: blocked; absent: the card would not say).
@@ -104,7 +108,10 @@ pub fn unblock(
     let temporary = secrets.temporary_pin.expose();
     let held = loop {
         let (candidate, guessing) = match &knowledge.holds {
-            Some(id) => (find(&secrets.puks, id).ok_or(UnblockError::UnknownPuk)?, false),
+            Some(id) => (
+                find(&secrets.puks, id).ok_or(UnblockError::UnknownPuk)?,
+                false,
+            ),
             None => (next_guess(&knowledge, &secrets.puks)?, true),
         };
         let pin_before = if guessing {
@@ -225,12 +232,7 @@ fn next_guess<'a>(
 ) -> Result<&'a PukCandidate, UnblockError> {
     puks.iter()
         .find(|p| !knowledge.suspects.contains(&p.id))
-        .or_else(|| {
-            knowledge
-                .suspects
-                .iter()
-                .find_map(|id| find(puks, id))
-        })
+        .or_else(|| knowledge.suspects.iter().find_map(|id| find(puks, id)))
         .ok_or(UnblockError::UnknownPuk)
 }
 
@@ -434,7 +436,11 @@ mod tests {
                     (NEW_PASSCODE, FRESH_PUK),
                     "{case}"
                 );
-                assert!(reader.card.file.history.wrong_puk_tries <= 1, "{case}: {} wrong", reader.card.file.history.wrong_puk_tries);
+                assert!(
+                    reader.card.file.history.wrong_puk_tries <= 1,
+                    "{case}: {} wrong",
+                    reader.card.file.history.wrong_puk_tries
+                );
                 assert_eq!(file.puk_retries_left, file.puk_retry_limit, "{case}");
                 walked += 1;
             }

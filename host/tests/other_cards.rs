@@ -110,7 +110,10 @@ fn an_unlock_finishes_on_a_card_that_answers_6300_for_the_puk_an_earlier_run_rot
         (file.pin.as_str(), file.puk.as_str()),
         (NEW_PASSCODE, NEW_PUK)
     );
-    assert_eq!(file.history.wrong_puk_tries, 1, "one try to learn which PUK");
+    assert_eq!(
+        file.history.wrong_puk_tries, 1,
+        "one try to learn which PUK"
+    );
 }
 
 /// The card's own view: is its PIN still verified, so that any program could sign with 9A?

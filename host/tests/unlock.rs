@@ -305,13 +305,20 @@ fn a_damaged_record_of_unlock_attempts_stops_the_unlock_before_any_puk_is_sent()
     std::fs::write(&record, "{ damaged").expect("write");
     let authorization = world.authorization(&mut host, 0, "auth-1", NEW_PUK);
     let reply = unlock(&mut host, &authorization, NEW_PASSCODE);
-    assert_eq!(reply["error"]["code"], "unlock-record-unreadable", "{reply}");
+    assert_eq!(
+        reply["error"]["code"], "unlock-record-unreadable",
+        "{reply}"
+    );
     assert!(reply["error"]["message"]
         .as_str()
         .is_some_and(|m| m.contains("unlock-record.json")));
     let file = world.card(0).file();
     assert_eq!(
-        (file.pin_retries_left, file.puk_retries_left, file.puk.as_str()),
+        (
+            file.pin_retries_left,
+            file.puk_retries_left,
+            file.puk.as_str()
+        ),
         (0, 3, "19283746")
     );
     assert_eq!(std::fs::read_to_string(&record).expect("kept"), "{ damaged");

@@ -97,12 +97,27 @@ mod tests {
     #[test]
     fn digest_binds_origin_nonce_purpose_and_host_key() {
         let a = proof_digest("https://portal.example", "n1", REGISTER, None);
-        assert_ne!(a, proof_digest("https://evil.example", "n1", REGISTER, None));
-        assert_ne!(a, proof_digest("https://portal.example", "n2", REGISTER, None));
-        assert_ne!(a, proof_digest("https://portal.example", "n1", UNLOCK, None));
+        assert_ne!(
+            a,
+            proof_digest("https://evil.example", "n1", REGISTER, None)
+        );
+        assert_ne!(
+            a,
+            proof_digest("https://portal.example", "n2", REGISTER, None)
+        );
+        assert_ne!(
+            a,
+            proof_digest("https://portal.example", "n1", UNLOCK, None)
+        );
         let keyed = proof_digest("https://portal.example", "n1", UNLOCK, Some(&[1; 32]));
-        assert_ne!(keyed, proof_digest("https://portal.example", "n1", UNLOCK, Some(&[2; 32])));
-        assert_ne!(keyed, proof_digest("https://portal.example", "n1", UNLOCK, None));
+        assert_ne!(
+            keyed,
+            proof_digest("https://portal.example", "n1", UNLOCK, Some(&[2; 32]))
+        );
+        assert_ne!(
+            keyed,
+            proof_digest("https://portal.example", "n1", UNLOCK, None)
+        );
         // Concatenating hashes, not strings, so shifting a character between the two differs.
         assert_ne!(
             proof_digest("ab", "c", REGISTER, None),

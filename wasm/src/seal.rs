@@ -88,18 +88,19 @@ pub fn host_key_bytes(host_key: &str) -> Result<[u8; 32], SealError> {
 
 /// Seals `secrets` to the host key `host_key` (base64url) with associated data `aad`.
 pub fn seal(host_key: &str, secrets: &UnlockSecrets, aad: &[u8]) -> Result<SealedBox, SealError> {
-    let public = KemPublic::from_bytes(&host_key_bytes(host_key)?)
-        .map_err(|_| SealError::BadHostKey)?;
+    let public =
+        KemPublic::from_bytes(&host_key_bytes(host_key)?).map_err(|_| SealError::BadHostKey)?;
     let plaintext = Zeroizing::new(serde_json::to_vec(secrets).map_err(|_| SealError::Seal)?);
-    let (enc, ciphertext) = hpke::single_shot_seal::<ChaCha20Poly1305, HkdfSha256, X25519HkdfSha256, _>(
-        &OpModeS::Base,
-        &public,
-        SEAL_INFO,
-        &plaintext,
-        aad,
-        &mut OsRng.unwrap_err(),
-    )
-    .map_err(|_| SealError::Seal)?;
+    let (enc, ciphertext) =
+        hpke::single_shot_seal::<ChaCha20Poly1305, HkdfSha256, X25519HkdfSha256, _>(
+            &OpModeS::Base,
+            &public,
+            SEAL_INFO,
+            &plaintext,
+            aad,
+            &mut OsRng.unwrap_err(),
+        )
+        .map_err(|_| SealError::Seal)?;
     Ok(SealedBox {
         enc: B64.encode(enc.to_bytes()),
         ciphertext: B64.encode(ciphertext),

@@ -18,8 +18,8 @@ use selfservice_rules::seal::HostKeyPair;
 
 use crate::config::LoadedConfig;
 use crate::errors::CommandError;
-use crate::puk_journal::PukJournal;
 use crate::piv::profile::{self, CardProfile};
+use crate::puk_journal::PukJournal;
 use crate::readers::{Cancel, Claim, Connection, Pcsc, ReaderSnapshot};
 
 /// What every command works with.

@@ -32,11 +32,12 @@ pub fn run(
     let key = host.config.config.portal_key().map_err(|e| {
         CommandError::AuthorizationRejected(format!("this computer is not set up to check it: {e}"))
     })?;
-    let opened = authorization::open(&params.authorization, &key, &params.origin, now())
-        .map_err(|refusal| match refusal {
+    let opened = authorization::open(&params.authorization, &key, &params.origin, now()).map_err(
+        |refusal| match refusal {
             Refusal::Outdated(version) => CommandError::AuthorizationOutdated(version),
             Refusal::Rejected(reason) => CommandError::AuthorizationRejected(reason),
-        })?;
+        },
+    )?;
     let authorization = &opened.authorization;
     let mut card = open_card(
         host,

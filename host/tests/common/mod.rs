@@ -235,9 +235,9 @@ impl World {
 /// host key) or a register proof.
 pub fn digest_of(proof: &Value, origin: &str, nonce: &str) -> [u8; 32] {
     use selfservice_rules::protocol::ProofPurpose;
-    let host_key = proof["hostKey"].as_str().map(|key| {
-        selfservice_rules::seal::host_key_bytes(key).expect("a 32-byte host key")
-    });
+    let host_key = proof["hostKey"]
+        .as_str()
+        .map(|key| selfservice_rules::seal::host_key_bytes(key).expect("a 32-byte host key"));
     let purpose = if host_key.is_some() {
         ProofPurpose::Unlock
     } else {

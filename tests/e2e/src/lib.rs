@@ -132,7 +132,11 @@ fn record_native_messages(profile: &Path) -> Result<()> {
             }
         }
     }
-    ensure!(!manifests.is_empty(), "no host manifest in {}", profile.display());
+    ensure!(
+        !manifests.is_empty(),
+        "no host manifest in {}",
+        profile.display()
+    );
     let wrapper = profile.join("record-host.sh");
     let quote = |p: &Path| format!("'{}'", p.display().to_string().replace('\'', "'\\''"));
     std::fs::write(
@@ -147,7 +151,8 @@ fn record_native_messages(profile: &Path) -> Result<()> {
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(&wrapper, std::fs::Permissions::from_mode(0o755))?;
     for manifest in manifests {
-        let mut json: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&manifest)?)?;
+        let mut json: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&manifest)?)?;
         json["path"] = json!(wrapper.display().to_string());
         std::fs::write(&manifest, json.to_string())?;
     }
@@ -427,8 +432,10 @@ impl Session {
         ["to-host.bin", "from-host.bin"]
             .iter()
             .map(|name| {
-                String::from_utf8_lossy(&std::fs::read(self._profile.path().join(name)).unwrap_or_default())
-                    .into_owned()
+                String::from_utf8_lossy(
+                    &std::fs::read(self._profile.path().join(name)).unwrap_or_default(),
+                )
+                .into_owned()
             })
             .collect::<Vec<_>>()
             .join("\n")

@@ -335,10 +335,18 @@ async fn unlock_journey_on(browser: Browser, card: &str, scenario: &str) -> Resu
         native.len(),
         transcript.len()
     );
-    let secrets: Vec<&String> = card.history.puks.iter().chain(&card.history.reset_pins).collect();
+    let secrets: Vec<&String> = card
+        .history
+        .puks
+        .iter()
+        .chain(&card.history.reset_pins)
+        .collect();
     ensure!(secrets.len() >= 3, "the card's history: {:?}", card.history);
     for secret in secrets {
-        ensure!(!seen.contains(secret.as_str()), "a PUK or temporary PIN reached the extension");
+        ensure!(
+            !seen.contains(secret.as_str()),
+            "a PUK or temporary PIN reached the extension"
+        );
     }
     session.close().await?;
     Ok(())

@@ -151,13 +151,17 @@ pub struct Head {
 pub fn head(connection: &Connection) -> rusqlite::Result<Option<Head>> {
     use rusqlite::OptionalExtension;
     connection
-        .query_row("SELECT seq, hash, mac FROM audit_head WHERE id = 1", [], |r| {
-            Ok(Head {
-                seq: r.get(0)?,
-                hash: r.get(1)?,
-                mac: r.get(2)?,
-            })
-        })
+        .query_row(
+            "SELECT seq, hash, mac FROM audit_head WHERE id = 1",
+            [],
+            |r| {
+                Ok(Head {
+                    seq: r.get(0)?,
+                    hash: r.get(1)?,
+                    mac: r.get(2)?,
+                })
+            },
+        )
         .optional()
 }
 
@@ -297,10 +301,16 @@ mod tests {
             .expect("truncate");
         let rows = rows(&connection).expect("rows");
         let head = head(&connection).expect("head");
-        assert_eq!(verify(&rows, head.as_ref(), &keys), Err(Broken::Truncated(4)));
+        assert_eq!(
+            verify(&rows, head.as_ref(), &keys),
+            Err(Broken::Truncated(4))
+        );
         // A checkpoint moved back without the portal's key is caught too.
         connection
-            .execute("UPDATE audit_head SET seq = 2, hash = (SELECT hash FROM audit WHERE seq = 2)", [])
+            .execute(
+                "UPDATE audit_head SET seq = 2, hash = (SELECT hash FROM audit WHERE seq = 2)",
+                [],
+            )
             .expect("forge");
         let head = super::head(&connection).expect("head");
         assert_eq!(verify(&rows, head.as_ref(), &keys), Err(Broken::Checkpoint));

@@ -136,9 +136,9 @@ pub fn verify(
         return Err(ProofError::BadSignature);
     }
     let host_key = match (purpose, &proof.host_key) {
-        (ProofPurpose::Unlock, Some(key)) => Some(
-            selfservice_rules::seal::host_key_bytes(key).map_err(|_| ProofError::BadHostKey)?,
-        ),
+        (ProofPurpose::Unlock, Some(key)) => {
+            Some(selfservice_rules::seal::host_key_bytes(key).map_err(|_| ProofError::BadHostKey)?)
+        }
         (ProofPurpose::Unlock, None) => return Err(ProofError::BadHostKey),
         (ProofPurpose::Register, None) => None,
         (ProofPurpose::Register, Some(_)) => return Err(ProofError::BadHostKey),

@@ -112,9 +112,7 @@ pub fn clear_lock(config: &PortalConfig, uuid: &str, ra: &str, now: i64) -> Resu
 }
 
 /// The audit log as JSON lines, and whether its chain verifies.
-pub fn audit_export(
-    config: &PortalConfig,
-) -> Result<(Vec<String>, Result<usize, audit::Broken>)> {
+pub fn audit_export(config: &PortalConfig) -> Result<(Vec<String>, Result<usize, audit::Broken>)> {
     let (connection, keys) = open(config)?;
     let rows = audit::rows(&connection)?;
     let lines = rows

@@ -53,10 +53,7 @@ fn code_step(portal: &Portal, flow: &Value, mail_number: usize) {
 }
 
 /// The sealed secrets of an authorization, opened with the host key it was sealed to.
-fn secrets(
-    host: &HostKeyPair,
-    payload: &Value,
-) -> selfservice_rules::authorization::UnlockSecrets {
+fn secrets(host: &HostKeyPair, payload: &Value) -> selfservice_rules::authorization::UnlockSecrets {
     let sealed = serde_json::from_value(payload["sealed"].clone()).expect("sealed box");
     host.open(
         &sealed,
@@ -128,16 +125,26 @@ fn an_unlock_goes_from_the_warning_to_a_sealed_authorization_and_rotates_the_puk
     assert_eq!(opened.puks[0].puk.expose(), card.puk);
     let fresh = opened.fresh_puk.clone();
     assert_ne!(fresh.puk.expose(), card.puk);
-    for secret in [card.puk.as_str(), fresh.puk.expose(), opened.temporary_pin.expose()] {
-        assert!(!issued.to_string().contains(secret), "{secret} in the answer");
+    for secret in [
+        card.puk.as_str(),
+        fresh.puk.expose(),
+        opened.temporary_pin.expose(),
+    ] {
+        assert!(
+            !issued.to_string().contains(secret),
+            "{secret} in the answer"
+        );
     }
     // Another host session cannot open it.
     let sealed = serde_json::from_value(payload["sealed"].clone()).expect("sealed");
     assert!(HostKeyPair::generate()
-        .open(&sealed, &selfservice_rules::authorization::seal_aad(
-            payload["authorizationId"].as_str().expect("id"),
-            &card.guid
-        ))
+        .open(
+            &sealed,
+            &selfservice_rules::authorization::seal_aad(
+                payload["authorizationId"].as_str().expect("id"),
+                &card.guid
+            )
+        )
         .is_err());
     assert!(payload["expiresAt"].as_i64() > payload["issuedAt"].as_i64());
     // The person hears of it before the authorization leaves the portal.
@@ -156,20 +163,27 @@ fn an_unlock_goes_from_the_warning_to_a_sealed_authorization_and_rotates_the_puk
         "/api/v1/unlock/result",
         &json!({"flowId": flow, "authorizationId": authorization_id, "state": {"unblocked": true, "passcodeSet": true, "pukRotated": true}}),
     );
-    assert_eq!((status, legacy["error"]["field"].as_str()), (400, Some("state")));
+    assert_eq!(
+        (status, legacy["error"]["field"].as_str()),
+        (400, Some("state"))
+    );
     let mut forged = receipt(&card, &issued["authorization"], &fresh.id);
     let keys = card.keys.as_ref().expect("keys");
-    forged["signature"] = json!(base64::engine::general_purpose::STANDARD.encode(sign_with(
-        &keys.authentication_key,
-        &[0; 32]
-    )));
+    forged["signature"] = json!(base64::engine::general_purpose::STANDARD
+        .encode(sign_with(&keys.authentication_key, &[0; 32])));
     let (status, refused) = portal.post(
         "/api/v1/unlock/result",
         &json!({"flowId": flow, "authorizationId": authorization_id, "receipt": forged}),
     );
-    assert_eq!((status, refused["error"]["code"].as_str()), (403, Some("proof-rejected")));
+    assert_eq!(
+        (status, refused["error"]["code"].as_str()),
+        (403, Some("proof-rejected"))
+    );
     let stored = || selfservice_portal::ops::stored_puk(&config(&portal), &card.guid).expect("puk");
-    assert_eq!(stored(), (card.puk.clone(), Some(fresh.puk.expose().to_string())));
+    assert_eq!(
+        stored(),
+        (card.puk.clone(), Some(fresh.puk.expose().to_string()))
+    );
 
     // A retry gets a new authorization, sealed to its own host key, with both PUKs the card
     // may now hold and the same fresh one.
@@ -185,10 +199,17 @@ fn an_unlock_goes_from_the_warning_to_a_sealed_authorization_and_rotates_the_puk
         .collect();
     assert_eq!(
         held,
-        vec![(opened.puks[0].id.as_str(), card.puk.as_str()), (fresh.id.as_str(), fresh.puk.expose())]
+        vec![
+            (opened.puks[0].id.as_str(), card.puk.as_str()),
+            (fresh.id.as_str(), fresh.puk.expose())
+        ]
     );
     assert_eq!(reopened.fresh_puk, fresh);
-    assert_eq!(portal.mails().len(), 3, "one 'being unlocked' email per unlock");
+    assert_eq!(
+        portal.mails().len(),
+        3,
+        "one 'being unlocked' email per unlock"
+    );
 
     // The card's receipt for that authorization: now the fresh PUK is the one on record.
     let (status, body) = portal.post(
@@ -211,8 +232,14 @@ fn a_receipt_for_another_card_or_authorization_is_refused() {
     let (_, second, host) = portal.authorize(&card, &flow);
     let fresh = secrets(&host, &open(&portal, &second["authorization"])).fresh_puk;
     for (name, receipt) in [
-        ("signed by another card", receipt(&other, &second["authorization"], &fresh.id)),
-        ("over another authorization", receipt(&card, &first["authorization"], &fresh.id)),
+        (
+            "signed by another card",
+            receipt(&other, &second["authorization"], &fresh.id),
+        ),
+        (
+            "over another authorization",
+            receipt(&card, &first["authorization"], &fresh.id),
+        ),
     ] {
         let (status, body) = portal.post(
             "/api/v1/unlock/result",
@@ -283,7 +310,11 @@ fn proofs_verify_only_with_the_key_pinned_for_their_purpose() {
             &format!("/api/v1/{journey}/start"),
             &json!({"challengeId": challenge["challengeId"], "proof": proof}),
         );
-        assert_eq!((status, body["error"]["code"].as_str()), (403, Some("proof-rejected")), "{journey}");
+        assert_eq!(
+            (status, body["error"]["code"].as_str()),
+            (403, Some("proof-rejected")),
+            "{journey}"
+        );
     }
     // The right keys pass.
     assert_eq!(portal.start_flow(&card, "registration").0, 200);

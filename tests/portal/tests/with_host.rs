@@ -81,11 +81,8 @@ impl World {
     /// Sends a command to the card's control socket (`fault remove-after 4`, `insert`);
     /// returns the card's status.
     fn card(&self, command: &str) -> Value {
-        virtual_card::control::send(
-            std::path::Path::new(&self.vars["VCARD_CONTROL_0"]),
-            command,
-        )
-        .expect("card control")["status"]
+        virtual_card::control::send(std::path::Path::new(&self.vars["VCARD_CONTROL_0"]), command)
+            .expect("card control")["status"]
             .clone()
     }
 
@@ -290,8 +287,10 @@ fn a_nurse_registers_locks_her_card_and_unlocks_it_with_the_host_and_the_portal(
     assert_eq!((portal_puk, pending), (card.puk.clone(), None));
     assert_ne!(card.puk, "73419265", "the PUK rotated");
     let mail = |n: usize| {
-        std::fs::read_to_string(PathBuf::from(&world.vars["SMTP_SINK_DIR"]).join(format!("{n:04}.eml")))
-            .expect("notice")
+        std::fs::read_to_string(
+            PathBuf::from(&world.vars["SMTP_SINK_DIR"]).join(format!("{n:04}.eml")),
+        )
+        .expect("notice")
     };
     assert!(mail(3).contains("Your Smartcard is being unlocked"));
     assert!(mail(4).contains("Your Smartcard has been unlocked"));
@@ -338,8 +337,12 @@ fn attempt(
         "authorization": issued["authorization"], "newPasscode": passcode, "waitForCardMs": 5000}));
     world.card("fault clear");
     let report = match reply.get("result") {
-        Some(result) => json!({"flowId": flow, "authorizationId": issued["authorizationId"], "receipt": result["receipt"]}),
-        None => json!({"flowId": flow, "authorizationId": issued["authorizationId"], "error": reply["error"]["code"]}),
+        Some(result) => {
+            json!({"flowId": flow, "authorizationId": issued["authorizationId"], "receipt": result["receipt"]})
+        }
+        None => {
+            json!({"flowId": flow, "authorizationId": issued["authorizationId"], "error": reply["error"]["code"]})
+        }
     };
     world.post("/api/v1/unlock/result", report);
     if world.card("status")["inserted"] == json!(false) {
@@ -365,7 +368,10 @@ fn unlock_to_passcode(world: &World, host: &mut Host) -> Value {
         .map(|id| json!({"questionId": id, "answer": answer_for(id.as_str().unwrap_or_default())}))
         .collect();
     let mails = world.mail_count();
-    world.post("/api/v1/unlock/answers", json!({"flowId": flow, "answers": answers}));
+    world.post(
+        "/api/v1/unlock/answers",
+        json!({"flowId": flow, "answers": answers}),
+    );
     world.post(
         "/api/v1/unlock/code",
         json!({"flowId": flow, "code": world.code(mails + 1)}),
@@ -389,12 +395,23 @@ fn register(world: &World, host: &mut Host, passcode: &str) {
         json!({"challengeId": challenge["challengeId"], "proof": card_proof}),
     );
     let flow = started["flowId"].clone();
-    let answers: Vec<Value> = ["mother-maiden-name", "first-car", "childhood-phone", "first-pet"]
-        .iter()
-        .map(|id| json!({"questionId": id, "answer": answer_for(id)}))
-        .collect();
-    world.post("/api/v1/registration/questions", json!({"flowId": flow, "answers": answers}));
-    world.post("/api/v1/registration/email", json!({"flowId": flow, "email": started["emailOnFile"]}));
+    let answers: Vec<Value> = [
+        "mother-maiden-name",
+        "first-car",
+        "childhood-phone",
+        "first-pet",
+    ]
+    .iter()
+    .map(|id| json!({"questionId": id, "answer": answer_for(id)}))
+    .collect();
+    world.post(
+        "/api/v1/registration/questions",
+        json!({"flowId": flow, "answers": answers}),
+    );
+    world.post(
+        "/api/v1/registration/email",
+        json!({"flowId": flow, "email": started["emailOnFile"]}),
+    );
     let mails = world.mail_count();
     world.post(
         "/api/v1/registration/confirm",
@@ -448,7 +465,10 @@ fn every_interruption_point_spends_at_most_one_wrong_puk_try_and_the_card_stays_
     let mut case = 0;
     let mut probed = 0;
     for at in 1..=apdus {
-        for (first, second) in [("remove-before", "remove-after"), ("remove-after", "remove-before")] {
+        for (first, second) in [
+            ("remove-before", "remove-after"),
+            ("remove-after", "remove-before"),
+        ] {
             let retry = retries[case % retries.len()];
             case += 1;
             let passcode = format!("{:06}", 700_000 + case);
@@ -462,7 +482,11 @@ fn every_interruption_point_spends_at_most_one_wrong_puk_try_and_the_card_stays_
             let mut flow = unlock_to_passcode(&world, &mut host);
             let name = format!("cut {first} APDU {at}, then {retry:?} cut {second} APDU {at}");
             let mut finished = false;
-            for fault in [Some(format!("fault {first} {at}")), Some(format!("fault {second} {at}")), None] {
+            for fault in [
+                Some(format!("fault {first} {at}")),
+                Some(format!("fault {second} {at}")),
+                None,
+            ] {
                 let reply = attempt(&world, &mut host, &flow, &passcode, fault.as_deref());
                 // A cut past the end of a (shorter) retry cuts nothing: that run finished.
                 if reply.get("result").is_some() {
@@ -493,7 +517,11 @@ fn every_interruption_point_spends_at_most_one_wrong_puk_try_and_the_card_stays_
             );
             let (portal_puk, pending) =
                 selfservice_portal::ops::stored_puk(&config, &card.guid).expect("puk");
-            assert_eq!((portal_puk.as_str(), pending), (card.puk.as_str(), None), "{name}");
+            assert_eq!(
+                (portal_puk.as_str(), pending),
+                (card.puk.as_str(), None),
+                "{name}"
+            );
             assert_eq!(card.puk_retries_left, card.puk_retry_limit, "{name}");
             let wrong = card.history.wrong_puk_tries - wrong_before;
             assert!(wrong <= 1, "{name}: {wrong} wrong PUK tries");

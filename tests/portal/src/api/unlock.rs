@@ -7,11 +7,11 @@
 use axum::extract::{ConnectInfo, State};
 use axum::http::StatusCode;
 use axum::Json;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
 use rand::seq::SliceRandom;
 use rand::Rng;
 use rusqlite::params;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine;
 use rusqlite::OptionalExtension;
 use selfservice_rules::api::{
     Acknowledged, Answers, ApiError, AuthorizationIssued, AuthorizationRequest, CodeAccepted,
@@ -21,10 +21,10 @@ use selfservice_rules::authorization::{
     receipt_digest, seal_aad, PukCandidate, ReceiptOutcome, UnblockAuthorization, UnlockReceipt,
     UnlockSecrets, AUTHORIZATION_LIFETIME_SECONDS, AUTHORIZATION_VERSION,
 };
-use selfservice_rules::seal::seal;
 use selfservice_rules::codes::MAX_FAILED_QUESTION_ROUNDS;
 use selfservice_rules::protocol::{ProofPurpose, Secret};
 use selfservice_rules::questions::{normalise_answer, question};
+use selfservice_rules::seal::seal;
 use std::net::SocketAddr;
 
 use super::challenges::{unavailable, verify_start};
@@ -403,7 +403,10 @@ pub async fn authorization(
     let transaction = db.transaction()?;
     let card = db::card(&transaction, &flow.card_guid)?.ok_or_else(Failure::out_of_order)?;
     let current = PukCandidate {
-        id: card.puk_id.clone().unwrap_or_else(|| LEGACY_PUK_ID.to_string()),
+        id: card
+            .puk_id
+            .clone()
+            .unwrap_or_else(|| LEGACY_PUK_ID.to_string()),
         puk: Secret::new(state.keys.decrypt_puk(&card.puk_enc)?.to_string()),
     };
     // One fresh PUK per card until a receipt shows it in place: every retry carries the same
@@ -562,7 +565,12 @@ pub async fn result(
                 &state.db(),
                 &state.keys,
                 now,
-                &Entry::for_flow(&flow, "unlock-receipt", &format!("rejected: {why}"), &client),
+                &Entry::for_flow(
+                    &flow,
+                    "unlock-receipt",
+                    &format!("rejected: {why}"),
+                    &client,
+                ),
             )?;
             return Err(receipt_rejected());
         }
@@ -595,7 +603,11 @@ pub async fn result(
             &Entry::for_flow(
                 &flow,
                 "unlock-receipt",
-                if promoted { "verified puk-rotated" } else { "verified" },
+                if promoted {
+                    "verified puk-rotated"
+                } else {
+                    "verified"
+                },
                 &client,
             ),
         )?;
@@ -608,7 +620,11 @@ pub async fn result(
         // RA, never shown to the person as a problem with the unlock.
         let sent = state
             .mailer
-            .send(mail::unlock_notification(&address, &card.holder_name, &rfc3339(now)))
+            .send(mail::unlock_notification(
+                &address,
+                &card.holder_name,
+                &rfc3339(now),
+            ))
             .await;
         if let Err(error) = sent {
             tracing::warn!(%error, "the unlocked notification could not be sent");

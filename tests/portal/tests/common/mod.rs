@@ -47,8 +47,7 @@ pub fn proof_with(
         ),
     };
     let host_key = host.map(HostKeyPair::public_bytes);
-    let digest =
-        selfservice_rules::proof::proof_digest(origin, nonce, purpose, host_key.as_ref());
+    let digest = selfservice_rules::proof::proof_digest(origin, nonce, purpose, host_key.as_ref());
     let b64 = base64::engine::general_purpose::STANDARD;
     let mut proof = json!({
         "cardGuid": card.guid,
@@ -334,7 +333,13 @@ from = "smartcard.servicecentre@nhs.net"
     /// host key).
     pub fn proof(&self, card: &CardFile, purpose: &str, origin: &str, nonce: &str) -> Value {
         let host = HostKeyPair::generate();
-        proof_with(card, purpose, origin, nonce, (purpose == "unlock").then_some(&host))
+        proof_with(
+            card,
+            purpose,
+            origin,
+            nonce,
+            (purpose == "unlock").then_some(&host),
+        )
     }
 
     /// A fresh unlock proof with a host key, and the authorization asked for with it.
