@@ -318,3 +318,12 @@ test("a pulled card not back in time: the page says what the card holds, and Try
   assert.deepEqual(await journey.retryUnlock(), { step: "done", confirmed: false });
   assert.equal(unlockCount(), 3);
 });
+
+test("an authorization the host will not take says the card was not changed and to call IT", async () => {
+  const outdated = () => hostError({ code: "authorization-outdated", version: 1, message: "The portal sent an unlock in an old format. Contact your IT service desk." } as never);
+  const { journey } = await pulledJourney([outdated], []);
+  const view = await journey.submitPasscode("860245", "860245");
+  assert.equal(view.step, "passcode");
+  assert.equal(view.step === "passcode" && view.problem?.title, "Your smartcard was not changed");
+  assert.equal(view.step === "passcode" && view.problem?.action, "none");
+});

@@ -34,6 +34,10 @@ export function problemFrom(error: unknown, raContact: string): Problem {
         return { code: body.code, title: "No card reader found", message: body.message, action: "retry" };
       case "policy-violation":
         return { code: body.code, title: "Choose a different passcode", message: body.message, field: "passcode", action: "retry" };
+      case "authorization-outdated":
+      case "unlock-record-unreadable":
+        // Nothing reached the card; only IT can put this right (the host's message says how).
+        return { code: body.code, title: "Your smartcard was not changed", message: body.message, action: "none" };
       case "unlock-key-blocked":
       case "unsupported-card":
         return { code: body.code, title: "This card cannot be unlocked here", message: `${body.message} ${raContact}`, action: "none" };

@@ -189,6 +189,25 @@ fn an_altered_audit_row_breaks_the_chain_visibly() {
     assert!(String::from_utf8_lossy(&verify.stdout).contains("BROKEN: row 1 does not follow"));
 }
 
+#[test]
+fn audit_rows_cut_off_the_end_are_found() {
+    let portal = Portal::start();
+    portal.card("unlocked", None);
+    portal.challenge("unlock");
+    portal.challenge("register");
+    assert!(portal.command(&["audit", "--verify"]).status.success());
+    // The last rows removed (after the delete guard): what is left still chains.
+    let db = rusqlite::Connection::open(rusqlite_path(&portal)).expect("open");
+    db.execute_batch(
+        "DROP TRIGGER audit_no_delete; DELETE FROM audit WHERE seq > (SELECT MAX(seq) - 2 FROM audit);",
+    )
+    .expect("truncate");
+    drop(db);
+    let verify = portal.command(&["audit", "--verify"]);
+    assert!(!verify.status.success(), "a truncated log was accepted");
+    assert!(String::from_utf8_lossy(&verify.stdout).contains("cut off the end"));
+}
+
 /// What a forger with the database but not the keys can do: chain the rows with plain SHA-256
 /// over the same length-prefixed fields.
 fn recompute_chain_without_the_key(db: &rusqlite::Connection) {
