@@ -26,6 +26,19 @@ fn locked_world() -> (World, Host) {
     (world, host)
 }
 
+/// The locked card is as it was: still blocked, its PUK and every PUK try intact.
+fn assert_untouched(world: &World) {
+    let file = world.card(0).file();
+    assert_eq!(
+        (
+            file.pin_retries_left,
+            file.puk_retries_left,
+            file.puk.as_str()
+        ),
+        (0, 3, "19283746")
+    );
+}
+
 fn base(world: &World, host: &mut Host) -> UnblockAuthorization {
     world.unsigned_authorization(host, 0, "auth-1", NEW_PUK)
 }
@@ -112,15 +125,7 @@ fn forged_expired_misdirected_and_other_card_authorizations_are_refused_before_t
     }
     let wrong_origin = host.request(json!({"type": "unlock", "origin": "https://evil.test", "authorization": sign_authorization(&base), "newPasscode": NEW_PASSCODE}));
     assert_eq!(wrong_origin["error"]["code"], "origin-not-allowed");
-    let file = world.card(0).file();
-    assert_eq!(
-        (
-            file.pin_retries_left,
-            file.puk_retries_left,
-            file.puk.as_str()
-        ),
-        (0, 3, "19283746")
-    );
+    assert_untouched(&world);
 }
 
 fn base_signed(world: &World, host: &mut Host) -> Value {
@@ -278,8 +283,7 @@ fn a_version_1_authorization_is_refused_as_outdated_and_the_card_is_untouched() 
     let reply = unlock(&mut host, &signed, NEW_PASSCODE);
     assert_eq!(reply["error"]["code"], "authorization-outdated", "{reply}");
     assert_eq!(reply["error"]["version"], 1);
-    let file = world.card(0).file();
-    assert_eq!((file.pin_retries_left, file.puk.as_str()), (0, "19283746"));
+    assert_untouched(&world);
 }
 
 #[test]
@@ -312,14 +316,6 @@ fn a_damaged_record_of_unlock_attempts_stops_the_unlock_before_any_puk_is_sent()
     assert!(reply["error"]["message"]
         .as_str()
         .is_some_and(|m| m.contains("unlock-record.json")));
-    let file = world.card(0).file();
-    assert_eq!(
-        (
-            file.pin_retries_left,
-            file.puk_retries_left,
-            file.puk.as_str()
-        ),
-        (0, 3, "19283746")
-    );
+    assert_untouched(&world);
     assert_eq!(std::fs::read_to_string(&record).expect("kept"), "{ damaged");
 }

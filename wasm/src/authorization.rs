@@ -144,6 +144,22 @@ pub fn receipt_digest(payload_hash: &[u8; 32], outcome: &[u8]) -> [u8; 32] {
     outer.finalize().into()
 }
 
+/// A filled-in box content for tests.
+#[cfg(test)]
+pub(crate) fn example_secrets() -> UnlockSecrets {
+    UnlockSecrets {
+        puks: vec![PukCandidate {
+            id: "p1".into(),
+            puk: Secret::new("12345678".into()),
+        }],
+        fresh_puk: PukCandidate {
+            id: "p2".into(),
+            puk: Secret::new("87654321".into()),
+        },
+        temporary_pin: Secret::new("11223344".into()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -158,18 +174,7 @@ mod tests {
 
     #[test]
     fn secrets_are_not_printed() {
-        let secrets = UnlockSecrets {
-            puks: vec![PukCandidate {
-                id: "p1".into(),
-                puk: Secret::new("12345678".into()),
-            }],
-            fresh_puk: PukCandidate {
-                id: "p2".into(),
-                puk: Secret::new("87654321".into()),
-            },
-            temporary_pin: Secret::new("11223344".into()),
-        };
-        let printed = format!("{secrets:?}");
+        let printed = format!("{:?}", example_secrets());
         for secret in ["12345678", "87654321", "11223344"] {
             assert!(!printed.contains(secret), "{printed}");
         }

@@ -110,22 +110,7 @@ pub fn seal(host_key: &str, secrets: &UnlockSecrets, aad: &[u8]) -> Result<Seale
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::authorization::PukCandidate;
-    use crate::protocol::Secret;
-
-    fn secrets() -> UnlockSecrets {
-        UnlockSecrets {
-            puks: vec![PukCandidate {
-                id: "p1".into(),
-                puk: Secret::new("12345678".into()),
-            }],
-            fresh_puk: PukCandidate {
-                id: "p2".into(),
-                puk: Secret::new("87654321".into()),
-            },
-            temporary_pin: Secret::new("11223344".into()),
-        }
-    }
+    use crate::authorization::example_secrets as secrets;
 
     #[test]
     fn only_the_host_session_it_was_sealed_to_opens_it() {

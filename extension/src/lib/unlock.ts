@@ -156,13 +156,7 @@ export class UnlockJourney {
       }
       this.rule = card.card.passcodeRule;
       const challenge = await this.portal.post<Challenge>("/api/v1/challenges", { purpose: "unlock" });
-      const proof = await this.host.request<CardProof>({
-        type: "prove-possession",
-        purpose: "unlock",
-        origin: this.portal.origin,
-        nonce: challenge.nonce,
-        reader: card.reader,
-      });
+      const proof = await this.proveUnlock(challenge.nonce, card.reader);
       const started = await this.portal.post<UnlockStarted>("/api/v1/unlock/start", {
         challengeId: challenge.challengeId,
         proof,
@@ -174,6 +168,18 @@ export class UnlockJourney {
       const problem = this.fail(error);
       return this.set(problem.code === "self-service-locked" ? { step: "locked", problem } : { step: "card", problem });
     }
+  }
+
+  /** The card's 9E proof for a portal challenge; it carries this host session's unlock key. */
+  private proveUnlock(nonce: string, reader: string | undefined, waitForCardMs?: number): Promise<CardProof> {
+    return this.host.request<CardProof>({
+      type: "prove-possession",
+      purpose: "unlock",
+      origin: this.portal.origin,
+      nonce,
+      reader,
+      ...(waitForCardMs === undefined ? {} : { waitForCardMs }),
+    });
   }
 
   /** The user read the warning and goes on. */
@@ -292,14 +298,7 @@ export class UnlockJourney {
     let issued: AuthorizationIssued;
     try {
       const challenge = await this.portal.post<Challenge>("/api/v1/challenges", { purpose: "unlock" });
-      const proof = await this.host.request<CardProof>({
-        type: "prove-possession",
-        purpose: "unlock",
-        origin: this.portal.origin,
-        nonce: challenge.nonce,
-        reader: this.card?.reader,
-        waitForCardMs: 30000,
-      });
+      const proof = await this.proveUnlock(challenge.nonce, this.card?.reader, 30000);
       issued = await this.portal.post<AuthorizationIssued>("/api/v1/unlock/authorization", {
         flowId: this.flowId,
         challengeId: challenge.challengeId,

@@ -149,16 +149,22 @@ pub fn verify_start(
         .decode(&request.proof.certificate)
         .map_err(|_| ProofError::BadCertificate)
         .and_then(|der| cardproof::certificate_key(&der, state.trusted_ca.as_ref(), Some(now)));
-    match presented {
-        Ok(_) => {}
-        Err(ProofError::OutOfDate) => {
-            record("certificate-out-of-date")?;
-            return Err(out_of_date());
+    // Why a proof is refused, recorded, and what the person is told.
+    let refuse = |error: ProofError| -> Failure {
+        let outcome = match &error {
+            ProofError::OutOfDate => "certificate-out-of-date".to_string(),
+            other => format!("rejected: {other}"),
+        };
+        if let Err(failure) = record(&outcome) {
+            return failure.into();
         }
-        Err(error) => {
-            record(&format!("rejected: {error}"))?;
-            return Err(proof_rejected());
+        match error {
+            ProofError::OutOfDate => out_of_date(),
+            _ => proof_rejected(),
         }
+    };
+    if let Err(error) = presented {
+        return Err(refuse(error));
     }
     let guid = request.proof.card_guid.to_ascii_lowercase();
     let Some(card) = db::card(&db, &guid)? else {
@@ -179,7 +185,7 @@ pub fn verify_start(
             "This smartcard is not set up for self-service. Contact your Registration Authority.",
         ));
     };
-    let host_key = match cardproof::verify(
+    let host_key = cardproof::verify(
         &request.proof,
         state.trusted_ca.as_ref(),
         pinned,
@@ -187,17 +193,8 @@ pub fn verify_start(
         &nonce,
         purpose,
         now,
-    ) {
-        Ok(host_key) => host_key,
-        Err(ProofError::OutOfDate) => {
-            record("certificate-out-of-date")?;
-            return Err(out_of_date());
-        }
-        Err(error) => {
-            record(&format!("rejected: {error}"))?;
-            return Err(proof_rejected());
-        }
-    };
+    )
+    .map_err(refuse)?;
     record("ok")?;
     Ok(ProvenStart { card, host_key })
 }
