@@ -171,8 +171,17 @@ fn manifest_problem(browser: Browser, path: &Path, program: &Path) -> Option<Str
         return Some(format!("has the wrong name {}", manifest["name"]));
     }
     let path_in_manifest = manifest["path"].as_str().unwrap_or_default();
-    let same_program =
-        std::fs::canonicalize(path_in_manifest).ok() == std::fs::canonicalize(program).ok();
+    // A relative path is relative to the manifest's folder, as browsers read it (the MSI's
+    // manifests name the program that way), never to wherever doctor was started.
+    let named = Path::new(path_in_manifest);
+    let resolved = match path.parent() {
+        Some(folder) if named.is_relative() => folder.join(named),
+        _ => named.to_path_buf(),
+    };
+    let same_program = matches!(
+        (std::fs::canonicalize(&resolved), std::fs::canonicalize(program)),
+        (Ok(a), Ok(b)) if a == b
+    );
     if !same_program {
         return Some(format!(
             "points at '{path_in_manifest}', not at {}",
@@ -302,4 +311,38 @@ pub fn print_text(checks: &[Check]) {
 
 pub fn has_problems(checks: &[Check]) -> bool {
     checks.iter().any(|c| c.level == Level::Problem)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A manifest as the MSI writes it: the program named relative to the manifest's folder.
+    fn installed(dir: &Path, path_in_manifest: &str) -> (std::path::PathBuf, std::path::PathBuf) {
+        let program = dir.join("smartcard-selfservice.exe");
+        std::fs::write(&program, b"").expect("program");
+        let mut manifest = install::manifest(Browser::Edge, &program);
+        manifest["path"] = serde_json::json!(path_in_manifest);
+        let path = dir.join("edge.json");
+        std::fs::write(&path, manifest.to_string()).expect("manifest");
+        (path, program)
+    }
+
+    #[test]
+    fn a_relative_program_path_is_read_from_the_manifests_folder() {
+        let dir = tempfile::tempdir().expect("dir");
+        let (manifest, program) = installed(dir.path(), "smartcard-selfservice.exe");
+        // doctor is run from anywhere but the install folder.
+        assert_ne!(std::env::current_dir().ok().as_deref(), Some(dir.path()));
+        assert_eq!(manifest_problem(Browser::Edge, &manifest, &program), None);
+    }
+
+    #[test]
+    fn a_manifest_naming_a_missing_program_is_a_problem() {
+        let dir = tempfile::tempdir().expect("dir");
+        let (manifest, _) = installed(dir.path(), "gone.exe");
+        let elsewhere = dir.path().join("also-gone.exe");
+        let problem = manifest_problem(Browser::Edge, &manifest, &elsewhere);
+        assert!(problem.is_some_and(|p| p.contains("gone.exe")));
+    }
 }

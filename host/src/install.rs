@@ -213,6 +213,11 @@ pub fn uninstall(
                     .with_context(|| format!("removing {}", path.display()))?;
                 done.push(format!("{}: removed {}", browser.label(), path.display()));
             }
+            if let Some(folder) = path.parent().filter(|f| is_our_empty_folder(f)) {
+                std::fs::remove_dir(folder)
+                    .with_context(|| format!("removing {}", folder.display()))?;
+                done.push(format!("removed the empty folder {}", folder.display()));
+            }
             if profile.is_none() {
                 if let Some(line) = unregister(browser, scope)? {
                     done.push(line);
@@ -221,6 +226,13 @@ pub fn uninstall(
         }
     }
     Ok(done)
+}
+
+/// A folder `install` made for itself (named after the product) that nothing is left in.
+/// Browsers' own folders are never removed.
+fn is_our_empty_folder(folder: &Path) -> bool {
+    folder.file_name().is_some_and(|n| n == names::PRODUCT_NAME)
+        && std::fs::read_dir(folder).is_ok_and(|mut entries| entries.next().is_none())
 }
 
 #[cfg(windows)]
@@ -245,14 +257,33 @@ fn register(browser: Browser, scope: Scope, manifest: &Path) -> Result<Option<St
 
 #[cfg(windows)]
 fn unregister(browser: Browser, scope: Scope) -> Result<Option<String>> {
-    match hive(scope).delete_subkey_all(registry_key(browser)) {
-        Ok(()) => Ok(Some(format!(
-            "{}: removed {}",
-            browser.label(),
-            registry_key(browser)
-        ))),
+    let key = registry_key(browser);
+    match hive(scope).delete_subkey_all(&key) {
+        Ok(()) => {
+            remove_empty_parents(&hive(scope), &key);
+            Ok(Some(format!("{}: removed {key}", browser.label())))
+        }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
         Err(e) => Err(e.into()),
+    }
+}
+
+/// Removes the parents of `key` that `register` may have created and that are now empty (no
+/// subkeys, no values), up to but not including `SOFTWARE`: `...\NativeMessagingHosts`, then
+/// the vendor keys of a browser that is not installed.
+#[cfg(windows)]
+fn remove_empty_parents(hive: &winreg::RegKey, key: &str) {
+    let mut parts: Vec<&str> = key.split('\\').collect();
+    while parts.len() > 2 {
+        parts.pop();
+        let parent = parts.join("\\");
+        let empty = hive
+            .open_subkey(&parent)
+            .and_then(|k| k.query_info())
+            .is_ok_and(|info| info.sub_keys == 0 && info.values == 0);
+        if !empty || hive.delete_subkey(&parent).is_err() {
+            break;
+        }
     }
 }
 
@@ -283,6 +314,23 @@ pub fn registered_manifest(browser: Browser, scope: Scope) -> Option<PathBuf> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn uninstall_removes_the_folder_it_made_when_empty_and_never_a_browsers() {
+        let dir = tempfile::tempdir().expect("dir");
+        let ours = dir.path().join(names::PRODUCT_NAME);
+        let browsers = dir.path().join("NativeMessagingHosts");
+        for folder in [&ours, &browsers] {
+            std::fs::create_dir_all(folder).expect("dir");
+        }
+        assert!(is_our_empty_folder(&ours));
+        assert!(!is_our_empty_folder(&browsers), "a browser's folder stays");
+        std::fs::write(ours.join("other.json"), "{}").expect("file");
+        assert!(
+            !is_our_empty_folder(&ours),
+            "a folder with something left stays"
+        );
+    }
 
     #[test]
     fn manifests_carry_the_pinned_ids() {

@@ -45,6 +45,18 @@ pub struct Pcsc {
     watcher: Mutex<Option<Context>>,
 }
 
+/// A new PC/SC context. Not getting one means the service cannot be used, whatever the error
+/// says (Windows and Wine answer more than NO_SERVICE, e.g. an internal error), so `status` and
+/// `doctor` say what the watcher says: unavailable.
+pub fn establish() -> Result<Context, CardError> {
+    Context::establish(Scope::User).map_err(no_context)
+}
+
+fn no_context(error: pcsc::Error) -> CardError {
+    tracing::debug!(%error, "no PC/SC context");
+    CardError::ServiceUnavailable
+}
+
 impl Pcsc {
     /// The context, established on first use and again after the service went away.
     pub fn context(&self) -> Result<Context, CardError> {
@@ -54,7 +66,7 @@ impl Pcsc {
                 return Ok(context.clone());
             }
         }
-        let context = Context::establish(Scope::User).map_err(map_pcsc_error)?;
+        let context = establish()?;
         *cached = Some(context.clone());
         Ok(context)
     }
@@ -316,7 +328,7 @@ impl Cancel {
         if self.is_cancelled() {
             return Err(CardError::Cancelled);
         }
-        let context = Context::establish(Scope::User).map_err(map_pcsc_error)?;
+        let context = establish()?;
         *lock(&self.waiting) = Some(context.clone());
         if self.is_cancelled() {
             return Err(CardError::Cancelled);
@@ -354,6 +366,28 @@ impl Cancel {
             Ok(()) | Err(pcsc::Error::Timeout) => Ok(()),
             Err(pcsc::Error::Cancelled) => Err(CardError::Cancelled),
             Err(e) => Err(map_pcsc_error(e)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod establish_tests {
+    use super::*;
+
+    #[test]
+    fn any_failure_to_get_a_context_is_the_service_unavailable() {
+        for error in [
+            pcsc::Error::NoService,
+            pcsc::Error::ServiceStopped,
+            pcsc::Error::InternalError,
+            pcsc::Error::NoMemory,
+            pcsc::Error::UnknownError,
+        ] {
+            assert_eq!(
+                no_context(error),
+                CardError::ServiceUnavailable,
+                "{error:?}"
+            );
         }
     }
 }

@@ -22,7 +22,7 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use pcsc::{Context, ReaderState, Scope, State};
+use pcsc::{Context, ReaderState, State};
 use selfservice_rules::protocol::HostEvent;
 
 use crate::readers::Pcsc;
@@ -65,7 +65,7 @@ fn watch(pcsc: &Pcsc, emit: &dyn Fn(HostEvent), stopping: &AtomicBool) {
     let mut service_up: Option<bool> = None;
     let mut backoff = Duration::from_millis(250);
     while !stopping.load(Ordering::SeqCst) {
-        let context = match Context::establish(Scope::User) {
+        let context = match crate::readers::establish() {
             Ok(context) => context,
             Err(_) => {
                 if service_up != Some(false) {
