@@ -61,8 +61,12 @@ impl PukJournal {
         }
     }
 
-    /// Whether the record can be read (for `doctor`): `Ok(cards)` or why not.
+    /// Whether the record can be read (for `doctor`): `Ok(cards)` or why not. Looking
+    /// creates nothing.
     pub fn check(&self) -> Result<usize, StoreError> {
+        if !self.path().exists() {
+            return Ok(0);
+        }
         let _lock = self.lock()?;
         Ok(self.read()?.cards.len())
     }

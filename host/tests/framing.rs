@@ -1,5 +1,6 @@
 //! The native-messaging boundary: hello first, and every malformed frame gets a typed error
-//! or a clean exit, never a crash or a hang.
+//! or a clean exit, never a crash or a hang. `cargo xtask test` runs these against the Linux build
+//! and again against the Windows build under Wine (see `common::host_command`).
 
 mod common;
 
@@ -98,7 +99,7 @@ fn malformed_frames_get_typed_errors_and_the_session_goes_on() {
     );
     // Still answering.
     let reply = host.request(json!({"type": "status"}));
-    assert_eq!(reply["result"]["service"], "running");
+    assert_eq!(reply["result"]["service"], service_here());
 }
 
 #[test]
@@ -118,7 +119,7 @@ fn an_oversize_length_is_refused_before_reading_it_and_the_session_goes_on() {
         .contains("limit"));
     assert_eq!(
         host.request(json!({"type": "status"}))["result"]["service"],
-        "running"
+        service_here()
     );
 }
 
@@ -171,4 +172,17 @@ fn nothing_but_frames_reaches_stdout() {
         host.stderr_at_exit().contains("request"),
         "logs go to stderr"
     );
+}
+
+#[test]
+fn status_and_the_events_say_the_same_of_the_service() {
+    let world = World::new();
+    let mut host = world.host();
+    host.hello();
+    let service = host.request(json!({"type": "status"}))["result"]["service"].clone();
+    assert_eq!(service, service_here());
+    if service == "unavailable" {
+        // Under Wine the context cannot be had: the watcher says so too.
+        host.expect(5 * SECOND, |f| f["event"] == "service-unavailable");
+    }
 }

@@ -15,6 +15,7 @@ mod installers;
 mod setup;
 mod test;
 mod wasm_pkg;
+mod windows;
 
 use clap::{Parser, Subcommand};
 
@@ -53,6 +54,9 @@ enum Task {
     Dist,
     /// Build the installers from the current build and check them (part of `test`).
     Installers,
+    /// The Windows build of the host and the MSI under Wine (part of `test`; needs the
+    /// Windows and Linux debug builds).
+    Windows,
     /// Speed and memory benchmarks (release build, real pcscd and virtual card).
     Bench,
     /// A private pcscd with vpcd and virtual cards: `eval "$(cargo xtask world up)"`,
@@ -83,6 +87,7 @@ fn main() -> std::process::ExitCode {
         Task::Bench => bench(),
         Task::Dist => dist(),
         Task::Installers => test::installers_check(),
+        Task::Windows => windows::run(),
     };
     match outcome {
         Ok(()) => std::process::ExitCode::SUCCESS,

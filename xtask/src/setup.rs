@@ -119,6 +119,18 @@ const DEBIAN_PACKAGES: &[DebianPackage] = &[
         present: || dpkg_installed("pcsc-tools"),
         need: Need::Everything,
     },
+    // Wine 8.0 runs the Windows build of the host and the MSI in `cargo xtask test`'s Windows
+    // stage (64-bit only: no wine32).
+    DebianPackage {
+        name: "wine64",
+        present: || Path::new(crate::windows::WINE64).exists(),
+        need: Need::Everything,
+    },
+    DebianPackage {
+        name: "wine",
+        present: || dpkg_installed("wine"),
+        need: Need::Everything,
+    },
     // OpenSC: tools nobody here wrote, to check the virtual card's fidelity.
     DebianPackage {
         name: "opensc",

@@ -76,6 +76,8 @@ pub fn run() -> Result<()> {
     cmd::cargo(&["build", "--workspace"])?;
     installers_check()?;
 
+    crate::windows::run()?;
+
     crate::demo::announce_browsers();
     cmd::step("cargo test --workspace");
     cmd::cargo(&["test", "--workspace"])?;

@@ -22,6 +22,37 @@ use virtual_card::runner::{prepare_card, RunningCard};
 use virtual_card::world::resolve_card;
 
 pub const PROGRAM: &str = env!("CARGO_BIN_EXE_smartcard-selfservice");
+
+/// Set by `cargo xtask test`'s Windows stage: the tests that start the host through
+/// [`host_command`] then run the Windows build under Wine (`wine64 <exe>`), so both builds
+/// answer the same frames the same way.
+pub const WINE_VARIABLE: &str = "SMARTCARD_SELFSERVICE_TEST_WINE";
+pub const WINDOWS_EXE_VARIABLE: &str = "SMARTCARD_SELFSERVICE_TEST_WINDOWS_EXE";
+
+/// How the host under test is started: this build natively, or the Windows build under Wine.
+pub fn host_command() -> Command {
+    match (
+        std::env::var_os(WINE_VARIABLE),
+        std::env::var_os(WINDOWS_EXE_VARIABLE),
+    ) {
+        (Some(wine), Some(exe)) => {
+            let mut command = Command::new(wine);
+            command.arg(exe);
+            command
+        }
+        _ => Command::new(PROGRAM),
+    }
+}
+
+/// What `status` says of the PC/SC service where the host runs: here pcscd runs; Wine 8.0's
+/// winscard is a stub that cannot give a context, which the host must report as unavailable.
+pub fn service_here() -> &'static str {
+    if std::env::var_os(WINE_VARIABLE).is_some() {
+        "unavailable"
+    } else {
+        "running"
+    }
+}
 pub const ORIGIN: &str = "https://portal.test";
 pub const NONCE: &str = "q2Fy9Yk3qv5oVx1oZ0lZb1pQm9yq1S3dXr8W0vT6kYc";
 pub const PORTAL_KEY: [u8; 32] = [42; 32];
@@ -153,7 +184,7 @@ impl World {
     }
 
     pub fn host_with(&self, env: &[(&str, &str)]) -> Host {
-        let mut command = Command::new(PROGRAM);
+        let mut command = host_command();
         command
             .arg(selfservice_rules::names::chromium_extension_origin())
             .env("PCSCLITE_CSOCK_NAME", self.socket())
