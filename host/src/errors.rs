@@ -78,13 +78,18 @@ impl CommandError {
     }
 }
 
+/// Windows stops its Smart Card service while no reader is plugged in, so there the likelier
+/// cause comes first.
+const SERVICE_UNAVAILABLE: &str = if cfg!(windows) {
+    "No smartcard reader was found. Plug in your reader (Windows starts its smart card service when one is plugged in); if it is plugged in and this goes on, restart the computer or contact your IT service desk."
+} else {
+    "The smartcard service on this computer is not running. Restart the computer; if that does not help, contact your IT service desk."
+};
+
 fn card_error(error: &CardError) -> (HostError, String) {
     let text = |s: &str| s.to_string();
     match error {
-        CardError::ServiceUnavailable => (
-            HostError::ServiceUnavailable,
-            text("The smartcard service on this computer is not running. Restart the computer; if that does not help, contact your IT service desk."),
-        ),
+        CardError::ServiceUnavailable => (HostError::ServiceUnavailable, text(SERVICE_UNAVAILABLE)),
         CardError::NoReader => (
             HostError::NoReader,
             text("No smartcard reader was found. Check that your reader is plugged in."),

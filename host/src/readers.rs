@@ -57,6 +57,9 @@ fn no_context(error: pcsc::Error) -> CardError {
     CardError::ServiceUnavailable
 }
 
+/// How often a card wait looks for a PC/SC service that is not there.
+const SERVICE_RETRY: Duration = Duration::from_millis(250);
+
 impl Pcsc {
     /// The context, established on first use and again after the service went away.
     pub fn context(&self) -> Result<Context, CardError> {
@@ -161,7 +164,23 @@ impl Pcsc {
     ) -> Result<ReaderSnapshot, CardError> {
         let deadline = wait.map(|w| Instant::now() + w);
         loop {
-            let readers = self.snapshot()?;
+            let readers = match (self.snapshot(), deadline) {
+                // Windows stops its Smart Card service while no reader is plugged in and
+                // starts it when one is: a card wait waits through that, looking again a few
+                // times a second (the service gives no signal when it comes back).
+                (Err(CardError::ServiceUnavailable), Some(deadline)) => {
+                    let left = deadline.saturating_duration_since(Instant::now());
+                    if left.is_zero() {
+                        return Err(CardError::ServiceUnavailable);
+                    }
+                    std::thread::sleep(left.min(SERVICE_RETRY));
+                    if cancel.is_cancelled() {
+                        return Err(CardError::Cancelled);
+                    }
+                    continue;
+                }
+                (readers, _) => readers?,
+            };
             let candidates: Vec<&ReaderSnapshot> = match requested {
                 Some(name) => {
                     let found: Vec<_> = readers

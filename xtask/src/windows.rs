@@ -12,8 +12,6 @@ use std::time::Instant;
 
 use crate::{cmd, installers, setup};
 
-
-
 /// Debian 12 puts no `wine64` on PATH.
 pub const WINE64: &str = "/usr/lib/wine/wine64";
 const WINESERVER: &str = "/usr/lib/wine/wineserver";
@@ -73,7 +71,11 @@ impl Wine {
             started: Instant::now(),
         };
         let booted = wine.run(&["wineboot", "-i"])?;
-        ensure!(booted.status.success(), "wineboot failed: {}", text(&booted));
+        ensure!(
+            booted.status.success(),
+            "wineboot failed: {}",
+            text(&booted)
+        );
         // The test-only ProcessPrng forwarder (installers/windows/wine/processprng.c): Rust's std
         // needs it and Wine 8.0 lacks it. Built outside the exe's folder, into system32.
         let dll = root.join("target/wine/bcryptprimitives.dll");
@@ -93,7 +95,8 @@ impl Wine {
         )?;
         std::fs::copy(
             &dll,
-            wine.prefix.join("drive_c/windows/system32/bcryptprimitives.dll"),
+            wine.prefix
+                .join("drive_c/windows/system32/bcryptprimitives.dll"),
         )?;
         Ok(wine)
     }
@@ -112,7 +115,10 @@ impl Wine {
     /// Runs wine64 and waits for it alone. Its output goes through files, not pipes: Wine's
     /// helper processes inherit the handles and would hold a pipe open for seconds after.
     fn run(&self, args: &[&str]) -> Result<Output> {
-        let (out, err) = (self.prefix.join("stdout.txt"), self.prefix.join("stderr.txt"));
+        let (out, err) = (
+            self.prefix.join("stdout.txt"),
+            self.prefix.join("stderr.txt"),
+        );
         let status = self
             .command(args)
             .stdout(std::fs::File::create(&out)?)
@@ -138,12 +144,14 @@ impl Wine {
             return Ok(None);
         }
         let shown = name.unwrap_or("(Default)");
-        Ok(String::from_utf8_lossy(&output.stdout).lines().find_map(|line| {
-            let line = line.trim_start();
-            let rest = line.strip_prefix(shown)?.trim_start();
-            let (_type, value) = rest.split_once(char::is_whitespace)?;
-            Some(value.trim().to_string())
-        }))
+        Ok(String::from_utf8_lossy(&output.stdout)
+            .lines()
+            .find_map(|line| {
+                let line = line.trim_start();
+                let rest = line.strip_prefix(shown)?.trim_start();
+                let (_type, value) = rest.split_once(char::is_whitespace)?;
+                Some(value.trim().to_string())
+            }))
     }
 
     fn key_exists(&self, key: &str) -> Result<bool> {
@@ -235,7 +243,11 @@ fn user_install(wine: &Wine, exe: &str) -> Result<()> {
         .map(|k| wine.key_exists(k))
         .collect::<Result<_>>()?;
     let installed = wine.run(&[exe, "install", "--user"])?;
-    ensure!(installed.status.success(), "install --user: {}", text(&installed));
+    ensure!(
+        installed.status.success(),
+        "install --user: {}",
+        text(&installed)
+    );
     let mut folders = Vec::new();
     for (vendor, kind, _) in BROWSER_KEYS {
         let key = format!("HKCU\\Software\\{vendor}\\NativeMessagingHosts\\smartcard_selfservice");
@@ -248,9 +260,10 @@ fn user_install(wine: &Wine, exe: &str) -> Result<()> {
             "{key} names {manifest}"
         );
         let file = wine.unix_path(&manifest);
-        let json: Value = serde_json::from_str(&std::fs::read_to_string(&file).with_context(
-            || format!("{key} names {manifest}, which is not there"),
-        )?)?;
+        let json: Value = serde_json::from_str(
+            &std::fs::read_to_string(&file)
+                .with_context(|| format!("{key} names {manifest}, which is not there"))?,
+        )?;
         ensure!(
             json["name"] == "smartcard_selfservice"
                 && json["path"]
@@ -261,7 +274,11 @@ fn user_install(wine: &Wine, exe: &str) -> Result<()> {
         folders.extend(file.parent().map(Path::to_path_buf));
     }
     let removed = wine.run(&[exe, "uninstall", "--user"])?;
-    ensure!(removed.status.success(), "uninstall --user: {}", text(&removed));
+    ensure!(
+        removed.status.success(),
+        "uninstall --user: {}",
+        text(&removed)
+    );
     for (vendor, _, _) in BROWSER_KEYS {
         let key = format!("HKCU\\Software\\{vendor}\\NativeMessagingHosts\\smartcard_selfservice");
         ensure!(!wine.key_exists(&key)?, "{key} left after uninstall --user");
@@ -296,7 +313,13 @@ fn at_level(checks: &[Value], level: &str) -> Vec<String> {
     checks
         .iter()
         .filter(|c| c["level"] == level)
-        .map(|c| format!("{}: {}", c["area"].as_str().unwrap_or(""), c["finding"].as_str().unwrap_or("")))
+        .map(|c| {
+            format!(
+                "{}: {}",
+                c["area"].as_str().unwrap_or(""),
+                c["finding"].as_str().unwrap_or("")
+            )
+        })
         .collect()
 }
 
@@ -304,27 +327,39 @@ fn at_level(checks: &[Value], level: &str) -> Vec<String> {
 /// a bad key and a bad policy, each as `doctor --json` reports it.
 fn machine_configuration(wine: &Wine, exe: &str) -> Result<()> {
     wine.step("the machine configuration from HKLM\\SOFTWARE\\Policies, as doctor reads it");
-    reg_add(wine, "PortalOrigins", "REG_MULTI_SZ", &format!("{ORIGIN}\\0https://second.example.nhs.uk"))?;
+    reg_add(
+        wine,
+        "PortalOrigins",
+        "REG_MULTI_SZ",
+        &format!("{ORIGIN}\\0https://second.example.nhs.uk"),
+    )?;
     reg_add(wine, "PortalPublicKey", "REG_SZ", PORTAL_KEY)?;
     let (_, checks) = wine.doctor(exe)?;
     let ok = at_level(&checks, "ok");
     ensure!(
-        ok.iter().any(|c| c.contains("read from registry HKLM\\SOFTWARE\\Policies\\SmartcardSelfService")),
+        ok.iter().any(
+            |c| c.contains("read from registry HKLM\\SOFTWARE\\Policies\\SmartcardSelfService")
+        ),
         "doctor did not read the policy key: {checks:?}"
     );
     ensure!(
-        ok.iter().any(|c| c.contains(ORIGIN) && c.contains("https://second.example.nhs.uk")),
+        ok.iter()
+            .any(|c| c.contains(ORIGIN) && c.contains("https://second.example.nhs.uk")),
         "doctor does not list both origins: {checks:?}"
     );
     let problems = at_level(&checks, "problem");
     ensure!(
-        problems.iter().all(|p| p.starts_with("pc/sc") || p.starts_with("browser")),
+        problems
+            .iter()
+            .all(|p| p.starts_with("pc/sc") || p.starts_with("browser")),
         "good values gave problems: {problems:?}"
     );
     // Wine 8.0's winscard cannot give a context: status and doctor say unavailable, as the
     // events do (never "running").
     ensure!(
-        problems.iter().any(|p| p.starts_with("pc/sc") && p.contains("not reachable")),
+        problems
+            .iter()
+            .any(|p| p.starts_with("pc/sc") && p.contains("not reachable")),
         "doctor under Wine must say the PC/SC service is not reachable: {checks:?}"
     );
     for (name, kind, value, expected) in [
@@ -380,12 +415,16 @@ fn expect_registered(wine: &Wine, browsers: &[&str], origins: &str) -> Result<()
         }
     }
     ensure!(
-        wine.reg_value(POLICY_KEY, Some("PortalOrigins"))?.as_deref() == Some(origins),
+        wine.reg_value(POLICY_KEY, Some("PortalOrigins"))?
+            .as_deref()
+            == Some(origins),
         "PortalOrigins is {:?}",
         wine.reg_value(POLICY_KEY, Some("PortalOrigins"))?
     );
     ensure!(
-        wine.reg_value(POLICY_KEY, Some("PortalPublicKey"))?.as_deref() == Some(PORTAL_KEY),
+        wine.reg_value(POLICY_KEY, Some("PortalPublicKey"))?
+            .as_deref()
+            == Some(PORTAL_KEY),
         "PortalPublicKey is {:?}",
         wine.reg_value(POLICY_KEY, Some("PortalPublicKey"))?
     );
@@ -432,10 +471,16 @@ fn msi(wine: &Wine, root: &Path, exe: &Path) -> Result<()> {
 
     wine.step("MSI features one at a time (REMOVE=, ADDLOCAL=), the policy kept");
     for (vendor, _, feature) in BROWSER_KEYS {
-        ok(msiexec(wine, &["/i", &old_z, &format!("REMOVE={feature}")])?, "REMOVE")?;
+        ok(
+            msiexec(wine, &["/i", &old_z, &format!("REMOVE={feature}")])?,
+            "REMOVE",
+        )?;
         let rest: Vec<&str> = all.iter().copied().filter(|v| *v != vendor).collect();
         expect_registered(wine, &rest, ORIGIN)?;
-        ok(msiexec(wine, &["/i", &old_z, &format!("ADDLOCAL={feature}")])?, "ADDLOCAL")?;
+        ok(
+            msiexec(wine, &["/i", &old_z, &format!("ADDLOCAL={feature}")])?,
+            "ADDLOCAL",
+        )?;
         expect_registered(wine, &all, ORIGIN)?;
     }
 
@@ -452,12 +497,17 @@ fn msi(wine: &Wine, root: &Path, exe: &Path) -> Result<()> {
     ensure!(deleted.status.success(), "reg delete: {}", text(&deleted));
     // REINSTALL=ALL: Wine's msiexec does not take the /f form.
     ok(
-        msiexec(wine, &["/i", &old_z, "REINSTALL=ALL", "REINSTALLMODE=vomus"])?,
+        msiexec(
+            wine,
+            &["/i", &old_z, "REINSTALL=ALL", "REINSTALLMODE=vomus"],
+        )?,
         "repair",
     )?;
     expect_installed(wine, &all, ORIGIN)?;
 
-    wine.step(&format!("MSI major upgrade to {newer} without the properties"));
+    wine.step(&format!(
+        "MSI major upgrade to {newer} without the properties"
+    ));
     ok(msiexec(wine, &["/i", &new_z])?, "upgrade")?;
     expect_installed(wine, &all, ORIGIN)?;
     ensure!(
@@ -482,7 +532,9 @@ fn msi(wine: &Wine, root: &Path, exe: &Path) -> Result<()> {
     }
     ensure!(
         wine.reg_value(POLICY_KEY, Some("PortalOrigins"))?.is_none()
-            && wine.reg_value(POLICY_KEY, Some("PortalPublicKey"))?.is_none(),
+            && wine
+                .reg_value(POLICY_KEY, Some("PortalPublicKey"))?
+                .is_none(),
         "policy values left after uninstall"
     );
     ensure!(
@@ -502,9 +554,15 @@ fn installed_version(wine: &Wine) -> Result<Option<String>> {
     ])?;
     let listing = String::from_utf8_lossy(&output.stdout).into_owned();
     let mut version = None;
-    for block in listing.split("\nHKEY_").filter(|b| b.contains("Smartcard Self-Service")) {
+    for block in listing
+        .split("\nHKEY_")
+        .filter(|b| b.contains("Smartcard Self-Service"))
+    {
         version = block.lines().find_map(|line| {
-            let rest = line.trim_start().strip_prefix("DisplayVersion")?.trim_start();
+            let rest = line
+                .trim_start()
+                .strip_prefix("DisplayVersion")?
+                .trim_start();
             rest.split_once(char::is_whitespace)
                 .map(|(_, v)| v.trim().to_string())
         });
