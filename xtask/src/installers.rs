@@ -93,6 +93,11 @@ pub fn msi_tables(msi: &Path) -> Result<String> {
         "File",
         "Registry",
         "Upgrade",
+        // Remembering PORTALORIGINS / PORTALPUBLICKEY across upgrades and repairs.
+        "AppSearch",
+        "RegLocator",
+        "CustomAction",
+        "InstallExecuteSequence",
     ] {
         let export = cmd::output("msiinfo", &["export", msi, table])
             .with_context(|| format!("msiinfo export {table}"))?;
