@@ -21,6 +21,8 @@ fn sibling(name: &str) -> PathBuf {
 
 struct World {
     vars: HashMap<String, String>,
+    /// A portal this test restarted (the world's own was stopped), stopped with the world.
+    restarted_portal: Option<Child>,
 }
 
 impl World {
@@ -39,7 +41,55 @@ impl World {
             .filter_map(|l| l.strip_prefix("export ")?.split_once('='))
             .map(|(k, v)| (k.to_string(), v.trim_matches('\'').to_string()))
             .collect();
-        World { vars }
+        World {
+            vars,
+            restarted_portal: None,
+        }
+    }
+
+    /// Stops the portal and starts it again on the same configuration, database and port, as
+    /// a deployment or a crash would.
+    fn restart_portal(&mut self) {
+        match self.restarted_portal.take() {
+            Some(mut portal) => {
+                let _ = portal.kill();
+                let _ = portal.wait();
+            }
+            None => {
+                let state = virtual_card::world::WorldState::load(std::path::Path::new(
+                    &self.vars["SELFSERVICE_WORLD"],
+                ))
+                .expect("world state");
+                let pid = state.portal.expect("a portal").pid;
+                let killed = Command::new("kill")
+                    .arg(pid.to_string())
+                    .status()
+                    .expect("kill");
+                assert!(killed.success());
+            }
+        }
+        let address = self.vars["PORTAL_URL"]
+            .trim_start_matches("http://")
+            .to_string();
+        // The old process lets go of the port before the new one can take it.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(&address).is_ok() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let portal = Command::new(sibling("selfservice-portal"))
+            .args(["--config", &self.vars["PORTAL_CONFIG"], "serve"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("portal");
+        self.restarted_portal = Some(portal);
+        while std::net::TcpStream::connect(&address).is_err() {
+            assert!(
+                Instant::now() < deadline + Duration::from_secs(10),
+                "the portal did not come back"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
 
     fn url(&self, path: &str) -> String {
@@ -94,6 +144,10 @@ impl World {
 
 impl Drop for World {
     fn drop(&mut self) {
+        if let Some(mut portal) = self.restarted_portal.take() {
+            let _ = portal.kill();
+            let _ = portal.wait();
+        }
         let _ = Command::new(sibling("virtual-card"))
             .args(["world", "down", "--dir", &self.vars["SELFSERVICE_WORLD"]])
             .status();
@@ -315,6 +369,8 @@ enum Retry {
     HostKilled,
     /// The browser was closed: a new host and a new unlock from the start (questions, code).
     BrowserClosed,
+    /// The portal was restarted (a deployment, a crash): same page, same host.
+    PortalRestarted,
 }
 
 /// One portal attempt and its outcome: fresh proof, authorization, unlock, report.
@@ -429,13 +485,14 @@ fn lock(world: &World, host: &mut Host) {
 }
 
 /// DESIGN 4.3's promise, through the real stack: the card pulled before or after each APDU
-/// of the unlock, then a retry (the card put back, the host killed, the browser closed) that
-/// is itself cut at the same APDU the other way, then a clean retry. Every time: the card
+/// of the unlock, then a retry (the card put back, the host killed, the browser closed, the
+/// portal restarted) that is itself cut at the same APDU the other way, then a clean retry.
+/// Every time: the card
 /// ends unlocked with the new passcode, the portal holds exactly the PUK the card holds, at
 /// most one PUK try went on a wrong PUK, and the card can be locked and unlocked again.
 #[test]
 fn every_interruption_point_spends_at_most_one_wrong_puk_try_and_the_card_stays_recoverable() {
-    let world = World::up();
+    let mut world = World::up();
     let state = tempfile::tempdir().expect("state");
     let mut host = Host::start(&world, state.path());
     register(&world, &mut host, "583920");
@@ -461,7 +518,12 @@ fn every_interruption_point_spends_at_most_one_wrong_puk_try_and_the_card_stays_
         json!({"flowId": flow, "authorizationId": issued["authorizationId"], "receipt": clean["receipt"]}),
     );
 
-    let retries = [Retry::CardBack, Retry::HostKilled, Retry::BrowserClosed];
+    let retries = [
+        Retry::CardBack,
+        Retry::HostKilled,
+        Retry::BrowserClosed,
+        Retry::PortalRestarted,
+    ];
     let mut case = 0;
     let mut probed = 0;
     for at in 1..=apdus {
@@ -496,6 +558,7 @@ fn every_interruption_point_spends_at_most_one_wrong_puk_try_and_the_card_stays_
                 assert!(fault.is_some(), "{name}: the clean retry failed: {reply}");
                 match retry {
                     Retry::CardBack => {}
+                    Retry::PortalRestarted => world.restart_portal(),
                     Retry::HostKilled => host = Host::start(&world, state.path()),
                     Retry::BrowserClosed => {
                         host = Host::start(&world, state.path());
