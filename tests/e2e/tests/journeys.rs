@@ -10,15 +10,6 @@ use std::path::Path;
 const PASSCODE: &str = "583920";
 const NEW_PASSCODE: &str = "860245";
 
-fn answer_for(question: &str) -> &'static str {
-    match question {
-        "mother-maiden-name" => "Adeyemi",
-        "first-car" => "Vauxhall Nova",
-        "childhood-phone" => "0121 496 0000",
-        _ => "Biscuit",
-    }
-}
-
 async fn submit(session: &Session) -> Result<()> {
     session.click("form button[type=submit]").await
 }
@@ -61,7 +52,10 @@ async fn register(session: &Session, world: &World, shots: &Path) -> Result<()> 
             .select_by_value(question)
             .await?;
         session
-            .fill(&format!("#answer-{i}"), answer_for(question))
+            .fill(
+                &format!("#answer-{i}"),
+                virtual_card::world::demo_answer(question),
+            )
             .await?;
     }
     submit(session).await?;
@@ -160,7 +154,7 @@ async fn answer_questions(session: &Session, right: bool) -> Result<()> {
             .fill(
                 &format!("#answer-{i}"),
                 if right {
-                    answer_for(question)
+                    virtual_card::world::demo_answer(question)
                 } else {
                     "wrong answer"
                 },

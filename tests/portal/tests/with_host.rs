@@ -433,7 +433,7 @@ fn unlock_to_passcode(world: &World, host: &mut Host) -> Value {
         .as_array()
         .expect("ids")
         .iter()
-        .map(|id| json!({"questionId": id, "answer": answer_for(id.as_str().unwrap_or_default())}))
+        .map(|id| json!({"questionId": id, "answer": virtual_card::world::demo_answer(id.as_str().unwrap_or_default())}))
         .collect();
     let mails = world.mail_count();
     world.post(
@@ -445,15 +445,6 @@ fn unlock_to_passcode(world: &World, host: &mut Host) -> Value {
         json!({"flowId": flow, "code": world.code(mails + 1)}),
     );
     flow
-}
-
-fn answer_for(question: &str) -> &'static str {
-    match question {
-        "mother-maiden-name" => "Adeyemi",
-        "first-car" => "Vauxhall Nova",
-        "childhood-phone" => "0121 496 0000",
-        _ => "Biscuit",
-    }
 }
 
 fn register(world: &World, host: &mut Host, passcode: &str) {
@@ -470,7 +461,7 @@ fn register(world: &World, host: &mut Host, passcode: &str) {
         "first-pet",
     ]
     .iter()
-    .map(|id| json!({"questionId": id, "answer": answer_for(id)}))
+    .map(|id| json!({"questionId": id, "answer": virtual_card::world::demo_answer(id)}))
     .collect();
     world.post(
         "/api/v1/registration/questions",

@@ -409,6 +409,16 @@ fn portal_clock() -> &'static str {
     }
 }
 
+/// The answers the test world's holders register with (and the tests unlock with).
+pub fn demo_answer(question: &str) -> &'static str {
+    match question {
+        "mother-maiden-name" => "Adeyemi",
+        "first-car" => "Vauxhall Nova",
+        "childhood-phone" => "0121 496 0000",
+        _ => "Biscuit",
+    }
+}
+
 pub fn email_for(holder: &str) -> String {
     let titles = ["mr", "mrs", "ms", "miss", "dr", "prof"];
     let words: Vec<String> = holder
