@@ -21,6 +21,9 @@ mod session;
 mod unblock;
 mod watcher;
 
+#[cfg(test)]
+mod fuzz;
+
 use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;

@@ -88,7 +88,9 @@ where
                         selfservice_rules::protocol::MAX_REQUEST_BYTES
                     ),
                 );
-                continue;
+                // What follows the length cannot be trusted to be a frame boundary.
+                tracing::warn!(length, "an oversize frame ends the session");
+                break;
             }
         };
         let request = match parse_request(&body) {

@@ -181,17 +181,23 @@ fn change_passcode_checks_the_rule_then_the_old_passcode() {
     let change = |host: &mut Host, old: &str, new: &str| {
         host.request(json!({"type": "change-passcode", "oldPasscode": old, "newPasscode": new}))
     };
+    let sent = |world: &World| world.card(0).file().history.passcode_commands;
+    let before = sent(&world);
     let weak = change(&mut host, "583920", "1234");
     assert_eq!(weak["error"]["code"], "policy-violation");
     assert_eq!(weak["error"]["rule"]["minLength"], 6);
-    assert_eq!(
-        world.card(0).file().pin_retries_left,
-        3,
-        "nothing was sent to the card"
-    );
+    // The card would refuse "1234" too, without spending a try: only the count of commands
+    // that carried a passcode shows the host checked first.
+    assert_eq!(sent(&world), before, "no passcode was sent to the card");
+    assert_eq!(world.card(0).file().pin_retries_left, 3);
     let wrong = change(&mut host, "000001", "246813");
     assert_eq!(wrong["error"]["code"], "wrong-passcode");
     assert_eq!(wrong["error"]["retriesLeft"], 2);
+    assert_eq!(
+        sent(&world),
+        before + 1,
+        "the wrong passcode reached the card"
+    );
     let done = change(&mut host, "583920", "246813");
     assert_eq!(
         done["result"]["passcode"],

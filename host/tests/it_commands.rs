@@ -96,38 +96,26 @@ fn install_for_a_browser_profile_writes_manifests_pointing_here_and_uninstall_re
 #[test]
 fn a_user_install_covers_every_browser_in_its_own_places() {
     let home = tempfile::tempdir().expect("home");
-    assert!(run(&["install", "--user"], home.path(), None)
-        .status
-        .success());
-    for place in [
+    const PLACES: [&str; 4] = [
         ".config/google-chrome/NativeMessagingHosts",
         ".config/chromium/NativeMessagingHosts",
         ".config/microsoft-edge/NativeMessagingHosts",
         ".mozilla/native-messaging-hosts",
-    ] {
-        assert!(
-            home.path()
-                .join(place)
-                .join("smartcard_selfservice.json")
-                .exists(),
-            "{place}"
-        );
+    ];
+    let manifest = |place: &str| home.path().join(place).join("smartcard_selfservice.json");
+    let install = run(&["install", "--user"], home.path(), None);
+    assert!(install.status.success());
+    for place in PLACES {
+        assert!(manifest(place).exists(), "{place}");
     }
-    assert!(run(&["uninstall", "--user"], home.path(), None)
-        .status
-        .success());
-    for place in [
-        ".config/google-chrome/NativeMessagingHosts",
-        ".mozilla/native-messaging-hosts",
-    ] {
-        assert!(
-            !home
-                .path()
-                .join(place)
-                .join("smartcard_selfservice.json")
-                .exists(),
-            "{place}"
-        );
+    let uninstall = run(&["uninstall", "--user"], home.path(), None);
+    assert!(
+        uninstall.status.success(),
+        "{}",
+        String::from_utf8_lossy(&uninstall.stderr)
+    );
+    for place in PLACES {
+        assert!(!manifest(place).exists(), "{place} left behind");
     }
 }
 

@@ -13,11 +13,14 @@
 //! - [`seal`]: HPKE sealing of the card's secrets to the host (native builds, feature `seal`)
 //! - [`names`]: product, host and extension names and ids
 //! - [`verdict`]: the one shape every check returns to JavaScript and to the shared vectors
+//! - `fuzzing` (feature `fuzzing`, tests only): seeds and edits for every crate's fuzz targets
 
 pub mod api;
 pub mod authorization;
 pub mod codes;
 pub mod email;
+#[cfg(any(test, feature = "fuzzing"))]
+pub mod fuzzing;
 pub mod names;
 pub mod passcode;
 pub mod proof;
@@ -29,3 +32,6 @@ pub mod verdict;
 
 #[cfg(target_arch = "wasm32")]
 mod wasm_api;
+
+#[cfg(test)]
+mod fuzz;

@@ -125,27 +125,34 @@ pub fn msi_tables(msi: &Path) -> Result<String> {
     Ok(text)
 }
 
-/// Compares the MSI with the reviewed golden file (UPDATE_GOLDEN=1 rewrites it).
+/// Compares the MSI with the reviewed golden file. Nothing here rewrites it: that is
+/// `cargo xtask update-golden`, run by a person who then reviews the diff.
 pub fn check_msi(msi: &Path) -> Result<()> {
     cmd::step("installers: MSI tables against the reviewed golden file");
     let tables = msi_tables(msi)?;
     let golden = root().join(GOLDEN);
-    if std::env::var_os("UPDATE_GOLDEN").is_some() {
-        std::fs::write(&golden, &tables)?;
-        eprintln!("wrote {}", golden.display());
-        return Ok(());
-    }
-    let expected =
-        std::fs::read_to_string(&golden).context("the golden file is missing (UPDATE_GOLDEN=1)")?;
+    let expected = std::fs::read_to_string(&golden)
+        .context("the golden file is missing (cargo xtask update-golden)")?;
     if expected != tables {
         let actual = root().join("target/msi-tables.actual");
         std::fs::write(&actual, &tables)?;
         bail!(
-            "the MSI differs from {}; see {} (review, then UPDATE_GOLDEN=1)",
+            "the MSI differs from {}; see {} (review, then cargo xtask update-golden)",
             golden.display(),
             actual.display()
         );
     }
+    Ok(())
+}
+
+/// Rewrites the golden file from this MSI: for `cargo xtask update-golden` only.
+pub fn write_golden(msi: &Path) -> Result<()> {
+    let golden = root().join(GOLDEN);
+    std::fs::write(&golden, msi_tables(msi)?)?;
+    eprintln!(
+        "wrote {}; review it with git diff before committing",
+        golden.display()
+    );
     Ok(())
 }
 
@@ -256,6 +263,8 @@ pub fn check_deb(deb: &Path) -> Result<()> {
         "dpkg",
         &[
             &root_arg,
+            // A scratch root needs no root privileges.
+            "--force-not-root",
             "--force-script-chrootless",
             "--force-depends",
             "--log=/dev/null",
@@ -268,6 +277,7 @@ pub fn check_deb(deb: &Path) -> Result<()> {
         "dpkg",
         &[
             &root_arg,
+            "--force-not-root",
             "--force-script-chrootless",
             "--log=/dev/null",
             "--purge",
@@ -276,15 +286,22 @@ pub fn check_deb(deb: &Path) -> Result<()> {
     )?;
     let left = files_under(&scratch);
     ensure!(left.is_empty(), "left after removal: {left:?}");
-    let control = cmd::output("dpkg-deb", &["-f", deb_s, "Depends"]).unwrap_or_default();
+    let control =
+        cmd::output("dpkg-deb", &["-f", deb_s, "Depends"]).context("dpkg-deb -f failed")?;
     ensure!(
         control.contains("pcscd"),
         "the .deb depends on pcscd: {control}"
     );
-    let conffiles = cmd::output("dpkg-deb", &["-I", deb_s, "conffiles"]).unwrap_or_default();
+    // `dpkg-deb -I deb conffiles` fails when there is none, as it would for a broken package:
+    // list the control members instead, which must succeed.
+    let members = cmd::output("dpkg-deb", &["-I", deb_s]).context("dpkg-deb -I failed")?;
     ensure!(
-        conffiles.trim().is_empty(),
-        "no conffiles (nothing under /etc is packaged): {conffiles}"
+        members.contains(" control"),
+        "dpkg-deb -I listed no control file: {members}"
+    );
+    ensure!(
+        !members.contains(" conffiles"),
+        "no conffiles (nothing under /etc is packaged): {members}"
     );
     let _ = std::fs::remove_dir_all(&scratch);
     Ok(())

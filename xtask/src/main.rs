@@ -11,6 +11,7 @@
 mod cmd;
 mod demo;
 mod extension;
+mod fuzz;
 mod installers;
 mod setup;
 mod test;
@@ -54,9 +55,19 @@ enum Task {
     Dist,
     /// Build the installers from the current build and check them (part of `test`).
     Installers,
+    /// Rewrite installers/windows/msi-tables.golden from the current MSI, for review with
+    /// `git diff` (never part of `test`).
+    UpdateGolden,
     /// The Windows build of the host and the MSI under Wine (part of `test`; needs the
     /// Windows and Linux debug builds).
     Windows,
+    /// Every fuzz target for a while, then the inputs tried per target (each also runs for a
+    /// second in `test`).
+    Fuzz {
+        /// Seconds per target.
+        #[arg(long, default_value_t = 60)]
+        seconds: u64,
+    },
     /// Speed and memory benchmarks (release build, real pcscd and virtual card).
     Bench,
     /// A private pcscd with vpcd and virtual cards: `eval "$(cargo xtask world up)"`,
@@ -85,8 +96,10 @@ fn main() -> std::process::ExitCode {
         Task::Test => test::run(),
         Task::World { args } => world(&args),
         Task::Bench => bench(),
+        Task::Fuzz { seconds } => fuzz::run(seconds),
         Task::Dist => dist(),
         Task::Installers => test::installers_check(),
+        Task::UpdateGolden => test::update_golden(),
         Task::Windows => windows::run(),
     };
     match outcome {

@@ -85,10 +85,24 @@ pub fn run() -> Result<()> {
     cmd::step(
         "node --test: the shared vectors against the wasm build, and the extension's unit tests",
     );
-    cmd::run(
-        "node",
-        &["--test", "wasm/tests/node/", "extension/dist/test/"],
-    )?;
+    // Files, not folders: `node --test <folder>` reads the folder as a pattern from Node 21 on.
+    let mut files = Vec::new();
+    for dir in ["wasm/tests/node", "extension/dist/test"] {
+        for entry in std::fs::read_dir(cmd::root().join(dir))? {
+            let name = entry?.file_name().to_string_lossy().into_owned();
+            if name.ends_with(".test.mjs") {
+                files.push(format!("{dir}/{name}"));
+            }
+        }
+    }
+    files.sort();
+    anyhow::ensure!(
+        files.len() >= 4,
+        "the node test files are missing: {files:?}"
+    );
+    let mut args = vec!["--test"];
+    args.extend(files.iter().map(String::as_str));
+    cmd::run("node", &args)?;
     Ok(())
 }
 
@@ -96,13 +110,7 @@ pub fn run() -> Result<()> {
 pub fn installers_check() -> Result<()> {
     let root = cmd::root();
     installers::check_policies()?;
-    let msi = root.join("target/installers-test/smartcard-selfservice-test-x64.msi");
-    installers::build_msi(
-        env!("CARGO_PKG_VERSION"),
-        &root.join("target/x86_64-pc-windows-gnu/debug/smartcard-selfservice.exe"),
-        &root.join("target/debug/smartcard-selfservice"),
-        &msi,
-    )?;
+    let msi = test_msi()?;
     installers::check_msi(&msi)?;
     cmd::step("cargo build --release (host, for the Linux packages)");
     cmd::cargo(&["build", "--release", "--package", "smartcard-selfservice"])?;
@@ -110,4 +118,32 @@ pub fn installers_check() -> Result<()> {
     installers::check_deb(&deb)?;
     installers::check_rpm(&rpm)?;
     installers::check_macos_payload(&root.join("target/release/smartcard-selfservice"))
+}
+
+/// The MSI the checks look at, from the debug builds.
+fn test_msi() -> Result<std::path::PathBuf> {
+    let root = cmd::root();
+    let msi = root.join("target/installers-test/smartcard-selfservice-test-x64.msi");
+    installers::build_msi(
+        env!("CARGO_PKG_VERSION"),
+        &root.join("target/x86_64-pc-windows-gnu/debug/smartcard-selfservice.exe"),
+        &root.join("target/debug/smartcard-selfservice"),
+        &msi,
+    )?;
+    Ok(msi)
+}
+
+/// `cargo xtask update-golden`: rewrites the MSI's golden file for review. Never part of
+/// `test`, so a changed MSI always fails the suite until a person has looked.
+pub fn update_golden() -> Result<()> {
+    cmd::step("cargo build --workspace (and the Windows host) for the MSI");
+    cmd::cargo(&["build", "--workspace"])?;
+    cmd::cargo(&[
+        "build",
+        "--package",
+        "smartcard-selfservice",
+        "--target",
+        setup::WINDOWS_TARGET,
+    ])?;
+    installers::write_golden(&test_msi()?)
 }

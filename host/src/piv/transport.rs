@@ -83,32 +83,41 @@ impl Transmit for PcscTransport<'_> {
     }
 
     fn transmit(&mut self, command: &[u8]) -> Result<Response, CardError> {
-        let mut response = self.exchange(command)?;
-        // 6Cxx: wrong Le; the card says how many bytes it has.
-        if response.sw >> 8 == 0x6C && command.len() >= 5 {
-            let mut again = command.to_vec();
-            if let Some(le) = again.last_mut() {
-                *le = (response.sw & 0xFF) as u8;
-            }
-            response = self.exchange(&again)?;
-        }
-        let mut data = std::mem::take(&mut response.data);
-        let mut rounds = 0;
-        while response.sw >> 8 == 0x61 {
-            rounds += 1;
-            if rounds > MAX_CHAINED_RESPONSES {
-                return Err(CardError::Malformed(
-                    "response chaining does not end".into(),
-                ));
-            }
-            response = self.exchange(&apdu::get_response((response.sw & 0xFF) as u8))?;
-            data.append(&mut response.data);
-        }
-        Ok(Response {
-            data,
-            sw: response.sw,
-        })
+        follow_chaining(command, |c| self.exchange(c))
     }
+}
+
+/// Sends one command through `exchange` and follows the card's answer: `6Cxx` (wrong Le, sent
+/// again with the length the card gave) and `61xx` (more data, fetched with GET RESPONSE).
+pub fn follow_chaining(
+    command: &[u8],
+    mut exchange: impl FnMut(&[u8]) -> Result<Response, CardError>,
+) -> Result<Response, CardError> {
+    let mut response = exchange(command)?;
+    // 6Cxx: wrong Le; the card says how many bytes it has.
+    if response.sw >> 8 == 0x6C && command.len() >= 5 {
+        let mut again = command.to_vec();
+        if let Some(le) = again.last_mut() {
+            *le = (response.sw & 0xFF) as u8;
+        }
+        response = exchange(&again)?;
+    }
+    let mut data = std::mem::take(&mut response.data);
+    let mut rounds = 0;
+    while response.sw >> 8 == 0x61 {
+        rounds += 1;
+        if rounds > MAX_CHAINED_RESPONSES {
+            return Err(CardError::Malformed(
+                "response chaining does not end".into(),
+            ));
+        }
+        response = exchange(&apdu::get_response((response.sw & 0xFF) as u8))?;
+        data.append(&mut response.data);
+    }
+    Ok(Response {
+        data,
+        sw: response.sw,
+    })
 }
 
 /// PC/SC errors, as the user can act on them.

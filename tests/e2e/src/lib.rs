@@ -598,6 +598,13 @@ impl World {
             .args(["--config", &self.vars["PORTAL_CONFIG"]])
             .args(args)
             .output()?;
+        if !output.status.success() {
+            bail!(
+                "selfservice-portal {args:?} failed ({}): {}",
+                output.status,
+                String::from_utf8_lossy(&output.stderr)
+            );
+        }
         Ok(String::from_utf8_lossy(&output.stdout).into_owned())
     }
 
@@ -656,7 +663,9 @@ impl Session {
                 vec![],
             )
             .await?;
-        Ok(serde_json::from_value(result).unwrap_or_default())
+        // Anything but a list of strings is axe not having run as expected: never "clean".
+        serde_json::from_value(result.clone())
+            .with_context(|| format!("axe-core gave an unexpected result: {result}"))
     }
 
     /// Checks accessibility and saves a screenshot: one call per step of a journey.

@@ -67,6 +67,11 @@ pub struct CardFile {
 pub struct CardHistory {
     #[serde(default)]
     pub wrong_puk_tries: u32,
+    /// Commands that carried a PIN or PUK (VERIFY with data, CHANGE REFERENCE DATA, RESET
+    /// RETRY COUNTER), right or wrong: a test can tell "refused before the card" from
+    /// "refused by the card", which the replies alone may not show.
+    #[serde(default)]
+    pub passcode_commands: u32,
     /// PINs set by RESET RETRY COUNTER (temporary PINs), oldest first.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub reset_pins: Vec<String>,

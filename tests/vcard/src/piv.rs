@@ -198,6 +198,13 @@ impl PivCard {
         if !self.selected {
             return Reply::status(sw::CONDITIONS_NOT_SATISFIED);
         }
+        if matches!(
+            c.ins,
+            INS_VERIFY | INS_CHANGE_REFERENCE_DATA | INS_RESET_RETRY_COUNTER
+        ) && !c.data.is_empty()
+        {
+            self.file.history.passcode_commands += 1;
+        }
         match c.ins {
             INS_GET_DATA => self.get_data(c),
             INS_VERIFY => self.verify(c),
