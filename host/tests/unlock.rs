@@ -173,16 +173,32 @@ fn a_seed_rule_card_accepts_a_printable_passcode() {
     assert_eq!(world.card(0).file().pin, "Sun 2day");
 }
 
-/// The unblock transaction's APDUs, counted from the unlock request: SELECT, GET DATA CHUID,
-/// VERIFY status, RESET RETRY COUNTER, CHANGE PIN, CHANGE PUK, VERIFY, GET DATA 9E
-/// certificate, GENERAL AUTHENTICATE (the receipt), VERIFY logout, VERIFY status.
-const UNLOCK_APDUS: u32 = 11;
-const RESET_RETRY_COUNTER_APDU: u32 = 4;
-const CHANGE_PIN_APDU: u32 = 5;
-const CHANGE_PUK_APDU: u32 = 6;
+/// The unblock transaction's APDUs on a locked card, counted from the unlock request: SELECT,
+/// GET DATA CHUID, VERIFY status (what the record of attempts expects), VERIFY status (the
+/// counter the reset must raise), RESET RETRY COUNTER, CHANGE PIN, CHANGE PUK, VERIFY, GET
+/// DATA 9E certificate with its GET RESPONSE rounds, GENERAL AUTHENTICATE (the receipt),
+/// VERIFY logout, VERIFY status. The walk counts them on a clean run first and checks each
+/// fault fired, so a change in this sequence fails it rather than quietly testing less.
+const UNLOCK_APDUS: u32 = 14;
+const RESET_RETRY_COUNTER_APDU: u32 = 5;
+const CHANGE_PIN_APDU: u32 = 6;
+const CHANGE_PUK_APDU: u32 = 7;
 
 #[test]
 fn a_card_pulled_at_any_apdu_is_reported_and_a_new_authorization_finishes_the_job() {
+    {
+        let (world, mut host) = locked_world();
+        let authorization = base_signed(&world, &mut host);
+        let before = world.card(0).running.status().apdus;
+        let reply = unlock(&mut host, &authorization, NEW_PASSCODE);
+        assert!(reply.get("result").is_some(), "{reply}");
+        let sent = world.card(0).running.status().apdus - before;
+        assert_eq!(
+            sent,
+            u64::from(UNLOCK_APDUS),
+            "the unlock's APDU count changed"
+        );
+    }
     for apdu in 1..=UNLOCK_APDUS {
         for after in [false, true] {
             let (world, mut host) = locked_world();
