@@ -10,6 +10,8 @@ use crate::protocol::ProofPurpose;
 
 /// Challenge nonces carry at least 256 bits.
 pub const MIN_NONCE_BYTES: usize = 32;
+/// And at most 2048: a portal has no reason to send more, and a host has none to sign it.
+pub const MAX_NONCE_BYTES: usize = 256;
 /// A challenge must be answered within this time.
 pub const CHALLENGE_LIFETIME_SECONDS: i64 = 5 * 60;
 

@@ -5,7 +5,7 @@
 //! secrets to.
 
 use base64::Engine;
-use selfservice_rules::proof::{proof_digest, MIN_NONCE_BYTES};
+use selfservice_rules::proof::{proof_digest, MAX_NONCE_BYTES, MIN_NONCE_BYTES};
 use selfservice_rules::protocol::{CardProof, ProofAlgorithm, ProofPurpose, ProvePossessionParams};
 use selfservice_rules::seal::HostKeyPair;
 
@@ -24,10 +24,11 @@ pub fn run(
     if !host.config.config.allows_origin(&params.origin) {
         return Err(CommandError::OriginNotAllowed(params.origin.clone()));
     }
-    if decode_base64(&params.nonce).is_none_or(|n| n.len() < MIN_NONCE_BYTES) {
+    let nonce_bytes = MIN_NONCE_BYTES..=MAX_NONCE_BYTES;
+    if decode_base64(&params.nonce).is_none_or(|n| !nonce_bytes.contains(&n.len())) {
         return Err(CommandError::bad_request(
             "nonce",
-            "The challenge must be at least 256 bits, base64url.",
+            "The challenge must be 256 to 2048 bits, base64url.",
         ));
     }
     let (slot, passcode) = match (params.purpose, &params.passcode) {
