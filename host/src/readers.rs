@@ -231,6 +231,18 @@ impl Pcsc {
         })
     }
 
+    /// Whether an operation of this host already holds the reader a request would use (the
+    /// named one, or any when none is named). Checked before any PC/SC call: calls on one
+    /// PC/SC context wait for each other, so a second operation that looked at the readers
+    /// first would wait for the first one's APDU in flight instead of being told `busy`.
+    pub fn busy_for(&self, requested: Option<&str>) -> bool {
+        let claimed = lock(&self.claimed);
+        match requested {
+            None => !claimed.is_empty(),
+            Some(name) => claimed.iter().any(|r| r.to_string_lossy() == name),
+        }
+    }
+
     pub fn is_claimed(&self, reader: &CStr) -> bool {
         lock(&self.claimed).contains(reader)
     }

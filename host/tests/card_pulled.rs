@@ -77,9 +77,9 @@ fn pulled_looked_at_and_put_back(
     let apdu = match fault {
         Fault::RemoveBefore { apdu } | Fault::RemoveAfter { apdu } => apdu,
         Fault::StatusWord { apdu, .. } => apdu,
-        Fault::RemoveBeforeCommand { .. } | Fault::RemoveAfterCommand { .. } => {
-            return Err(format!("{case}: this walk counts APDUs"))
-        }
+        Fault::RemoveBeforeCommand { .. }
+        | Fault::RemoveAfterCommand { .. }
+        | Fault::HoldBefore { .. } => return Err(format!("{case}: this walk counts APDUs")),
     };
     // The fault fired: the card saw exactly that many APDUs, and is out.
     if sent != u64::from(apdu) || card.running.status().inserted {

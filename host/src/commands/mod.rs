@@ -19,6 +19,7 @@ use selfservice_rules::seal::HostKeyPair;
 use crate::config::LoadedConfig;
 use crate::errors::CommandError;
 use crate::piv::profile::{self, CardProfile};
+use crate::piv::CardError;
 use crate::puk_journal::PukJournal;
 use crate::readers::{Cancel, Claim, Connection, Pcsc, ReaderSnapshot};
 
@@ -109,6 +110,9 @@ pub fn open_card(
 ) -> Result<OpenCard, CommandError> {
     let wait =
         wait_for_card_ms.map(|ms| Duration::from_millis(u64::from(ms.min(MAX_WAIT_FOR_CARD_MS))));
+    if host.pcsc.busy_for(reader) {
+        return Err(CardError::Busy.into());
+    }
     let chosen = host.pcsc.choose(reader, wait, cancel)?;
     let claim = host.pcsc.claim(&chosen.name)?;
     let connection = host.pcsc.connect(&chosen.name)?;

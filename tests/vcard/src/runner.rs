@@ -52,6 +52,9 @@ pub enum Fault {
     RemoveBeforeCommand { ins: u8 },
     /// Run the first command with this INS byte, then vanish without answering.
     RemoveAfterCommand { ins: u8 },
+    /// Receive the Nth APDU and hold it, unanswered, until [`RunningCard::release`]: an
+    /// operation caught mid-way for as long as the test needs, without waiting on a clock.
+    HoldBefore { apdu: u32 },
 }
 
 /// What the control side can see.
@@ -65,6 +68,9 @@ pub struct Status {
     /// Whether the PIN is verified right now: any program could use the 9A key.
     #[serde(default)]
     pub pin_verified: bool,
+    /// An APDU is being held by [`Fault::HoldBefore`].
+    #[serde(default)]
+    pub holding: bool,
     pub card: CardFile,
 }
 
@@ -77,6 +83,7 @@ struct Shared {
     apdus: u64,
     fault: Option<Fault>,
     since_armed: u32,
+    holding: bool,
     save_error: Option<String>,
 }
 
@@ -101,6 +108,7 @@ impl RunningCard {
                 apdus: 0,
                 fault: None,
                 since_armed: 0,
+                holding: false,
                 save_error: None,
             }),
             Condvar::new(),
@@ -139,6 +147,32 @@ impl RunningCard {
         shared.since_armed = 0;
     }
 
+    /// Lets a held APDU through (see [`Fault::HoldBefore`]).
+    pub fn release(&self) {
+        let mut shared = self.lock();
+        if matches!(shared.fault, Some(Fault::HoldBefore { .. })) {
+            shared.fault = None;
+        }
+        self.shared.1.notify_all();
+    }
+
+    /// Waits until an APDU is held (see [`Fault::HoldBefore`]); false if the card was
+    /// stopped or pulled first.
+    pub fn wait_until_holding(&self) -> bool {
+        let mut shared = self.lock();
+        while !shared.holding {
+            if shared.stopping || !shared.inserted {
+                return false;
+            }
+            shared = self
+                .shared
+                .1
+                .wait(shared)
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+        }
+        true
+    }
+
     pub fn status(&self) -> Status {
         let shared = self.lock();
         Status {
@@ -147,6 +181,7 @@ impl RunningCard {
             apdus: shared.apdus,
             fault: shared.fault,
             pin_verified: shared.card.pin_verified(),
+            holding: shared.holding,
             card: shared.card.file.clone(),
         }
     }
@@ -218,7 +253,7 @@ fn run(shared: &Arc<(Mutex<Shared>, Condvar)>, port: u16) {
             state.connection = stream.try_clone().ok();
             state.card.reset();
         }
-        let _ = serve(stream, mutex);
+        let _ = serve(stream, mutex, condvar);
         let mut state = lock(mutex);
         state.connection = None;
         state.card.reset();
@@ -226,7 +261,7 @@ fn run(shared: &Arc<(Mutex<Shared>, Condvar)>, port: u16) {
 }
 
 /// Answers vpcd until the connection closes (removal, fault, pcscd gone).
-fn serve(mut stream: TcpStream, mutex: &Mutex<Shared>) -> std::io::Result<()> {
+fn serve(mut stream: TcpStream, mutex: &Mutex<Shared>, condvar: &Condvar) -> std::io::Result<()> {
     loop {
         let mut length = [0u8; 2];
         quickack(&stream);
@@ -237,6 +272,9 @@ fn serve(mut stream: TcpStream, mutex: &Mutex<Shared>) -> std::io::Result<()> {
         quickack(&stream);
         let reply = {
             let mut state = lock(mutex);
+            if message.len() > 1 {
+                state = hold_while_asked(state, condvar);
+            }
             match message.as_slice() {
                 [0x00] | [0x02] => {
                     state.card.reset();
@@ -266,6 +304,27 @@ fn serve(mut stream: TcpStream, mutex: &Mutex<Shared>) -> std::io::Result<()> {
             send(&mut stream, &reply)?;
         }
     }
+}
+
+/// Holds the APDU about to run while a [`Fault::HoldBefore`] for it is armed.
+fn hold_while_asked<'a>(
+    mut state: MutexGuard<'a, Shared>,
+    condvar: &Condvar,
+) -> MutexGuard<'a, Shared> {
+    while matches!(state.fault, Some(Fault::HoldBefore { apdu }) if state.since_armed + 1 == apdu)
+        && state.inserted
+        && !state.stopping
+    {
+        if !state.holding {
+            state.holding = true;
+            condvar.notify_all();
+        }
+        state = condvar
+            .wait(state)
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+    }
+    state.holding = false;
+    state
 }
 
 /// Runs one APDU, honouring an armed fault; `None` means the card is pulled out now.

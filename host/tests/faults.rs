@@ -1,0 +1,134 @@
+//! The fault matrix for the operations other than unlock (which has its own walk in
+//! unlock.rs): the card pulled before and after every APDU of the registration proof and of
+//! a passcode change, and the browser closing the port while an operation holds the card.
+//! Each time: a typed error that tells the truth, no passcode try spent, the PIN never left
+//! verified, and the card usable again once put back.
+
+mod common;
+
+use common::*;
+use serde_json::{json, Value};
+use virtual_card::runner::Fault;
+
+const PASSCODE: &str = "583920";
+const NEW_PASSCODE: &str = "246813";
+
+fn register_proof() -> Value {
+    json!({"type": "prove-possession", "purpose": "register", "origin": ORIGIN, "nonce": NONCE,
+        "passcode": PASSCODE})
+}
+
+fn change() -> Value {
+    json!({"type": "change-passcode", "oldPasscode": PASSCODE, "newPasscode": NEW_PASSCODE})
+}
+
+/// The APDUs an operation sends on a clean run.
+fn apdus_of(request: &Value) -> u64 {
+    let mut world = World::new();
+    world.insert("unlocked", 0);
+    let mut host = world.host();
+    host.hello();
+    host.wait_for_card(0);
+    let before = world.card(0).running.status().apdus;
+    let reply = host.request(request.clone());
+    assert!(reply.get("result").is_some(), "{reply}");
+    world.card(0).running.status().apdus - before
+}
+
+fn pull_at_every_apdu(request: Value, changes_pin: bool) -> u32 {
+    let count = apdus_of(&request);
+    assert!(count >= 4, "{count}");
+    let mut faults = 0;
+    for apdu in 1..=u32::try_from(count).expect("count") {
+        for after in [false, true] {
+            let mut world = World::new();
+            world.insert("unlocked", 0);
+            let mut host = world.host();
+            host.hello();
+            host.wait_for_card(0);
+            let card = world.card(0);
+            card.running.set_fault(Some(if after {
+                Fault::RemoveAfter { apdu }
+            } else {
+                Fault::RemoveBefore { apdu }
+            }));
+            let reply = host.request(request.clone());
+            let case = format!(
+                "{} pulled {} APDU {apdu}",
+                request["type"],
+                if after { "after" } else { "before" }
+            );
+            let status = card.running.status();
+            assert_eq!(status.fault, None, "{case}: the fault never fired");
+            assert!(!status.inserted, "{case}");
+            faults += 1;
+            if reply.get("result").is_none() {
+                assert_eq!(reply["error"]["code"], "card-removed", "{case}: {reply}");
+            }
+            let file = card.file();
+            assert_eq!(file.pin_retries_left, 3, "{case}: a try was spent");
+            assert!(!status.pin_verified, "{case}: the PIN was left verified");
+            if changes_pin {
+                assert!(
+                    file.pin == PASSCODE || file.pin == NEW_PASSCODE,
+                    "{case}: {}",
+                    file.pin
+                );
+                // The error never claims the change did not happen when it did.
+                if reply.get("result").is_some() {
+                    assert_eq!(file.pin, NEW_PASSCODE, "{case}");
+                }
+            } else {
+                assert_eq!(file.pin, PASSCODE, "{case}");
+            }
+            // Put back, the card answers as it is.
+            card.running.insert();
+            host.wait_for_card(0);
+            let status = host.request(json!({"type": "status"}));
+            let slot0 = status["result"]["readers"]
+                .as_array()
+                .and_then(|r| r.iter().find(|r| r["name"] == "Virtual PCD 00 00").cloned())
+                .unwrap_or_default();
+            assert_eq!(
+                slot0["card"]["passcode"]["retriesLeft"], 3,
+                "{case}: {status}"
+            );
+        }
+    }
+    faults
+}
+
+#[test]
+fn a_card_pulled_at_any_apdu_of_a_registration_proof_costs_nothing() {
+    assert!(pull_at_every_apdu(register_proof(), false) >= 8);
+}
+
+#[test]
+fn a_card_pulled_at_any_apdu_of_a_passcode_change_leaves_one_passcode_or_the_other() {
+    assert!(pull_at_every_apdu(change(), true) >= 8);
+}
+
+#[test]
+fn the_browser_closing_mid_operation_ends_the_host_and_leaves_the_card_logged_out() {
+    for request in [register_proof(), change()] {
+        let mut world = World::new();
+        world.insert("unlocked", 0);
+        let mut host = world.host();
+        host.hello();
+        host.wait_for_card(0);
+        let card = world.card(0);
+        card.running.set_fault(Some(Fault::HoldBefore { apdu: 3 }));
+        host.send(request.clone());
+        assert!(card.running.wait_until_holding(), "{request}");
+        host.close_input();
+        card.running.release();
+        assert_eq!(
+            host.wait_exit(std::time::Duration::from_secs(10)),
+            Some(0),
+            "{request}"
+        );
+        let status = card.running.status();
+        assert!(!status.pin_verified, "{request}: the PIN was left verified");
+        assert_eq!(status.card.pin_retries_left, 3, "{request}");
+    }
+}
