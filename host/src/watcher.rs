@@ -1,5 +1,11 @@
 //! Reader and card events, pushed as they happen: a thread blocked in SCardGetStatusChange on
-//! every reader plus the PnP pseudo-reader (for readers plugged in or out), never polling.
+//! every reader plus the PnP pseudo-reader (for readers plugged in or out). The wait is cut
+//! short at least every [`LOOK_AT_LEAST_EVERY`], for one reason only: an operation's "the card
+//! went" note wakes the wait with SCardCancel, and a cancel sent while the thread is between
+//! two waits is not kept by the service. Without the bound that note could sit unseen while
+//! the card, put back before pcscd's next poll, never showed the service a change, and the
+//! page waited for an insertion that was never announced (a pull and an immediate put-back
+//! mid-unlock; seen under load, 4 runs in 15).
 //! When the PC/SC service goes away it says so, retries with backoff, and says when it is back.
 //!
 //! What is announced is decided by [`Tracker`], which compares each look at the readers with
@@ -30,6 +36,9 @@ use crate::readers::Pcsc;
 /// How long after an operation saw its card vanish the watcher waits for the service to
 /// notice before believing a card it still reports: more than two of pcscd's 400 ms polls.
 pub const CONFIRM_REINSERTED_AFTER: Duration = Duration::from_millis(1000);
+
+/// The longest the watcher waits without looking, in case a wake-up was lost (see above).
+pub const LOOK_AT_LEAST_EVERY: Duration = Duration::from_millis(500);
 
 pub struct Watcher {
     stopping: Arc<AtomicBool>,
@@ -142,7 +151,10 @@ fn follow(
         if pcsc.has_removals() {
             continue;
         }
-        match context.get_status_change(look.look_again_in, &mut states) {
+        let wait = look
+            .look_again_in
+            .map_or(LOOK_AT_LEAST_EVERY, |d| d.min(LOOK_AT_LEAST_EVERY));
+        match context.get_status_change(Some(wait), &mut states) {
             Ok(()) | Err(pcsc::Error::Timeout) => {}
             // Cancelled: told to stop, or an operation noted a removal.
             Err(pcsc::Error::Cancelled) if stopping.load(Ordering::SeqCst) => return Ok(()),
