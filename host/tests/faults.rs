@@ -23,9 +23,9 @@ fn change() -> Value {
 }
 
 /// The APDUs an operation sends on a clean run.
-fn apdus_of(request: &Value) -> u64 {
+fn apdus_of(request: &Value, template: &str) -> u64 {
     let mut world = World::new();
-    world.insert("unlocked", 0);
+    world.insert(template, 0);
     let mut host = world.host();
     host.hello();
     host.wait_for_card(0);
@@ -36,13 +36,17 @@ fn apdus_of(request: &Value) -> u64 {
 }
 
 fn pull_at_every_apdu(request: Value, changes_pin: bool) -> u32 {
-    let count = apdus_of(&request);
+    pull_at_every_apdu_of(request, "unlocked", changes_pin)
+}
+
+fn pull_at_every_apdu_of(request: Value, template: &str, changes_pin: bool) -> u32 {
+    let count = apdus_of(&request, template);
     assert!(count >= 4, "{count}");
     let mut faults = 0;
     for apdu in 1..=u32::try_from(count).expect("count") {
         for after in [false, true] {
             let mut world = World::new();
-            world.insert("unlocked", 0);
+            world.insert(template, 0);
             let mut host = world.host();
             host.hello();
             host.wait_for_card(0);
@@ -52,6 +56,7 @@ fn pull_at_every_apdu(request: Value, changes_pin: bool) -> u32 {
             } else {
                 Fault::RemoveBefore { apdu }
             }));
+            let pin_before = card.file().pin;
             let reply = host.request(request.clone());
             let case = format!(
                 "{} pulled {} APDU {apdu}",
@@ -66,11 +71,12 @@ fn pull_at_every_apdu(request: Value, changes_pin: bool) -> u32 {
                 assert_eq!(reply["error"]["code"], "card-removed", "{case}: {reply}");
             }
             let file = card.file();
-            assert_eq!(file.pin_retries_left, 3, "{case}: a try was spent");
+            let tries = if template == "locked" { 0 } else { 3 };
+            assert_eq!(file.pin_retries_left, tries, "{case}: a try was spent");
             assert!(!status.pin_verified, "{case}: the PIN was left verified");
             if changes_pin {
                 assert!(
-                    file.pin == PASSCODE || file.pin == NEW_PASSCODE,
+                    file.pin == pin_before || file.pin == NEW_PASSCODE,
                     "{case}: {}",
                     file.pin
                 );
@@ -79,7 +85,7 @@ fn pull_at_every_apdu(request: Value, changes_pin: bool) -> u32 {
                     assert_eq!(file.pin, NEW_PASSCODE, "{case}");
                 }
             } else {
-                assert_eq!(file.pin, PASSCODE, "{case}");
+                assert_eq!(file.pin, pin_before, "{case}");
             }
             // Put back, the card answers as it is.
             card.running.insert();
@@ -89,10 +95,12 @@ fn pull_at_every_apdu(request: Value, changes_pin: bool) -> u32 {
                 .as_array()
                 .and_then(|r| r.iter().find(|r| r["name"] == "Virtual PCD 00 00").cloned())
                 .unwrap_or_default();
-            assert_eq!(
-                slot0["card"]["passcode"]["retriesLeft"], 3,
-                "{case}: {status}"
-            );
+            let expected = if template == "locked" {
+                json!({"state": "blocked"})
+            } else {
+                json!({"state": "usable", "retriesLeft": 3})
+            };
+            assert_eq!(slot0["card"]["passcode"], expected, "{case}: {status}");
         }
     }
     faults
@@ -101,6 +109,47 @@ fn pull_at_every_apdu(request: Value, changes_pin: bool) -> u32 {
 #[test]
 fn a_card_pulled_at_any_apdu_of_a_registration_proof_costs_nothing() {
     assert!(pull_at_every_apdu(register_proof(), false) >= 8);
+}
+
+#[test]
+fn a_card_pulled_at_any_apdu_of_an_unlock_proof_costs_nothing() {
+    let request = json!({"type": "prove-possession", "purpose": "unlock", "origin": ORIGIN,
+        "nonce": NONCE});
+    assert!(pull_at_every_apdu_of(request, "locked", false) >= 8);
+}
+
+#[test]
+fn the_pcsc_service_stopped_mid_operation_is_reported_and_the_host_carries_on() {
+    let mut world = World::new();
+    world.insert("unlocked", 0);
+    let mut host = world.host();
+    host.hello();
+    host.wait_for_card(0);
+    world
+        .card(0)
+        .running
+        .set_fault(Some(Fault::HoldBefore { apdu: 2 }));
+    let id = host.send(change());
+    assert!(world.card(0).running.wait_until_holding());
+    // The service dies with the APDU in flight; the card, pulled from the dead reader, never
+    // ran it.
+    world.stop_pcscd();
+    world.card(0).running.remove();
+    let reply = host.reply(id);
+    assert!(
+        ["service-unavailable", "card-removed"]
+            .contains(&reply["error"]["code"].as_str().unwrap_or_default()),
+        "{reply}"
+    );
+    // The change never ran: the card is as it was, and once the service is back the same
+    // host session does it.
+    assert_eq!(world.card(0).file().pin, PASSCODE);
+    world.restart_pcscd();
+    world.card(0).running.insert();
+    host.wait_for_card(0);
+    let done = host.request(change());
+    assert_eq!(done["result"]["passcode"]["state"], "usable", "{done}");
+    assert_eq!(world.card(0).file().pin, NEW_PASSCODE);
 }
 
 #[test]

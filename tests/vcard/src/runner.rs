@@ -274,6 +274,11 @@ fn serve(mut stream: TcpStream, mutex: &Mutex<Shared>, condvar: &Condvar) -> std
             let mut state = lock(mutex);
             if message.len() > 1 {
                 state = hold_while_asked(state, condvar);
+                if !state.inserted || state.stopping {
+                    // Pulled (or stopped) while held: the APDU never ran, and the hold is over.
+                    state.fault = None;
+                    return Ok(());
+                }
             }
             match message.as_slice() {
                 [0x00] | [0x02] => {
