@@ -137,6 +137,55 @@ fn every_bad_body_in_the_catalogue_gets_its_typed_error_and_records_nothing() {
     assert_eq!(recorded, expected, "{:#?}", &rows[before..]);
 }
 
+/// A mail relay that is slow to answer holds up the request that sends mail, and nothing
+/// else: other people's flows go on meanwhile, and the slow one finishes when the relay
+/// answers, its code usable once.
+#[test]
+fn a_slow_mail_relay_holds_up_only_the_request_waiting_for_it() {
+    let portal = Portal::start();
+    let (slow_card, other_card) = (portal.card("unlocked", None), portal.card("unlocked", None));
+    let email = |card: &virtual_card::card_file::CardFile| format!("u{}@nhs.net", &card.guid[24..]);
+    let to_email_step = |card| {
+        let (status, flow) = portal.start_flow(card, "registration");
+        assert_eq!(status, 200, "{flow}");
+        let flow = flow["flowId"].clone();
+        let (status, _) = portal.post(
+            "/api/v1/registration/questions",
+            &json!({"flowId": flow, "answers": answers()}),
+        );
+        assert_eq!(status, 200);
+        flow
+    };
+    let slow_flow = to_email_step(&slow_card);
+    portal.sink.slow(true);
+    std::thread::scope(|scope| {
+        let waiting = scope.spawn(|| {
+            portal.post(
+                "/api/v1/registration/email",
+                &json!({"flowId": slow_flow, "email": email(&slow_card)}),
+            )
+        });
+        portal.sink.wait_until_held(1);
+        // While that request waits on the relay, another person gets as far as the relay.
+        let other_flow = to_email_step(&other_card);
+        assert!(other_flow.is_string());
+        portal.sink.slow(false);
+        let (status, reply) = waiting.join().expect("thread");
+        assert_eq!(status, 200, "{reply}");
+    });
+    let code = portal.sink.mails()[0].code().expect("code");
+    let confirm = |code: &str| {
+        portal
+            .post(
+                "/api/v1/registration/confirm",
+                &json!({"flowId": slow_flow, "code": code}),
+            )
+            .0
+    };
+    assert_eq!(confirm(&code), 200);
+    assert_ne!(confirm(&code), 200, "the code works once");
+}
+
 #[test]
 fn many_flows_at_once_lose_no_audit_rows_and_accept_no_code_twice() {
     let portal = std::sync::Arc::new(Portal::start());

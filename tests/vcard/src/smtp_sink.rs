@@ -73,6 +73,21 @@ pub struct SmtpSink {
     pub port: u16,
     mails: Arc<Mutex<Vec<Mail>>>,
     refusing: Arc<std::sync::atomic::AtomicBool>,
+    slow: Arc<Slow>,
+}
+
+/// A relay that takes a message and then keeps the sender waiting for its answer, for as long
+/// as the test says (not for a time): `held` counts the messages waiting.
+#[derive(Default)]
+struct Slow {
+    state: Mutex<SlowState>,
+    changed: std::sync::Condvar,
+}
+
+#[derive(Default)]
+struct SlowState {
+    holding: bool,
+    held: usize,
 }
 
 impl SmtpSink {
@@ -88,13 +103,15 @@ impl SmtpSink {
         let port = listener.local_addr()?.port();
         let mails: Arc<Mutex<Vec<Mail>>> = Arc::default();
         let refusing: Arc<std::sync::atomic::AtomicBool> = Arc::default();
-        let (sink, refuse) = (Arc::clone(&mails), Arc::clone(&refusing));
+        let slow: Arc<Slow> = Arc::default();
+        let (sink, refuse, slowness) =
+            (Arc::clone(&mails), Arc::clone(&refusing), Arc::clone(&slow));
         std::thread::spawn(move || {
             for stream in listener.incoming().flatten() {
-                let (sink, dir) = (Arc::clone(&sink), dir.clone());
+                let (sink, dir, slowness) = (Arc::clone(&sink), dir.clone(), Arc::clone(&slowness));
                 let refuse = refuse.load(std::sync::atomic::Ordering::SeqCst);
                 std::thread::spawn(move || {
-                    let _ = session(stream, &sink, dir.as_deref(), refuse);
+                    let _ = session(stream, &sink, dir.as_deref(), refuse, &slowness);
                 });
             }
         });
@@ -102,7 +119,30 @@ impl SmtpSink {
             port,
             mails,
             refusing,
+            slow,
         })
+    }
+
+    /// Slow from now on: each message is taken, and its "queued" answer kept back until
+    /// `slow(false)`.
+    pub fn slow(&self, slow: bool) {
+        if let Ok(mut state) = self.slow.state.lock() {
+            state.holding = slow;
+        }
+        self.slow.changed.notify_all();
+    }
+
+    /// Waits until `n` messages are held by a slow relay.
+    pub fn wait_until_held(&self, n: usize) {
+        let Ok(mut state) = self.slow.state.lock() else {
+            return;
+        };
+        while state.held < n {
+            match self.slow.changed.wait(state) {
+                Ok(next) => state = next,
+                Err(_) => return,
+            }
+        }
     }
 
     /// From the next connection on, refuse every message (a mail relay that is down).
@@ -135,6 +175,7 @@ fn session(
     sink: &Mutex<Vec<Mail>>,
     dir: Option<&std::path::Path>,
     refuse: bool,
+    slow: &Slow,
 ) -> std::io::Result<()> {
     stream.set_read_timeout(Some(Duration::from_secs(30)))?;
     let mut writer = stream.try_clone()?;
@@ -184,6 +225,7 @@ fn session(
                     data,
                 });
             }
+            hold_while_slow(slow);
             writer.write_all(b"250 OK queued\r\n")?;
         } else if upper == "QUIT" {
             writer.write_all(b"221 bye\r\n")?;
@@ -193,4 +235,22 @@ fn session(
             writer.write_all(b"250 OK\r\n")?;
         }
     }
+}
+
+fn hold_while_slow(slow: &Slow) {
+    let Ok(mut state) = slow.state.lock() else {
+        return;
+    };
+    if !state.holding {
+        return;
+    }
+    state.held += 1;
+    slow.changed.notify_all();
+    while state.holding {
+        match slow.changed.wait(state) {
+            Ok(next) => state = next,
+            Err(_) => return,
+        }
+    }
+    state.held -= 1;
 }
