@@ -186,6 +186,55 @@ fn a_slow_mail_relay_holds_up_only_the_request_waiting_for_it() {
     assert_ne!(confirm(&code), 200, "the code works once");
 }
 
+/// The disk fills under the database: each request either completes or is refused with a
+/// typed error, the portal keeps answering, and once there is room again nothing that was
+/// confirmed is missing and the audit chain is whole.
+#[test]
+fn a_full_disk_refuses_requests_cleanly_and_loses_nothing() {
+    let mut portal = Portal::start();
+    let limit = portal.largest_data_file_bytes() + 256 * 1024;
+    portal.restart_with_file_size_limit(limit);
+    let before = portal.audit_rows().len();
+    let (mut accepted, mut refused) = (0usize, 0usize);
+    for _ in 0..5_000 {
+        let (status, reply) = portal.post("/api/v1/challenges", &json!({"purpose": "register"}));
+        match status {
+            200 => accepted += 1,
+            _ => {
+                assert_eq!(status, 500, "{reply}");
+                assert_eq!(reply["error"]["code"], "internal", "{reply}");
+                assert!(reply["error"]["message"]
+                    .as_str()
+                    .is_some_and(|m| !m.is_empty()));
+                refused += 1;
+                if refused == 20 {
+                    break;
+                }
+            }
+        }
+    }
+    assert!(
+        accepted > 0 && refused == 20,
+        "{accepted} accepted, {refused} refused"
+    );
+    println!("the disk filled after {accepted} challenges; {refused} more were refused");
+    // Still answering, pages and all.
+    assert_eq!(portal.get("/").0, 200);
+    portal.restart();
+    let rows = portal.audit_rows();
+    let challenges = rows[before..]
+        .iter()
+        .filter(|r| r["event"] == "challenge")
+        .count();
+    assert_eq!(
+        challenges, accepted,
+        "every accepted challenge is on record, and only those"
+    );
+    assert!(portal.command(&["audit", "--verify"]).status.success());
+    let (status, _) = portal.post("/api/v1/challenges", &json!({"purpose": "register"}));
+    assert_eq!(status, 200, "with room again, the portal works");
+}
+
 #[test]
 fn many_flows_at_once_lose_no_audit_rows_and_accept_no_code_twice() {
     let portal = std::sync::Arc::new(Portal::start());

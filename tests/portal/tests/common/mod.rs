@@ -164,6 +164,36 @@ from = "smartcard.servicecentre@nhs.net"
         self.base = format!("http://{address}");
     }
 
+    /// Restarts the portal with no file it writes allowed to grow past `bytes` (RLIMIT_FSIZE,
+    /// with SIGXFSZ ignored so writes fail with EFBIG instead of killing it): to SQLite, the
+    /// same as a full disk.
+    pub fn restart_with_file_size_limit(&mut self, bytes: u64) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let blocks = bytes.div_ceil(512);
+        let (child, address, _) = spawn_with(
+            Command::new("sh").args([
+                "-c",
+                &format!("trap '' XFSZ; ulimit -f {blocks}; exec \"$0\" \"$@\""),
+                PROGRAM,
+            ]),
+            &self.config,
+        );
+        self.child = child;
+        self.base = format!("http://{address}");
+    }
+
+    /// The largest file in the portal's data folder now (the database, its write-ahead log,
+    /// the transcript in test mode).
+    pub fn largest_data_file_bytes(&self) -> u64 {
+        std::fs::read_dir(self.dir.path().join("data"))
+            .expect("data dir")
+            .filter_map(|e| e.ok()?.metadata().ok())
+            .map(|m| m.len())
+            .max()
+            .unwrap_or(0)
+    }
+
     /// Runs an operator command against this portal's configuration.
     pub fn command(&self, args: &[&str]) -> std::process::Output {
         Command::new(PROGRAM)
@@ -429,7 +459,11 @@ impl Drop for Portal {
 /// Starts the portal on a configuration; returns it, its address and its public key (the
 /// two lines it prints once listening; both are read so its stdout never closes early).
 fn spawn(config: &std::path::Path) -> (Child, String, String) {
-    let mut child = Command::new(PROGRAM)
+    spawn_with(&mut Command::new(PROGRAM), config)
+}
+
+fn spawn_with(command: &mut Command, config: &std::path::Path) -> (Child, String, String) {
+    let mut child = command
         .args(["--config", &config.to_string_lossy(), "serve"])
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
