@@ -103,6 +103,7 @@ fn pull_at_every_apdu_of(request: Value, template: &str, changes_pin: bool) -> u
             assert_eq!(slot0["card"]["passcode"], expected, "{case}: {status}");
         }
     }
+    println!("{}: {count} APDUs, {faults} pulls", request["type"]);
     faults
 }
 
