@@ -1,6 +1,7 @@
 //! Fuzz targets for what the host reads from outside: frames from the browser, the portal's
 //! authorization (signature, version, origin, times, and the sealed box), and every answer a
-//! card can give (BER-TLV, certificates, status words) through the real PIV code paths.
+//! card can give (BER-TLV, certificates, status words) through the real PIV code paths, plus
+//! BER-TLV on its own.
 //! `cargo xtask fuzz --seconds N` runs each for N seconds; `cargo test` runs each for
 //! bolero's default second after replaying the seeds in `__fuzz__/<target>/corpus`.
 
@@ -268,6 +269,20 @@ fn card_answers() {
                 edits: edits.clone(),
             };
             read_everything(&mut card);
+        });
+}
+
+/// BER-TLV as the host reads PIV objects: whatever the bytes, a value found is a piece of
+/// the input that ends within it, and finding never panics.
+#[test]
+fn ber_tlv() {
+    bolero::check!()
+        .with_type::<(Vec<u8>, Vec<u8>)>()
+        .for_each(|(data, tag)| {
+            if let Some(value) = crate::piv::tlv::find(data, tag) {
+                let start = value.as_ptr() as usize - data.as_ptr() as usize;
+                assert!(start + value.len() <= data.len());
+            }
         });
 }
 
