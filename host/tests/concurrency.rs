@@ -18,11 +18,7 @@ fn change(old: &str, new: &str) -> serde_json::Value {
 
 #[test]
 fn a_second_operation_from_the_same_host_is_busy_and_the_first_finishes() {
-    let mut world = World::new();
-    world.insert("unlocked", 0);
-    let mut host = world.host();
-    host.hello();
-    host.wait_for_card(0);
+    let (world, mut host) = World::with_card("unlocked");
     let card = world.card(0);
     card.running.set_fault(Some(Fault::HoldBefore { apdu: 2 }));
     let first = host.send(change(PASSCODE, NEW_PASSCODE));

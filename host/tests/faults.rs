@@ -24,11 +24,7 @@ fn change() -> Value {
 
 /// The APDUs an operation sends on a clean run.
 fn apdus_of(request: &Value, template: &str) -> u64 {
-    let mut world = World::new();
-    world.insert(template, 0);
-    let mut host = world.host();
-    host.hello();
-    host.wait_for_card(0);
+    let (world, mut host) = World::with_card(template);
     let before = world.card(0).running.status().apdus;
     let reply = host.request(request.clone());
     assert!(reply.get("result").is_some(), "{reply}");
@@ -45,11 +41,7 @@ fn pull_at_every_apdu_of(request: Value, template: &str, changes_pin: bool) -> u
     let mut faults = 0;
     for apdu in 1..=u32::try_from(count).expect("count") {
         for after in [false, true] {
-            let mut world = World::new();
-            world.insert(template, 0);
-            let mut host = world.host();
-            host.hello();
-            host.wait_for_card(0);
+            let (world, mut host) = World::with_card(template);
             let card = world.card(0);
             card.running.set_fault(Some(if after {
                 Fault::RemoveAfter { apdu }
@@ -121,11 +113,7 @@ fn a_card_pulled_at_any_apdu_of_an_unlock_proof_costs_nothing() {
 
 #[test]
 fn the_pcsc_service_stopped_mid_operation_is_reported_and_the_host_carries_on() {
-    let mut world = World::new();
-    world.insert("unlocked", 0);
-    let mut host = world.host();
-    host.hello();
-    host.wait_for_card(0);
+    let (mut world, mut host) = World::with_card("unlocked");
     world
         .card(0)
         .running
@@ -161,11 +149,7 @@ fn a_card_pulled_at_any_apdu_of_a_passcode_change_leaves_one_passcode_or_the_oth
 #[test]
 fn the_browser_closing_mid_operation_ends_the_host_and_leaves_the_card_logged_out() {
     for request in [register_proof(), change()] {
-        let mut world = World::new();
-        world.insert("unlocked", 0);
-        let mut host = world.host();
-        host.hello();
-        host.wait_for_card(0);
+        let (world, mut host) = World::with_card("unlocked");
         let card = world.card(0);
         card.running.set_fault(Some(Fault::HoldBefore { apdu: 3 }));
         host.send(request.clone());

@@ -43,13 +43,7 @@ pub fn run() -> Result<()> {
         "warnings",
     ])?;
     cmd::step("cargo build (host for Windows): the Windows code paths link");
-    cmd::cargo(&[
-        "build",
-        "--package",
-        "smartcard-selfservice",
-        "--target",
-        setup::WINDOWS_TARGET,
-    ])?;
+    build_windows_host()?;
 
     wasm_pkg::build()?;
     cmd::step("tsc --strict: the wasm package's TypeScript definitions");
@@ -138,12 +132,17 @@ fn test_msi() -> Result<std::path::PathBuf> {
 pub fn update_golden() -> Result<()> {
     cmd::step("cargo build --workspace (and the Windows host) for the MSI");
     cmd::cargo(&["build", "--workspace"])?;
+    build_windows_host()?;
+    installers::write_golden(&test_msi()?)
+}
+
+/// The debug build of the host for Windows (what the MSI and the Wine stage use).
+fn build_windows_host() -> Result<()> {
     cmd::cargo(&[
         "build",
         "--package",
         "smartcard-selfservice",
         "--target",
         setup::WINDOWS_TARGET,
-    ])?;
-    installers::write_golden(&test_msi()?)
+    ])
 }

@@ -100,6 +100,17 @@ impl World {
         }
     }
 
+    /// A world with a fresh copy of a template card in slot 0, and a host that has said
+    /// hello and sees the card.
+    pub fn with_card(template: &str) -> (World, Host) {
+        let mut world = World::new();
+        world.insert(template, 0);
+        let mut host = world.host();
+        host.hello();
+        host.wait_for_card(0);
+        (world, host)
+    }
+
     /// Puts a fresh copy of a template card into a slot.
     pub fn insert(&mut self, template: &str, slot: u8) -> &TestCard {
         let path = self.dir.path().join(format!("slot{slot}-{template}.toml"));

@@ -145,18 +145,7 @@ fn a_slow_mail_relay_holds_up_only_the_request_waiting_for_it() {
     let portal = Portal::start();
     let (slow_card, other_card) = (portal.card("unlocked", None), portal.card("unlocked", None));
     let email = |card: &virtual_card::card_file::CardFile| format!("u{}@nhs.net", &card.guid[24..]);
-    let to_email_step = |card| {
-        let (status, flow) = portal.start_flow(card, "registration");
-        assert_eq!(status, 200, "{flow}");
-        let flow = flow["flowId"].clone();
-        let (status, _) = portal.post(
-            "/api/v1/registration/questions",
-            &json!({"flowId": flow, "answers": answers()}),
-        );
-        assert_eq!(status, 200);
-        flow
-    };
-    let slow_flow = to_email_step(&slow_card);
+    let slow_flow = portal.registration_at_email_step(&slow_card);
     portal.sink.slow(true);
     std::thread::scope(|scope| {
         let waiting = scope.spawn(|| {
@@ -167,7 +156,7 @@ fn a_slow_mail_relay_holds_up_only_the_request_waiting_for_it() {
         });
         portal.sink.wait_until_held(1);
         // While that request waits on the relay, another person gets as far as the relay.
-        let other_flow = to_email_step(&other_card);
+        let other_flow = portal.registration_at_email_step(&other_card);
         assert!(other_flow.is_string());
         portal.sink.slow(false);
         let (status, reply) = waiting.join().expect("thread");
@@ -245,14 +234,7 @@ fn many_flows_at_once_lose_no_audit_rows_and_accept_no_code_twice() {
         for card in &cards {
             let portal = std::sync::Arc::clone(&portal);
             scope.spawn(move || {
-                let (status, flow) = portal.start_flow(card, "registration");
-                assert_eq!(status, 200, "{flow}");
-                let flow = flow["flowId"].clone();
-                let (status, _) = portal.post(
-                    "/api/v1/registration/questions",
-                    &json!({"flowId": flow, "answers": answers()}),
-                );
-                assert_eq!(status, 200);
+                let flow = portal.registration_at_email_step(card);
                 let (status, _) = portal.post(
                     "/api/v1/registration/email",
                     &json!({"flowId": flow, "email": format!("u{}@nhs.net", &card.guid[24..])}),

@@ -386,6 +386,20 @@ from = "smartcard.servicecentre@nhs.net"
     }
 
     /// Challenge + proof + start, for a journey.
+    /// A registration started for the card and its questions answered: the flow id, at the
+    /// email step.
+    pub fn registration_at_email_step(&self, card: &CardFile) -> Value {
+        let (status, flow) = self.start_flow(card, "registration");
+        assert_eq!(status, 200, "{flow}");
+        let flow = flow["flowId"].clone();
+        let (status, reply) = self.post(
+            "/api/v1/registration/questions",
+            &json!({"flowId": flow, "answers": answers()}),
+        );
+        assert_eq!(status, 200, "{reply}");
+        flow
+    }
+
     pub fn start_flow(&self, card: &CardFile, journey: &str) -> (u16, Value) {
         let purpose = if journey == "registration" {
             "register"
