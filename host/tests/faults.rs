@@ -93,6 +93,15 @@ fn pull_at_every_apdu_of(request: Value, template: &str, changes_pin: bool) -> u
                 json!({"state": "usable", "retriesLeft": 3})
             };
             assert_eq!(slot0["card"]["passcode"], expected, "{case}: {status}");
+            // Logged at trace through the fault: no passcode in the log file or on stderr.
+            let written = format!("{}{}", read_log(&world.log_path()), host.stderr_text());
+            assert!(
+                written.contains("request"),
+                "{case}: the trace log was written"
+            );
+            for secret in [PASSCODE, NEW_PASSCODE, pin_before.as_str()] {
+                assert!(!written.contains(secret), "{case}: {secret} was logged");
+            }
         }
     }
     println!("{}: {count} APDUs, {faults} pulls", request["type"]);

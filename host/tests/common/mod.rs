@@ -100,12 +100,12 @@ impl World {
         }
     }
 
-    /// A world with a fresh copy of a template card in slot 0, and a host that has said
-    /// hello and sees the card.
+    /// A world with a fresh copy of a template card in slot 0, and a host (logging at trace,
+    /// so a test can search its log for secrets) that has said hello and sees the card.
     pub fn with_card(template: &str) -> (World, Host) {
         let mut world = World::new();
         world.insert(template, 0);
-        let mut host = world.host();
+        let mut host = world.host_with(&[("SMARTCARD_SELFSERVICE_LOG", "trace")]);
         host.hello();
         host.wait_for_card(0);
         (world, host)
