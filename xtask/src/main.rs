@@ -167,7 +167,16 @@ fn world(args: &[String]) -> anyhow::Result<()> {
 
 fn bench() -> anyhow::Result<()> {
     setup::run(setup::Need::Everything)?;
-    cmd::step("host benchmarks: spawn to hello, status over vpcd, peak RSS of an unlock");
+    cmd::step("cargo build --release --example pcsc_floor (the floor the host is held to)");
+    cmd::cargo(&[
+        "build",
+        "--release",
+        "--package",
+        "smartcard-selfservice",
+        "--example",
+        "pcsc_floor",
+    ])?;
+    cmd::step("benchmarks: the host against the Java anchor and the pcsc floor, in one run");
     cmd::cargo(&[
         "bench",
         "--package",

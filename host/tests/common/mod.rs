@@ -333,7 +333,7 @@ pub struct Host {
 }
 
 impl Host {
-    fn spawn(mut command: Command) -> Host {
+    pub fn spawn(mut command: Command) -> Host {
         let mut child = command.spawn().expect("host starts");
         let stdin = child.stdin.take();
         let mut stdout = child.stdout.take().expect("stdout");
