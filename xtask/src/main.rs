@@ -167,6 +167,11 @@ fn world(args: &[String]) -> anyhow::Result<()> {
 
 fn bench() -> anyhow::Result<()> {
     setup::run(setup::Need::Everything)?;
+    run_bench()
+}
+
+/// Builds the floor and runs the bench (`test` sets the short mode first).
+pub fn run_bench() -> anyhow::Result<()> {
     cmd::step("cargo build --release --example pcsc_floor (the floor the host is held to)");
     cmd::cargo(&[
         "build",

@@ -131,6 +131,12 @@ const DEBIAN_PACKAGES: &[DebianPackage] = &[
         present: || dpkg_installed("wine"),
         need: Need::Everything,
     },
+    // A JDK: the bench's anchor is the applet's way to the card, javax.smartcardio.
+    DebianPackage {
+        name: "default-jdk-headless",
+        present: || cmd::exists("javac"),
+        need: Need::Everything,
+    },
     // OpenSC: tools nobody here wrote, to check the virtual card's fidelity.
     DebianPackage {
         name: "opensc",

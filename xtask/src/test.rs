@@ -1,6 +1,6 @@
 //! `cargo xtask test`: everything CI checks, in the order that fails fastest.
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 
 use crate::{cmd, extension, installers, setup, wasm_pkg};
 
@@ -79,6 +79,8 @@ pub fn run() -> Result<()> {
     cmd::step(
         "node --test: the shared vectors against the wasm build, and the extension's unit tests",
     );
+    bench_short()?;
+
     // Files, not folders: `node --test <folder>` reads the folder as a pattern from Node 21 on.
     let mut files = Vec::new();
     for dir in ["wasm/tests/node", "extension/dist/test"] {
@@ -145,4 +147,29 @@ fn build_windows_host() -> Result<()> {
         "--target",
         setup::WINDOWS_TARGET,
     ])
+}
+
+/// The bench in its short mode: it runs, and its ratios come out as numbers (whether they
+/// meet their targets is for `cargo xtask bench` to report, not for the test to decide).
+fn bench_short() -> Result<()> {
+    std::env::set_var("SMARTCARD_SELFSERVICE_BENCH_SHORT", "1");
+    crate::run_bench()?;
+    std::env::remove_var("SMARTCARD_SELFSERVICE_BENCH_SHORT");
+    let summary: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(
+        cmd::root().join("target/bench/summary.json"),
+    )?)?;
+    let figures = summary.as_array().context("summary.json is a list")?;
+    for ratio in [
+        "cold start: host / floor",
+        "cold start: Java / host",
+        "peak RSS: Java / host",
+    ] {
+        let value = figures
+            .iter()
+            .find(|f| f["name"] == ratio)
+            .and_then(|f| f["value"].as_f64())
+            .with_context(|| format!("the bench computed no '{ratio}'"))?;
+        anyhow::ensure!(value.is_finite() && value > 0.0, "'{ratio}' is {value}");
+    }
+    Ok(())
 }
