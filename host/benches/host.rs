@@ -131,6 +131,56 @@ fn java_anchor(out: &Path) -> Option<PathBuf> {
     compiled.success().then_some(classes)
 }
 
+/// What `status` asks of PC/SC and the card, made straight with the `pcsc` crate.
+fn direct_status(world: &World, rounds: usize) -> Vec<f64> {
+    const SELECT_PIV: &[u8] = &[
+        0x00, 0xA4, 0x04, 0x00, 0x09, 0xA0, 0x00, 0x00, 0x03, 0x08, 0x00, 0x00, 0x10, 0x00, 0x00,
+    ];
+    const GET_CHUID: &[u8] = &[
+        0x00, 0xCB, 0x3F, 0xFF, 0x05, 0x5C, 0x03, 0x5F, 0xC1, 0x02, 0x00,
+    ];
+    const GET_9E: &[u8] = &[
+        0x00, 0xCB, 0x3F, 0xFF, 0x05, 0x5C, 0x03, 0x5F, 0xC1, 0x01, 0x00,
+    ];
+    const VERIFY_STATUS: &[u8] = &[0x00, 0x20, 0x00, 0x80];
+    std::env::set_var("PCSCLITE_CSOCK_NAME", world.socket());
+    let context = pcsc::Context::establish(pcsc::Scope::User).expect("context");
+    let mut buffer = vec![0u8; pcsc::MAX_BUFFER_SIZE_EXTENDED];
+    let mut times = Vec::new();
+    for _ in 0..rounds {
+        let started = Instant::now();
+        let readers = context.list_readers_owned().expect("readers");
+        let mut states: Vec<pcsc::ReaderState> = readers
+            .iter()
+            .map(|r| pcsc::ReaderState::new(r.clone(), pcsc::State::UNAWARE))
+            .collect();
+        let _ = context.get_status_change(Duration::ZERO, &mut states);
+        let mut card = context
+            .connect(&readers[0], pcsc::ShareMode::Shared, pcsc::Protocols::ANY)
+            .expect("connect");
+        {
+            let transaction = card.transaction().expect("transaction");
+            for command in [SELECT_PIV, GET_CHUID, GET_9E, VERIFY_STATUS] {
+                let mut answer = transaction
+                    .transmit(command, &mut buffer)
+                    .expect("apdu")
+                    .to_vec();
+                while answer.len() >= 2 && answer[answer.len() - 2] == 0x61 {
+                    let more = [0x00, 0xC0, 0x00, 0x00, answer[answer.len() - 1]];
+                    answer = transaction
+                        .transmit(&more, &mut buffer)
+                        .expect("apdu")
+                        .to_vec();
+                }
+            }
+            let _ = transaction.end(pcsc::Disposition::LeaveCard);
+        }
+        let _ = card.disconnect(pcsc::Disposition::LeaveCard);
+        times.push(ms(started.elapsed()));
+    }
+    times
+}
+
 /// Pulls and puts back the card `rounds` times each; for each change, the time from a plain
 /// PC/SC client's wake-up to the host's event frame.
 fn event_latencies(world: &World, rounds: usize) -> Vec<f64> {
@@ -364,6 +414,35 @@ fn main() {
             "higher",
         ));
     }
+
+    // 2. A card operation through the host against the same PC/SC calls and APDUs made
+    // straight (list, status change, connect, transaction, SELECT, GET DATA CHUID and 9E
+    // certificate with GET RESPONSE, VERIFY status, end, disconnect).
+    let mut host = world.host();
+    host.hello();
+    host.wait_for_card(0);
+    let mut through_host = Vec::new();
+    for _ in 0..rounds * 3 {
+        let started = Instant::now();
+        let reply = host.request(json!({"type": "status"}));
+        through_host.push(ms(started.elapsed()));
+        assert!(reply["result"]["readers"][0].get("card").is_some());
+    }
+    drop(host);
+    let mut straight = direct_status(&world, rounds * 3);
+    let through_host = Figure::of("status: through the host (warm)", "ms", &mut through_host);
+    let straight = Figure::of(
+        "status: the same calls straight (pcsc)",
+        "ms",
+        &mut straight,
+    );
+    figures.push(Figure::ratio(
+        "card operation: host / straight",
+        through_host.value / straight.value,
+        1.10,
+        "lower",
+    ));
+    figures.extend([through_host, straight]);
 
     // 3. Event latency: from pcscd telling a second client (blocked in SCardGetStatusChange)
     // that the card went or came, to the host's event frame.
