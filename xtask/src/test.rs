@@ -75,11 +75,11 @@ pub fn run() -> Result<()> {
     crate::demo::announce_browsers();
     cmd::step("cargo test --workspace");
     cmd::cargo(&["test", "--workspace"])?;
+    bench_short()?;
 
     cmd::step(
         "node --test: the shared vectors against the wasm build, and the extension's unit tests",
     );
-    bench_short()?;
 
     // Files, not folders: `node --test <folder>` reads the folder as a pattern from Node 21 on.
     let mut files = Vec::new();
