@@ -312,11 +312,7 @@ mod tests {
                 self.gone = true;
                 return Err(CardError::CardRemoved);
             }
-            let split = raw.len().saturating_sub(2);
-            Ok(Response {
-                data: raw[..split].to_vec(),
-                sw: u16::from_be_bytes([raw[split], raw[split + 1]]),
-            })
+            Response::from_raw(&raw)
         }
     }
 

@@ -71,14 +71,14 @@ const ORIGIN: &str = "https://portal.example.nhs.uk";
 
 /// The portal's key, the session's key, and a valid payload sealed to it: the seed every
 /// mutation starts from (it cannot be a committed file, as the session key is new each run).
-struct Signer2 {
+struct PortalAndSession {
     portal: SigningKey,
     pair: HostKeyPair,
 }
 
-impl Signer2 {
-    fn new() -> Signer2 {
-        Signer2 {
+impl PortalAndSession {
+    fn new() -> PortalAndSession {
+        PortalAndSession {
             portal: SigningKey::from_bytes(&[7; 32]),
             pair: HostKeyPair::generate(),
         }
@@ -141,14 +141,14 @@ impl Signer2 {
 
 #[test]
 fn authorization_verifier() {
-    let signer = Signer2::new();
+    let signer = PortalAndSession::new();
     signer.check(&signer.valid_payload(), true);
     bolero::check!().for_each(|payload| signer.check(payload, true));
 }
 
 #[test]
 fn authorization_verifier_from_seeds() {
-    let signer = Signer2::new();
+    let signer = PortalAndSession::new();
     let mut seeds = target_seeds("authorization_verifier");
     seeds.push(signer.valid_payload());
     bolero::check!()
@@ -184,15 +184,8 @@ impl EditedCard {
         if !mine.is_empty() {
             raw = mutate(&[raw], 0, &mine);
         }
-        // What the PC/SC transport makes of a response too short to hold a status word.
-        if raw.len() < 2 {
-            return Err(CardError::CardRemoved);
-        }
-        let split = raw.len() - 2;
-        Ok(Response {
-            data: raw[..split].to_vec(),
-            sw: u16::from_be_bytes([raw[split], raw[split + 1]]),
-        })
+        // Read as the PC/SC transport reads it (too short to hold a status word: removed).
+        Response::from_raw(&raw)
     }
 }
 

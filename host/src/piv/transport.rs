@@ -10,6 +10,19 @@ pub struct Response {
     pub sw: u16,
 }
 
+impl Response {
+    /// A response APDU as the card sent it: data, then SW1 SW2. A response too short to hold
+    /// a status word is a removal: vpcd turns a lost connection into a 0-byte R-APDU.
+    pub fn from_raw(raw: &[u8]) -> Result<Response, CardError> {
+        let split = raw.len().checked_sub(2).ok_or(CardError::CardRemoved)?;
+        let (data, sw) = raw.split_at(split);
+        Ok(Response {
+            data: data.to_vec(),
+            sw: u16::from_be_bytes([sw[0], sw[1]]),
+        })
+    }
+}
+
 /// Anything that can carry an APDU to a card.
 pub trait Transmit {
     fn transmit(&mut self, command: &[u8]) -> Result<Response, CardError>;
@@ -61,19 +74,11 @@ impl<'a> PcscTransport<'a> {
             .card
             .transmit(command, &mut buffer)
             .map_err(map_pcsc_error)?;
-        // A card pulled during an APDU can come back as success with an empty response
-        // (vpcd turns the lost connection into a 0-byte R-APDU): that is a removal.
-        if raw.len() < 2 {
-            return Err(CardError::CardRemoved);
-        }
-        let (data, sw) = raw.split_at(raw.len() - 2);
-        let response = Response {
-            data: data.to_vec(),
-            sw: u16::from_be_bytes([sw[0], sw[1]]),
-        };
+        // A card pulled during an APDU can come back as success with an empty response.
+        let response = Response::from_raw(raw);
         // The receive buffer saw nothing secret (cards do not return PINs), but keep it clean.
         zeroize::Zeroize::zeroize(&mut buffer[..]);
-        Ok(response)
+        response
     }
 }
 
