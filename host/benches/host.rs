@@ -3,8 +3,10 @@
 //! replaces (a Java program on javax.smartcardio, `benches/anchor/CardStatus.java`, as the
 //! applet was) and as the floor (`examples/pcsc_floor.rs`, the same APDUs straight through the
 //! `pcsc` crate), against the real pcscd and the virtual card. Ratios from one run hold on a
-//! shared machine where absolute times move. Writes `target/bench/summary.json` and
-//! `target/bench/report.md`.
+//! shared machine where absolute times move. Card operations (status, the 9E proof, the whole
+//! unblock) through a warm host are set against the very APDUs the virtual card received for
+//! them, replayed straight. Writes `target/bench/parts/host.json`, which `cargo xtask bench`
+//! gathers with the other parts into the summary, report and chart.
 //!
 //! With `SMARTCARD_SELFSERVICE_BENCH_SHORT=1` (what `cargo xtask test` may use) each figure is
 //! measured a few times only: it checks the bench runs and its ratios are computed.
@@ -17,60 +19,7 @@ use serde_json::json;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
-
-/// One figure: the median of its runs, with their spread and the target it is held to.
-struct Figure {
-    name: &'static str,
-    value: f64,
-    unit: &'static str,
-    target: Option<f64>,
-    better: &'static str,
-    runs: usize,
-    min: f64,
-    max: f64,
-}
-
-impl Figure {
-    fn of(name: &'static str, unit: &'static str, samples: &mut [f64]) -> Figure {
-        assert!(!samples.is_empty(), "{name}: no samples");
-        samples.sort_by(f64::total_cmp);
-        Figure {
-            name,
-            value: samples[samples.len() / 2],
-            unit,
-            target: None,
-            better: "lower",
-            runs: samples.len(),
-            min: samples[0],
-            max: samples[samples.len() - 1],
-        }
-    }
-
-    fn ratio(name: &'static str, value: f64, target: f64, better: &'static str) -> Figure {
-        Figure {
-            name,
-            value,
-            unit: "x",
-            target: Some(target),
-            better,
-            runs: 1,
-            min: value,
-            max: value,
-        }
-    }
-
-    fn aiming(mut self, target: f64) -> Figure {
-        self.target = Some(target);
-        self
-    }
-
-    fn met(&self) -> Option<bool> {
-        self.target.map(|t| match self.better {
-            "higher" => self.value >= t,
-            _ => self.value <= t,
-        })
-    }
-}
+use virtual_card::bench::{self, Better, Figure, Part};
 
 fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
@@ -131,54 +80,115 @@ fn java_anchor(out: &Path) -> Option<PathBuf> {
     compiled.success().then_some(classes)
 }
 
-/// What `status` asks of PC/SC and the card, made straight with the `pcsc` crate.
-fn direct_status(world: &World, rounds: usize) -> Vec<f64> {
-    const SELECT_PIV: &[u8] = &[
-        0x00, 0xA4, 0x04, 0x00, 0x09, 0xA0, 0x00, 0x00, 0x03, 0x08, 0x00, 0x00, 0x10, 0x00, 0x00,
-    ];
-    const GET_CHUID: &[u8] = &[
-        0x00, 0xCB, 0x3F, 0xFF, 0x05, 0x5C, 0x03, 0x5F, 0xC1, 0x02, 0x00,
-    ];
-    const GET_9E: &[u8] = &[
-        0x00, 0xCB, 0x3F, 0xFF, 0x05, 0x5C, 0x03, 0x5F, 0xC1, 0x01, 0x00,
-    ];
-    const VERIFY_STATUS: &[u8] = &[0x00, 0x20, 0x00, 0x80];
+/// The PC/SC calls the host makes for one operation (list the readers, look at their state,
+/// connect, one transaction carrying `apdus`, end, disconnect), made straight with `pcsc`;
+/// the answers, for the caller to check.
+fn straight(context: &pcsc::Context, apdus: &[Vec<u8>], buffer: &mut [u8]) -> Vec<Vec<u8>> {
+    let readers = context.list_readers_owned().expect("readers");
+    let mut states: Vec<pcsc::ReaderState> = readers
+        .iter()
+        .map(|r| pcsc::ReaderState::new(r.clone(), pcsc::State::UNAWARE))
+        .collect();
+    let _ = context.get_status_change(Duration::ZERO, &mut states);
+    let mut card = context
+        .connect(&readers[0], pcsc::ShareMode::Shared, pcsc::Protocols::ANY)
+        .expect("connect");
+    let mut answers = Vec::new();
+    {
+        let transaction = card.transaction().expect("transaction");
+        for command in apdus {
+            answers.push(
+                transaction
+                    .transmit(command, buffer)
+                    .expect("apdu")
+                    .to_vec(),
+            );
+        }
+        let _ = transaction.end(pcsc::Disposition::LeaveCard);
+    }
+    let _ = card.disconnect(pcsc::Disposition::LeaveCard);
+    answers
+}
+
+/// One card operation timed through a warm host, then the very APDUs the card received for
+/// it (recorded by the virtual card) sent straight, from the same card state each round.
+struct CardOperation<'a> {
+    name: &'a str,
+    /// Puts the card into the state the operation starts from.
+    reset: &'a dyn Fn(&World),
+    /// The request for one round (may use the host first, untimed).
+    request: &'a dyn Fn(&World, &mut Host, usize) -> serde_json::Value,
+}
+
+fn time_card_operation(
+    world: &World,
+    mut host: Host,
+    operation: &CardOperation,
+    rounds: usize,
+) -> (Figure, Figure) {
+    let card = &world.card(0).running;
+    host.hello();
+    host.wait_for_card(0);
+    let mut through_host = Vec::new();
+    let mut recorded = Vec::new();
+    for round in 0..rounds {
+        (operation.reset)(world);
+        let request = (operation.request)(world, &mut host, round);
+        // The last round's APDUs: by then whatever the host does only once is done.
+        let last = round + 1 == rounds;
+        if last {
+            card.start_recording();
+        }
+        let started = Instant::now();
+        let reply = host.request(request);
+        through_host.push(ms(started.elapsed()));
+        if last {
+            recorded = card.take_recording();
+        }
+        assert!(reply.get("result").is_some(), "{}: {reply}", operation.name);
+    }
+    drop(host);
+    let after_host = world.card(0).file();
     std::env::set_var("PCSCLITE_CSOCK_NAME", world.socket());
     let context = pcsc::Context::establish(pcsc::Scope::User).expect("context");
     let mut buffer = vec![0u8; pcsc::MAX_BUFFER_SIZE_EXTENDED];
-    let mut times = Vec::new();
+    let mut made_straight = Vec::new();
     for _ in 0..rounds {
+        (operation.reset)(world);
         let started = Instant::now();
-        let readers = context.list_readers_owned().expect("readers");
-        let mut states: Vec<pcsc::ReaderState> = readers
-            .iter()
-            .map(|r| pcsc::ReaderState::new(r.clone(), pcsc::State::UNAWARE))
-            .collect();
-        let _ = context.get_status_change(Duration::ZERO, &mut states);
-        let mut card = context
-            .connect(&readers[0], pcsc::ShareMode::Shared, pcsc::Protocols::ANY)
-            .expect("connect");
-        {
-            let transaction = card.transaction().expect("transaction");
-            for command in [SELECT_PIV, GET_CHUID, GET_9E, VERIFY_STATUS] {
-                let mut answer = transaction
-                    .transmit(command, &mut buffer)
-                    .expect("apdu")
-                    .to_vec();
-                while answer.len() >= 2 && answer[answer.len() - 2] == 0x61 {
-                    let more = [0x00, 0xC0, 0x00, 0x00, answer[answer.len() - 1]];
-                    answer = transaction
-                        .transmit(&more, &mut buffer)
-                        .expect("apdu")
-                        .to_vec();
-                }
-            }
-            let _ = transaction.end(pcsc::Disposition::LeaveCard);
-        }
-        let _ = card.disconnect(pcsc::Disposition::LeaveCard);
-        times.push(ms(started.elapsed()));
+        let answers = straight(&context, &recorded, &mut buffer);
+        made_straight.push(ms(started.elapsed()));
+        assert_eq!(answers.len(), recorded.len());
     }
-    times
+    // The replay did to the card what the host did (same PIN, PUK and counters).
+    let after_straight = world.card(0).file();
+    assert_eq!(
+        (after_host.pin, after_host.puk, after_host.pin_retries_left),
+        (
+            after_straight.pin,
+            after_straight.puk,
+            after_straight.pin_retries_left
+        ),
+        "{}: the straight replay left the card otherwise",
+        operation.name
+    );
+    println!("{}: {} APDUs", operation.name, recorded.len());
+    (
+        Figure::of(
+            &format!("{}: through the host (warm)", operation.name),
+            "ms",
+            &mut through_host,
+        ),
+        Figure::of(
+            &format!(
+                "{}: the same {} APDUs straight (pcsc)",
+                operation.name,
+                recorded.len()
+            ),
+            "ms",
+            &mut made_straight,
+        ),
+    )
 }
 
 /// Pulls and puts back the card `rounds` times each; for each change, the time from a plain
@@ -296,14 +306,12 @@ fn host_with_system_config(world: &World, out: &Path) -> Option<Host> {
 
 fn main() {
     // `cargo bench` passes --bench; this harness takes no options.
-    let short = std::env::var_os("SMARTCARD_SELFSERVICE_BENCH_SHORT").is_some();
-    let rounds = if short { 3 } else { 30 };
-    let out = root().join("target/bench");
+    let rounds = if bench::short() { 3 } else { 30 };
+    let out = bench::out_dir(Path::new(env!("CARGO_MANIFEST_DIR")));
     std::fs::create_dir_all(&out).expect("target/bench");
     let mut world = World::new();
     world.insert("unlocked", 0);
-    let mut figures: Vec<Figure> = Vec::new();
-    let mut notes: Vec<String> = Vec::new();
+    let mut part = Part::default();
 
     // The service has seen the card before anything is timed.
     world.host().wait_for_card(0);
@@ -323,10 +331,9 @@ fn main() {
         );
     }
     let host_cold = Figure::of("host: spawn to status with a card", "ms", &mut cold);
-    figures.push(Figure::of("host: spawn to hello", "ms", &mut hello));
+    let host_hello = Figure::of("host: spawn to hello", "ms", &mut hello);
 
-    let floor_program = root().join("target/release/examples/pcsc_floor");
-    let mut floor = Command::new(&floor_program);
+    let mut floor = Command::new(root().join("target/release/examples/pcsc_floor"));
     floor.env("PCSCLITE_CSOCK_NAME", world.socket());
     let (mut floor_wall, mut floor_rss) = (Vec::new(), Vec::new());
     for _ in 0..rounds {
@@ -335,6 +342,7 @@ fn main() {
         floor_rss.push(rss);
     }
     let floor_cold = Figure::of("floor (pcsc crate): start to exit", "ms", &mut floor_wall);
+    let floor_rss = Figure::of("floor: peak RSS", "MiB", &mut floor_rss);
 
     let java = java_anchor(&out).map(|classes| {
         let mut java = Command::new("java");
@@ -354,156 +362,152 @@ fn main() {
         )
     });
     if java.is_none() {
-        notes.push("No JDK (javac) on this machine: the Java figures are missing.".into());
+        part.notes
+            .push("No JDK (javac) on this machine: the Java figures are missing.".into());
     }
 
     // 4. Memory: the host's peak across a full unlock. A release host reads its portal origins
     // and key only from the system place, so it runs in a private mount namespace whose /etc
     // has the world's configuration on top (root only; otherwise the status-only peak).
-    let (mut host, across) = match host_with_system_config(&world, &out) {
-        Some(host) => (host, "across a full unlock"),
+    let (mut host, full) = match host_with_system_config(&world, &out) {
+        Some(host) => (host, true),
         None => {
-            notes.push(
+            part.notes.push(
                 "No private mount namespace with an overlay on /etc here (not root?): the host's peak RSS is for answering status only."
                     .into(),
             );
-            (world.host(), "answering status")
+            (world.host(), false)
         }
     };
     host.hello();
     host.wait_for_card(0);
-    if across == "across a full unlock" {
-        let authorization = world.authorization(&mut host, 0, "bench-unlock", "55443322");
-        let started = Instant::now();
+    if full {
+        let authorization = world.authorization(&mut host, 0, "bench-memory", "55443322");
         let reply = host.request(json!({"type": "unlock", "origin": ORIGIN,
             "authorization": authorization, "newPasscode": "860245"}));
-        let unlock = ms(started.elapsed());
         assert!(reply.get("result").is_some(), "{reply}");
-        figures.push(Figure::of("host: the unlock command", "ms", &mut [unlock]));
     }
-    let host_rss = peak_mib(host.child.id()).expect("the host's VmHWM");
-    let host_rss = Figure::of(
-        if across == "answering status" {
-            "host: peak RSS, answering status"
-        } else {
+    let host_rss = Figure::single(
+        if full {
             "host: peak RSS across a full unlock"
+        } else {
+            "host: peak RSS, answering status"
         },
         "MiB",
-        &mut [host_rss],
+        peak_mib(host.child.id()).expect("the host's VmHWM"),
     )
-    .aiming(6.0);
-    let floor_rss = Figure::of("floor: peak RSS", "MiB", &mut floor_rss);
+    .aiming(6.0, Better::Lower);
+    drop(host);
 
-    figures.push(Figure::ratio(
+    part.figures.push(Figure::ratio(
         "cold start: host / floor",
-        host_cold.value / floor_cold.value,
+        &host_cold,
+        &floor_cold,
         1.5,
-        "lower",
+        Better::Lower,
     ));
     if let Some((java_cold, java_rss)) = &java {
-        figures.push(Figure::ratio(
+        part.figures.push(Figure::ratio(
             "cold start: Java / host",
-            java_cold.value / host_cold.value,
+            java_cold,
+            &host_cold,
             30.0,
-            "higher",
+            Better::Higher,
         ));
-        figures.push(Figure::ratio(
+        part.figures.push(Figure::ratio(
             "peak RSS: Java / host",
-            java_rss.value / host_rss.value,
+            java_rss,
+            &host_rss,
             7.0,
-            "higher",
+            Better::Higher,
         ));
     }
 
-    // 2. A card operation through the host against the same PC/SC calls and APDUs made
-    // straight (list, status change, connect, transaction, SELECT, GET DATA CHUID and 9E
-    // certificate with GET RESPONSE, VERIFY status, end, disconnect).
-    let mut host = world.host();
-    host.hello();
-    host.wait_for_card(0);
-    let mut through_host = Vec::new();
-    for _ in 0..rounds * 3 {
-        let started = Instant::now();
-        let reply = host.request(json!({"type": "status"}));
-        through_host.push(ms(started.elapsed()));
-        assert!(reply["result"]["readers"][0].get("card").is_some());
+    // 2. Card operations through a warm host against the same APDUs made straight.
+    let unlocked = world.card(0).file();
+    let mut locked = unlocked.clone();
+    locked.pin_retries_left = 0;
+    let as_inserted = |world: &World| {
+        world
+            .card(0)
+            .running
+            .restore(unlocked.clone())
+            .expect("restore");
+    };
+    let locked_card = |world: &World| {
+        world
+            .card(0)
+            .running
+            .restore(locked.clone())
+            .expect("restore");
+    };
+    let operations = [
+        CardOperation {
+            name: "status",
+            reset: &as_inserted,
+            request: &|_, _, _| json!({"type": "status"}),
+        },
+        CardOperation {
+            name: "9E proof",
+            reset: &as_inserted,
+            request: &|_, _, _| {
+                json!({"type": "prove-possession", "purpose": "unlock", "origin": ORIGIN,
+                    "nonce": NONCE})
+            },
+        },
+        CardOperation {
+            name: "unblock",
+            reset: &locked_card,
+            request: &|world, host, round| {
+                let authorization =
+                    world.authorization(host, 0, &format!("bench-unblock-{round}"), "55443322");
+                json!({"type": "unlock", "origin": ORIGIN, "authorization": authorization,
+                    "newPasscode": "860245"})
+            },
+        },
+    ];
+    for operation in &operations {
+        // Proofs and unlocks need the portal's origin and key: the configured host.
+        let host = if operation.name == "status" {
+            world.host()
+        } else if let Some(host) = host_with_system_config(&world, &out) {
+            host
+        } else {
+            part.notes.push(format!(
+                "{}: not measured (the release host needs the configuration in /etc; see above).",
+                operation.name
+            ));
+            continue;
+        };
+        let (through_host, made_straight) =
+            time_card_operation(&world, host, operation, rounds * 2);
+        part.figures.push(Figure::ratio(
+            &format!("{}: host / straight", operation.name),
+            &through_host,
+            &made_straight,
+            1.10,
+            Better::Lower,
+        ));
+        part.figures.extend([through_host, made_straight]);
     }
-    drop(host);
-    let mut straight = direct_status(&world, rounds * 3);
-    let through_host = Figure::of("status: through the host (warm)", "ms", &mut through_host);
-    let straight = Figure::of(
-        "status: the same calls straight (pcsc)",
-        "ms",
-        &mut straight,
-    );
-    figures.push(Figure::ratio(
-        "card operation: host / straight",
-        through_host.value / straight.value,
-        1.10,
-        "lower",
-    ));
-    figures.extend([through_host, straight]);
+    as_inserted(&world);
 
     // 3. Event latency: from pcscd telling a second client (blocked in SCardGetStatusChange)
     // that the card went or came, to the host's event frame.
     let mut latency = event_latencies(&world, rounds.min(20));
-    figures.push(
+    part.figures.push(
         Figure::of(
             "card event: pcscd's notice to the host's frame",
             "ms",
             &mut latency,
         )
-        .aiming(50.0),
+        .aiming(50.0, Better::Lower),
     );
 
-    // 5. Size: the release host binary as built (not stripped here).
-    let binary = std::fs::metadata(PROGRAM).map(|m| m.len()).unwrap_or(0);
-    figures.push(Figure::of(
-        "host binary (Linux, release, as built)",
-        "KiB",
-        &mut [binary as f64 / 1024.0],
-    ));
-
-    figures.extend([host_cold, floor_cold, host_rss, floor_rss]);
+    part.figures
+        .extend([host_cold, host_hello, floor_cold, host_rss, floor_rss]);
     if let Some((java_cold, java_rss)) = java {
-        figures.extend([java_cold, java_rss]);
+        part.figures.extend([java_cold, java_rss]);
     }
-    write_outputs(&out, &figures, &notes, short);
-}
-
-fn write_outputs(out: &Path, figures: &[Figure], notes: &[String], short: bool) {
-    let summary: Vec<serde_json::Value> = figures
-        .iter()
-        .map(|f| {
-            json!({"name": f.name, "value": f.value, "unit": f.unit, "target": f.target,
-                "better": f.better, "runs": f.runs, "min": f.min, "max": f.max})
-        })
-        .collect();
-    std::fs::write(
-        out.join("summary.json"),
-        serde_json::to_string_pretty(&summary).expect("json"),
-    )
-    .expect("summary.json");
-    let mut report = String::from(
-        "| figure | median | min | max | runs | target | met |\n|---|---|---|---|---|---|---|\n",
-    );
-    for f in figures {
-        let target = f.target.map_or(String::from("-"), |t| {
-            format!("{} {t}", if f.better == "higher" { ">=" } else { "<=" })
-        });
-        let met = f.met().map_or("-", |m| if m { "yes" } else { "NO" });
-        report.push_str(&format!(
-            "| {} | {:.2} {} | {:.2} | {:.2} | {} | {target} | {met} |\n",
-            f.name, f.value, f.unit, f.min, f.max, f.runs
-        ));
-    }
-    for note in notes {
-        report.push_str(&format!("\n{note}\n"));
-    }
-    if short {
-        report.push_str("\nShort mode: a few runs per figure, to check the bench runs.\n");
-    }
-    std::fs::write(out.join("report.md"), &report).expect("report.md");
-    print!("{report}");
-    println!("\nwritten: {}", out.join("summary.json").display());
+    bench::write_part(Path::new(env!("CARGO_MANIFEST_DIR")), "host", &part).expect("written");
 }

@@ -4,6 +4,7 @@
 //! - [`piv`]: the card application: SELECT, GET DATA, VERIFY, CHANGE REFERENCE DATA, RESET
 //!   RETRY COUNTER, GENERAL AUTHENTICATE, GET RESPONSE chaining
 //! - [`apdu`]: command APDU parsing, status words, BER-TLV
+//! - [`bench`]: the figures every bench of the world writes for `cargo xtask bench`
 //! - [`card_file`]: the TOML card description and its atomic write-back
 //! - [`ca`]: the test CA that issues the cards' certificates
 //! - [`runner`]: the vpcd connection, insertion, removal and fault injection
@@ -14,6 +15,7 @@
 //! - [`world`]: `world up|down|status`
 
 pub mod apdu;
+pub mod bench;
 pub mod ca;
 pub mod card_file;
 pub mod control;

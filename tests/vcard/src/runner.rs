@@ -85,6 +85,8 @@ struct Shared {
     since_armed: u32,
     holding: bool,
     save_error: Option<String>,
+    /// Every command APDU received while recording (for the bench to replay them straight).
+    recording: Option<Vec<Vec<u8>>>,
 }
 
 /// A card running in a thread, plugged into one vpcd slot.
@@ -110,6 +112,7 @@ impl RunningCard {
                 since_armed: 0,
                 holding: false,
                 save_error: None,
+                recording: None,
             }),
             Condvar::new(),
         ));
@@ -184,6 +187,30 @@ impl RunningCard {
             holding: shared.holding,
             card: shared.card.file.clone(),
         }
+    }
+
+    /// Starts keeping every command APDU the card receives, PINs and PUKs included (a test
+    /// card's; this is for the bench, which replays them straight through PC/SC).
+    pub fn start_recording(&self) {
+        self.lock().recording = Some(Vec::new());
+    }
+
+    /// The command APDUs received since [`RunningCard::start_recording`], which it ends.
+    pub fn take_recording(&self) -> Vec<Vec<u8>> {
+        self.lock().recording.take().unwrap_or_default()
+    }
+
+    /// Puts the card back into the state `file` describes (as if that card were swapped in
+    /// without a pull), so an operation that changes the card can be timed again from the
+    /// same state.
+    pub fn restore(&self, file: CardFile) -> Result<()> {
+        let card = PivCard::new(file)?;
+        let mut shared = self.lock();
+        if let Some(path) = &shared.path {
+            card.file.save(path)?;
+        }
+        shared.card = card;
+        Ok(())
     }
 
     /// The last error writing the card file, if any (a test should fail on it).
@@ -334,6 +361,9 @@ fn hold_while_asked<'a>(
 
 /// Runs one APDU, honouring an armed fault; `None` means the card is pulled out now.
 fn answer(state: &mut Shared, apdu: &[u8]) -> Option<Vec<u8>> {
+    if let Some(recording) = &mut state.recording {
+        recording.push(apdu.to_vec());
+    }
     state.apdus += 1;
     state.since_armed = state.since_armed.saturating_add(1);
     let due = |n: u32| state.since_armed == n;
