@@ -1,7 +1,8 @@
 //! The extension: bundled for Chromium/Edge and Firefox by `extension/build.mjs` (esbuild),
 //! type-checked in strict mode, linted with web-ext, packaged by `dist`.
 
-use anyhow::{bail, Result};
+use anyhow::{bail, Context, Result};
+use std::path::{Path, PathBuf};
 
 use crate::cmd;
 
@@ -48,6 +49,13 @@ pub fn check() -> Result<()> {
 
 /// The Chromium/Edge zip and the Firefox xpi, in `dist/`.
 pub fn package(version: &str) -> Result<()> {
+    package_into(version, &cmd::root().join("dist")).map(|_| ())
+}
+
+/// The Chromium/Edge zip and the Firefox xpi, in `dir`: (browser, file) for each.
+pub fn package_into(version: &str, dir: &Path) -> Result<Vec<(&'static str, PathBuf)>> {
+    let dir_arg = dir.to_str().context("non-UTF-8 path")?;
+    let mut built = Vec::new();
     for (browser, file) in [
         (
             "chromium",
@@ -66,13 +74,14 @@ pub fn package(version: &str) -> Result<()> {
                 "--source-dir",
                 &format!("extension/dist/{browser}"),
                 "--artifacts-dir",
-                "dist",
+                dir_arg,
                 "--filename",
                 &file,
                 "--overwrite-dest",
                 "--no-input",
             ],
         )?;
+        built.push((browser, dir.join(file)));
     }
-    Ok(())
+    Ok(built)
 }

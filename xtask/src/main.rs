@@ -8,6 +8,7 @@
 //! - `bench`: the host's speed and memory targets, measured.
 //! - `world up|status|down`: a private pcscd with vpcd and virtual cards, for a shell.
 
+mod bench;
 mod cmd;
 mod demo;
 mod extension;
@@ -68,8 +69,14 @@ enum Task {
         #[arg(long, default_value_t = 60)]
         seconds: u64,
     },
-    /// Speed and memory benchmarks (release build, real pcscd and virtual card).
-    Bench,
+    /// Speed, memory and size figures against their targets, in one run: target/bench/
+    /// summary.json, report.md, ratios.svg.
+    Bench {
+        /// A few rounds per figure (what `cargo xtask test` runs): does it run, are the ratios
+        /// computed.
+        #[arg(long)]
+        short: bool,
+    },
     /// A private pcscd with vpcd and virtual cards: `eval "$(cargo xtask world up)"`,
     /// `cargo xtask world status`, `cargo xtask world down`.
     World {
@@ -95,7 +102,7 @@ fn main() -> std::process::ExitCode {
         Task::Build => build(),
         Task::Test => test::run(),
         Task::World { args } => world(&args),
-        Task::Bench => bench(),
+        Task::Bench { short } => bench::run(short),
         Task::Fuzz { seconds } => fuzz::run(seconds),
         Task::Dist => dist(),
         Task::Installers => test::installers_check(),
@@ -163,30 +170,4 @@ fn world(args: &[String]) -> anyhow::Result<()> {
     let mut full = vec!["world"];
     full.extend(args.iter().map(String::as_str));
     cmd::run(program.to_str().unwrap_or("virtual-card"), &full)
-}
-
-fn bench() -> anyhow::Result<()> {
-    setup::run(setup::Need::Everything)?;
-    run_bench()
-}
-
-/// Builds the floor and runs the bench (`test` sets the short mode first).
-pub fn run_bench() -> anyhow::Result<()> {
-    cmd::step("cargo build --release --example pcsc_floor (the floor the host is held to)");
-    cmd::cargo(&[
-        "build",
-        "--release",
-        "--package",
-        "smartcard-selfservice",
-        "--example",
-        "pcsc_floor",
-    ])?;
-    cmd::step("benchmarks: the host against the Java anchor and the pcsc floor, in one run");
-    cmd::cargo(&[
-        "bench",
-        "--package",
-        "smartcard-selfservice",
-        "--bench",
-        "host",
-    ])
 }

@@ -137,6 +137,12 @@ const DEBIAN_PACKAGES: &[DebianPackage] = &[
         present: || cmd::exists("javac"),
         need: Need::Everything,
     },
+    // The bench's chart measures its text with a real font.
+    DebianPackage {
+        name: "fonts-dejavu-core",
+        present: || Path::new("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf").exists(),
+        need: Need::Everything,
+    },
     // OpenSC: tools nobody here wrote, to check the virtual card's fidelity.
     DebianPackage {
         name: "opensc",

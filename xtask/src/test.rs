@@ -152,9 +152,7 @@ fn build_windows_host() -> Result<()> {
 /// The bench in its short mode: it runs, and its ratios come out as numbers (whether they
 /// meet their targets is for `cargo xtask bench` to report, not for the test to decide).
 fn bench_short() -> Result<()> {
-    std::env::set_var("SMARTCARD_SELFSERVICE_BENCH_SHORT", "1");
-    crate::run_bench()?;
-    std::env::remove_var("SMARTCARD_SELFSERVICE_BENCH_SHORT");
+    crate::bench::run(true)?;
     let summary: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(
         cmd::root().join("target/bench/summary.json"),
     )?)?;
@@ -163,6 +161,10 @@ fn bench_short() -> Result<()> {
         "cold start: host / floor",
         "cold start: Java / host",
         "peak RSS: Java / host",
+        "status: host / straight",
+        "9E proof: host / straight",
+        "unblock: host / straight",
+        "wasm module: gzip -9",
     ] {
         let value = figures
             .iter()
@@ -171,5 +173,10 @@ fn bench_short() -> Result<()> {
             .with_context(|| format!("the bench computed no '{ratio}'"))?;
         anyhow::ensure!(value.is_finite() && value > 0.0, "'{ratio}' is {value}");
     }
+    let chart = std::fs::read_to_string(cmd::root().join("target/bench/ratios.svg"))?;
+    anyhow::ensure!(
+        chart.contains("<svg") && chart.contains("cold start: host / floor"),
+        "ratios.svg does not chart the ratios"
+    );
     Ok(())
 }
