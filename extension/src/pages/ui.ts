@@ -27,6 +27,8 @@ export function show(main: HTMLElement, title: string, problem: Problem | undefi
   main.replaceChildren(...[summary, heading, ...content].filter((c): c is HTMLElement | string => Boolean(c)).map((c) => (typeof c === "string" ? document.createTextNode(c) : c)));
   document.title = `${problem ? "Error: " : ""}${title} - Smartcard Self-Service`;
   (summary ?? heading).focus();
+  // When each step was shown, for the bench's machine time (and the browser's performance tools).
+  performance.mark("step-shown", { detail: title });
 }
 
 export function errorSummary(problem: Problem): HTMLElement {

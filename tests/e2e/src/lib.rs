@@ -4,6 +4,8 @@
 //! The browser inherits the driver's environment and hands it to the host it starts: that is
 //! how the host finds the world's private pcscd and configuration.
 
+pub mod steps;
+
 use anyhow::{bail, ensure, Context, Result};
 use fantoccini::wd::WebDriverCompatibleCommand;
 use fantoccini::{Client, ClientBuilder, Locator};
