@@ -2,7 +2,6 @@
 //! journeys. Every time is passed in as Unix seconds: nothing here reads a clock.
 
 use serde::{Deserialize, Serialize};
-use unicode_normalization::UnicodeNormalization;
 
 #[cfg(target_arch = "wasm32")]
 use tsify::Tsify;
@@ -46,8 +45,8 @@ pub enum CodeFormatRejection {
 /// its six digits.
 pub fn parse_code(input: &str) -> Result<String, CodeFormatRejection> {
     // NFKC first, so digits typed in a full-width keyboard mode count as digits.
-    let compact: String = input
-        .nfkc()
+    let compact: String = crate::nfkc::nfkc(input)
+        .chars()
         .filter(|c| !c.is_whitespace() && *c != '-')
         .collect();
     if compact.is_empty() {

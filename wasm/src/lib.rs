@@ -12,6 +12,7 @@
 //! - [`proof`]: binding a card signature to an origin, a challenge, a purpose and a host key
 //! - [`seal`]: HPKE sealing of the card's secrets to the host (native builds, feature `seal`)
 //! - [`names`]: product, host and extension names and ids
+//! - [`nfkc`]: Unicode NFKC (natively a crate; in the wasm build, the browser's)
 //! - [`verdict`]: the one shape every check returns to JavaScript and to the shared vectors
 //! - `fuzzing` (feature `fuzzing`, tests only): seeds and edits for every crate's fuzz targets
 
@@ -22,6 +23,7 @@ pub mod email;
 #[cfg(any(test, feature = "fuzzing"))]
 pub mod fuzzing;
 pub mod names;
+pub mod nfkc;
 pub mod passcode;
 pub mod proof;
 pub mod protocol;

@@ -2,7 +2,6 @@
 //! normalisation whose output the portal hashes.
 
 use serde::{Deserialize, Serialize};
-use unicode_normalization::UnicodeNormalization;
 
 #[cfg(target_arch = "wasm32")]
 use tsify::Tsify;
@@ -260,14 +259,12 @@ impl zeroize::Zeroize for NormalisedAnswer {
 /// Normalises an answer: Unicode NFKC, case folding, trimmed and collapsed spaces; for a
 /// phone number, its digits only. Version [`ANSWER_NORMALISATION_VERSION`].
 pub fn normalise_answer(kind: AnswerKind, answer: &str) -> String {
-    let compatible: String = answer.nfkc().collect();
+    let compatible = crate::nfkc::nfkc(answer);
     match kind {
         AnswerKind::PhoneNumber => compatible.chars().filter(char::is_ascii_digit).collect(),
         AnswerKind::Text => {
             // Folding can produce non-NFKC sequences (e.g. U+0130); normalise once more.
-            let folded: String = caseless::default_case_fold_str(&compatible)
-                .nfkc()
-                .collect();
+            let folded = crate::nfkc::nfkc(&caseless::default_case_fold_str(&compatible));
             folded.split_whitespace().collect::<Vec<_>>().join(" ")
         }
     }

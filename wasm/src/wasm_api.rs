@@ -8,7 +8,7 @@ use wasm_bindgen::prelude::*;
 use crate::codes::{self, CodeStatus, CodeValidity, QuestionAttempts};
 use crate::email::EmailPolicy;
 use crate::passcode::{CardPinConstraint, OrganisationPolicy, PasscodeRule};
-use crate::protocol::{self, HostMessage};
+use crate::protocol;
 use crate::questions::{self, QuestionAnswer, CATALOGUE};
 use crate::verdict::Verdict;
 
@@ -155,19 +155,6 @@ pub fn describe_time_left(
 pub fn record_question_failure(failed_rounds: u8) -> Result<JsValue, JsError> {
     let mut attempts = QuestionAttempts { failed_rounds };
     to_js(&attempts.record_failure())
-}
-
-/// Checks a request frame body as the host will (used to test the extension's requests).
-#[wasm_bindgen(js_name = checkHostRequest, unchecked_return_type = "Verdict<RequestSummary, RequestProblem>")]
-pub fn check_host_request(body: &str) -> Result<JsValue, JsError> {
-    to_js(&crate::verdict::request_verdict(body.as_bytes()))
-}
-
-/// Reads one frame from the host into a typed message, refusing anything off the protocol.
-#[wasm_bindgen(js_name = parseHostMessage, unchecked_return_type = "Verdict<HostMessage, string>")]
-pub fn parse_host_message(text: &str) -> Result<JsValue, JsError> {
-    let parsed = serde_json::from_str::<HostMessage>(text).map_err(|e| e.to_string());
-    to_js(&Verdict::from(parsed))
 }
 
 /// The protocol version this build speaks.

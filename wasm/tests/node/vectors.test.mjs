@@ -30,8 +30,12 @@ const evaluate = {
   code: (i) => rules.parseCode(i.input),
   "code-status": (i) => rules.codeStatus(i.issuedAt, i.now),
   attempts: (i) => rules.recordQuestionFailure(i.failedRounds),
-  request: (i) => rules.checkHostRequest(i.body),
 };
+
+// The host's request parser is not in the extension's module: no page parses host requests,
+// and leaving it out halves the module (serde_json and its error paths). `wasm/tests/vectors.rs`
+// checks these cases natively, where the host runs them.
+const NATIVE_ONLY = new Set(["request"]);
 
 // Every key of `expected` has the same value in `actual`.
 function contains(actual, expected) {
@@ -46,7 +50,19 @@ test("the vector file has its cases", () => {
   assert.ok(cases.length > 100);
 });
 
-for (const c of cases) {
+test("every case is one the wasm build evaluates or one that is native only", () => {
+  for (const c of cases) {
+    assert.ok(c.kind in evaluate || NATIVE_ONLY.has(c.kind), `unknown kind ${c.kind} in ${c.name}`);
+  }
+  assert.ok(cases.some((c) => NATIVE_ONLY.has(c.kind)) && cases.some((c) => !NATIVE_ONLY.has(c.kind)));
+});
+
+test("the host protocol's parsers are not in the module", () => {
+  assert.equal(rules.checkHostRequest, undefined);
+  assert.equal(rules.parseHostMessage, undefined);
+});
+
+for (const c of cases.filter((c) => !NATIVE_ONLY.has(c.kind))) {
   test(c.name, () => {
     const actual = evaluate[c.kind](c.input);
     if (actual && actual.ok === false) {
@@ -66,15 +82,6 @@ test("the catalogue has the 20 questions the native build has", () => {
   assert.equal(catalogue.length, 20);
   assert.equal(new Set(catalogue.map((q) => q.id)).size, 20);
   assert.ok(catalogue.some((q) => q.text === "What is your mother's maiden name?"));
-});
-
-test("host frames are read into typed messages and anything else is refused", () => {
-  const hello = rules.parseHostMessage('{"type":"hello","protocol":2,"version":"0.1.0","capabilities":["status"]}');
-  assert.equal(hello.ok, true);
-  assert.equal(hello.value.protocol, rules.protocolVersion());
-  const error = rules.parseHostMessage('{"id":3,"error":{"code":"wrong-passcode","retriesLeft":2,"message":"Wrong."}}');
-  assert.deepEqual(error.value, { id: 3, error: { code: "wrong-passcode", retriesLeft: 2, message: "Wrong." } });
-  assert.equal(rules.parseHostMessage('{"nonsense":true}').ok, false);
 });
 
 test("the time left reads naturally", () => {
