@@ -2,50 +2,46 @@
 //! and the same path on other Linux distributions): real ATRs with the names their makers and
 //! users gave them. Used as data, read when present; nothing depends on it.
 
-use std::sync::OnceLock;
+use std::collections::HashMap;
+use std::sync::Mutex;
 
 pub const SMARTCARD_LIST: &str = "/usr/share/pcsc/smartcard_list.txt";
 
-/// One entry: an ATR pattern (a hex digit or `.` per nibble) and its first description line.
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct Entry {
-    pattern: Vec<[Option<u8>; 2]>,
-    name: String,
+/// A pattern nibble: `None` matches any.
+type Pattern = Vec<[Option<u8>; 2]>;
+
+fn matches(pattern: &Pattern, atr: &[u8]) -> bool {
+    pattern.len() == atr.len()
+        && pattern.iter().zip(atr).all(|([high, low], byte)| {
+            high.is_none_or(|h| h == byte >> 4) && low.is_none_or(|l| l == byte & 0x0F)
+        })
 }
 
-impl Entry {
-    fn matches(&self, atr: &[u8]) -> bool {
-        self.pattern.len() == atr.len()
-            && self.pattern.iter().zip(atr).all(|([high, low], byte)| {
-                high.is_none_or(|h| h == byte >> 4) && low.is_none_or(|l| l == byte & 0x0F)
-            })
-    }
-}
-
-/// Reads the list's format: an ATR line (space-separated bytes; `..` or `.` for any nibble),
-/// then tab-indented description lines. Lines using other regular-expression syntax are
+/// Finds `atr` in the list's format: an ATR line (space-separated bytes; `..` or `.` for any
+/// nibble), then tab-indented description lines; the first description line is the name.
+/// Only lines as long as this ATR's are parsed (the list has thousands; a host answering its
+/// first `status` should not build them all). Lines using other regular-expression syntax are
 /// skipped: they are few, and a card they would name is still named from its own data.
-fn parse(text: &str) -> Vec<Entry> {
-    let mut entries = Vec::new();
-    let mut lines = text.lines().peekable();
+fn find(text: &str, atr: &[u8]) -> Option<String> {
+    let width = (atr.len() * 3).checked_sub(1)?;
+    let mut lines = text.lines();
     while let Some(line) = lines.next() {
-        if line.starts_with('#') || line.starts_with('\t') || line.trim().is_empty() {
+        if line.starts_with('#') || line.starts_with('\t') {
             continue;
         }
-        let Some(pattern) = parse_pattern(line.trim()) else {
+        let line = line.trim();
+        if line.len() != width || !parse_pattern(line).is_some_and(|p| matches(&p, atr)) {
             continue;
-        };
-        if let Some(description) = lines.peek().and_then(|next| next.strip_prefix('\t')) {
-            entries.push(Entry {
-                pattern,
-                name: description.trim().to_string(),
-            });
         }
+        return lines
+            .next()
+            .and_then(|next| next.strip_prefix('\t'))
+            .map(|name| name.trim().to_string());
     }
-    entries
+    None
 }
 
-fn parse_pattern(line: &str) -> Option<Vec<[Option<u8>; 2]>> {
+fn parse_pattern(line: &str) -> Option<Pattern> {
     line.split(' ')
         .map(|byte| {
             let mut nibbles = byte.chars().map(|c| match c {
@@ -58,19 +54,22 @@ fn parse_pattern(line: &str) -> Option<Vec<[Option<u8>; 2]>> {
         .collect()
 }
 
-/// The name the list gives this ATR, if the list is installed and knows it. The list is read
-/// and parsed once per process.
+/// The name the list gives this ATR, if the list is installed and knows it; looked up once
+/// per ATR per process.
 pub fn name_for(atr: &[u8]) -> Option<String> {
-    static ENTRIES: OnceLock<Vec<Entry>> = OnceLock::new();
-    ENTRIES
-        .get_or_init(|| {
+    static NAMES: Mutex<Option<HashMap<Vec<u8>, Option<String>>>> = Mutex::new(None);
+    let mut names = NAMES
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    names
+        .get_or_insert_with(HashMap::new)
+        .entry(atr.to_vec())
+        .or_insert_with(|| {
             std::fs::read_to_string(SMARTCARD_LIST)
-                .map(|text| parse(&text))
-                .unwrap_or_default()
+                .ok()
+                .and_then(|text| find(&text, atr))
         })
-        .iter()
-        .find(|entry| entry.matches(atr))
-        .map(|entry| entry.name.clone())
+        .clone()
 }
 
 #[cfg(test)]
@@ -81,19 +80,37 @@ mod tests {
 
     #[test]
     fn exact_and_wildcard_atrs_are_named_and_other_syntax_is_skipped() {
-        let entries = parse(SAMPLE);
-        assert_eq!(entries.len(), 2);
         let yubikey = [
             0x3B, 0xFD, 0x13, 0x00, 0x00, 0x81, 0x31, 0xFE, 0x15, 0x80, 0x73, 0xC0, 0x21, 0xC0,
             0x57, 0x59, 0x75, 0x62, 0x69, 0x4B, 0x65, 0x79, 0x40,
         ];
-        assert!(entries[0].matches(&yubikey));
-        assert_eq!(entries[0].name, "Yubico YubiKey 5 NFC (PKI)");
+        assert_eq!(
+            find(SAMPLE, &yubikey).as_deref(),
+            Some("Yubico YubiKey 5 NFC (PKI)")
+        );
         let family = [0x3B, 0x88, 0x80, 0x01, 1, 2, 3, 4, 5, 6, 7, 8, 0x0D];
-        assert!(entries[1].matches(&family));
+        assert_eq!(find(SAMPLE, &family).as_deref(), Some("Some card family"));
         let mut other = family;
         other[12] = 0x1D;
-        assert!(!entries[1].matches(&other), "the high nibble is fixed");
-        assert!(!entries[1].matches(&family[..12]), "lengths must agree");
+        assert_eq!(find(SAMPLE, &other), None, "the high nibble is fixed");
+        assert_eq!(find(SAMPLE, &family[..12]), None, "lengths must agree");
+        assert_eq!(
+            find(SAMPLE, &[0x3B, 0x08, 0x00]),
+            None,
+            "regular expressions are skipped"
+        );
+        assert_eq!(find(SAMPLE, &[]), None);
+    }
+
+    #[test]
+    fn the_installed_list_names_a_real_card_when_present() {
+        // Debian's pcsc-tools list (installed by `cargo xtask setup`) knows the YubiKey 5.
+        let text = std::fs::read_to_string(SMARTCARD_LIST)
+            .expect("pcsc-tools' list (cargo xtask setup installs pcsc-tools)");
+        let yubikey = [
+            0x3B, 0xFD, 0x13, 0x00, 0x00, 0x81, 0x31, 0xFE, 0x15, 0x80, 0x73, 0xC0, 0x21, 0xC0,
+            0x57, 0x59, 0x75, 0x62, 0x69, 0x4B, 0x65, 0x79, 0x40,
+        ];
+        assert!(find(&text, &yubikey).is_some_and(|name| name.contains("Yubi")));
     }
 }
