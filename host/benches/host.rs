@@ -297,7 +297,9 @@ fn host_with_system_config(world: &World, out: &Path) -> Option<Host> {
         ])
         .arg(selfservice_rules::names::chromium_extension_origin())
         .env("PCSCLITE_CSOCK_NAME", world.socket())
-        .env("SMARTCARD_SELFSERVICE_STATE_DIR", world.state_dir())
+        // A release host takes no state folder override: its record of unlock attempts goes
+        // where the user's would (XDG_STATE_HOME), here the bench's own folder on the same disk.
+        .env("XDG_STATE_HOME", out.join("state"))
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());

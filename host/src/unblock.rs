@@ -100,10 +100,14 @@ pub fn unblock(
     state: &mut UnlockState,
 ) -> Result<String, UnblockError> {
     let mut knowledge = store.load()?;
+    let loaded = knowledge.clone();
     let pin_now = pin_counter(card)?;
     resolve(&mut knowledge, pin_now);
     forget_unknown_ids(&mut knowledge, &secrets.puks);
-    store.save(&knowledge)?;
+    // A durable write (fsync) costs about as much as an APDU: only when something changed.
+    if knowledge != loaded {
+        store.save(&knowledge)?;
+    }
 
     let temporary = secrets.temporary_pin.expose();
     let held = loop {

@@ -22,21 +22,34 @@ fn matches(pattern: &Pattern, atr: &[u8]) -> bool {
 /// Only lines as long as this ATR's are parsed (the list has thousands; a host answering its
 /// first `status` should not build them all). Lines using other regular-expression syntax are
 /// skipped: they are few, and a card they would name is still named from its own data.
-fn find(text: &str, atr: &[u8]) -> Option<String> {
+fn find(text: &[u8], atr: &[u8]) -> Option<String> {
     let width = (atr.len() * 3).checked_sub(1)?;
-    let mut lines = text.lines();
+    // memchr finds line ends many bytes at a time: the list is half a megabyte, and this runs
+    // while a person waits for their card's first status.
+    let mut ends = memchr::memchr_iter(b'\n', text).chain(std::iter::once(text.len()));
+    let mut start = 0;
+    let mut lines = std::iter::from_fn(|| {
+        let end = ends.next()?;
+        let line = text.get(start..end)?;
+        start = end + 1;
+        Some(line)
+    });
     while let Some(line) = lines.next() {
-        if line.starts_with('#') || line.starts_with('\t') {
+        // Cheap tests first: most lines are descriptions, comments or other ATRs' lengths.
+        if line.len() < width || line.len() > width + 4 || matches!(line[0], b'#' | b'\t') {
             continue;
         }
+        let Ok(line) = std::str::from_utf8(line) else {
+            continue;
+        };
         let line = line.trim();
         if line.len() != width || !parse_pattern(line).is_some_and(|p| matches(&p, atr)) {
             continue;
         }
         return lines
             .next()
-            .and_then(|next| next.strip_prefix('\t'))
-            .map(|name| name.trim().to_string());
+            .and_then(|next| next.strip_prefix(b"\t"))
+            .map(|name| String::from_utf8_lossy(name).trim().to_string());
     }
     None
 }
@@ -65,7 +78,7 @@ pub fn name_for(atr: &[u8]) -> Option<String> {
         .get_or_insert_with(HashMap::new)
         .entry(atr.to_vec())
         .or_insert_with(|| {
-            std::fs::read_to_string(SMARTCARD_LIST)
+            std::fs::read(SMARTCARD_LIST)
                 .ok()
                 .and_then(|text| find(&text, atr))
         })
@@ -85,27 +98,38 @@ mod tests {
             0x57, 0x59, 0x75, 0x62, 0x69, 0x4B, 0x65, 0x79, 0x40,
         ];
         assert_eq!(
-            find(SAMPLE, &yubikey).as_deref(),
+            find(SAMPLE.as_bytes(), &yubikey).as_deref(),
             Some("Yubico YubiKey 5 NFC (PKI)")
         );
         let family = [0x3B, 0x88, 0x80, 0x01, 1, 2, 3, 4, 5, 6, 7, 8, 0x0D];
-        assert_eq!(find(SAMPLE, &family).as_deref(), Some("Some card family"));
+        assert_eq!(
+            find(SAMPLE.as_bytes(), &family).as_deref(),
+            Some("Some card family")
+        );
         let mut other = family;
         other[12] = 0x1D;
-        assert_eq!(find(SAMPLE, &other), None, "the high nibble is fixed");
-        assert_eq!(find(SAMPLE, &family[..12]), None, "lengths must agree");
         assert_eq!(
-            find(SAMPLE, &[0x3B, 0x08, 0x00]),
+            find(SAMPLE.as_bytes(), &other),
+            None,
+            "the high nibble is fixed"
+        );
+        assert_eq!(
+            find(SAMPLE.as_bytes(), &family[..12]),
+            None,
+            "lengths must agree"
+        );
+        assert_eq!(
+            find(SAMPLE.as_bytes(), &[0x3B, 0x08, 0x00]),
             None,
             "regular expressions are skipped"
         );
-        assert_eq!(find(SAMPLE, &[]), None);
+        assert_eq!(find(SAMPLE.as_bytes(), &[]), None);
     }
 
     #[test]
     fn the_installed_list_names_a_real_card_when_present() {
         // Debian's pcsc-tools list (installed by `cargo xtask setup`) knows the YubiKey 5.
-        let text = std::fs::read_to_string(SMARTCARD_LIST)
+        let text = std::fs::read(SMARTCARD_LIST)
             .expect("pcsc-tools' list (cargo xtask setup installs pcsc-tools)");
         let yubikey = [
             0x3B, 0xFD, 0x13, 0x00, 0x00, 0x81, 0x31, 0xFE, 0x15, 0x80, 0x73, 0xC0, 0x21, 0xC0,

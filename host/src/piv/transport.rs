@@ -74,10 +74,13 @@ impl<'a> PcscTransport<'a> {
             .card
             .transmit(command, &mut buffer)
             .map_err(map_pcsc_error)?;
+        let received = raw.len();
         // A card pulled during an APDU can come back as success with an empty response.
         let response = Response::from_raw(raw);
-        // The receive buffer saw nothing secret (cards do not return PINs), but keep it clean.
-        zeroize::Zeroize::zeroize(&mut buffer[..]);
+        // The receive buffer saw nothing secret (cards do not return PINs), but keep it clean:
+        // only what the card wrote (zeroizing all 64 KiB, a volatile write per byte, cost more
+        // per APDU than the APDU's round trip to the card).
+        zeroize::Zeroize::zeroize(&mut buffer[..received]);
         response
     }
 }
