@@ -80,11 +80,32 @@ struct Part {
     notes: Vec<String>,
 }
 
-/// `short`: what `cargo xtask test` runs (few rounds; it checks the parts run and compute
-/// their ratios; the wasm package and extension are already built then).
-pub fn run(short: bool) -> Result<()> {
+/// How much of the bench to run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Every part, many rounds a figure.
+    Full,
+    /// What `cargo xtask test` runs: a few rounds a figure, to check the parts run and compute
+    /// their ratios (the wasm package and the extension are built by then).
+    Short,
+    /// Only gather the parts already in `target/bench/parts/` (each part can be run alone with
+    /// `cargo bench -p <package> --bench <part>`).
+    GatherOnly,
+}
+
+pub fn run(mode: Mode) -> Result<()> {
     let root = cmd::root();
     let out = root.join("target/bench");
+    let parts_dir = out.join("parts");
+    let short = mode == Mode::Short;
+    let mut failed = Vec::new();
+    if mode != Mode::GatherOnly {
+        run_parts(&parts_dir, short, &mut failed)?;
+    }
+    gather(&root, &out, &parts_dir, short, &failed)
+}
+
+fn run_parts(parts_dir: &Path, short: bool, failed: &mut Vec<&'static str>) -> Result<()> {
     if !short {
         setup::run(setup::Need::Everything)?;
         wasm_pkg::build()?;
@@ -108,14 +129,12 @@ pub fn run(short: bool) -> Result<()> {
         "--example",
         "pcsc_floor",
     ])?;
-    let parts_dir = out.join("parts");
     if parts_dir.exists() {
-        std::fs::remove_dir_all(&parts_dir).context("clearing target/bench/parts")?;
+        std::fs::remove_dir_all(parts_dir).context("clearing target/bench/parts")?;
     }
     if short {
         std::env::set_var("SMARTCARD_SELFSERVICE_BENCH_SHORT", "1");
     }
-    let mut failed = Vec::new();
     for (package, bench, what) in PARTS {
         cmd::step(&format!("bench {bench}: {what}"));
         if let Err(error) = cmd::cargo(&["bench", "--package", package, "--bench", bench]) {
@@ -124,7 +143,10 @@ pub fn run(short: bool) -> Result<()> {
         }
     }
     std::env::remove_var("SMARTCARD_SELFSERVICE_BENCH_SHORT");
+    Ok(())
+}
 
+fn gather(root: &Path, out: &Path, parts_dir: &Path, short: bool, failed: &[&str]) -> Result<()> {
     let mut parts: Vec<(String, Part)> = Vec::new();
     for (_, bench, _) in PARTS {
         let path = parts_dir.join(format!("{bench}.json"));
@@ -134,7 +156,7 @@ pub fn run(short: bool) -> Result<()> {
             parts.push((bench.to_string(), part));
         }
     }
-    parts.push(("sizes".into(), sizes(&root, &out)?));
+    parts.push(("sizes".into(), sizes(root, out)?));
     let figures: Vec<&Figure> = parts.iter().flat_map(|(_, p)| &p.figures).collect();
     std::fs::write(
         out.join("summary.json"),
@@ -294,7 +316,8 @@ fn chart(figures: &[&Figure], path: &PathBuf) -> Result<()> {
     let height = 80 + 28 * held.len() as u32;
     let root = SVGBackend::new(path, (900, height)).into_drawing_area();
     root.fill(&WHITE).map_err(plot_error)?;
-    let max = held.iter().map(|h| h.1).fold(4.0_f64, f64::max) * 1.5;
+    // Room to the right of the longest bar for its value.
+    let max = held.iter().map(|h| h.1).fold(4.0_f64, f64::max) * 4.0;
     let mut chart = ChartBuilder::on(&root)
         .caption(
             "Each figure against its target (1 = target; right of 1 = met)",

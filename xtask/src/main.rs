@@ -76,6 +76,10 @@ enum Task {
         /// computed.
         #[arg(long)]
         short: bool,
+        /// Only gather the parts already in target/bench/parts/ into the summary, report and
+        /// chart (a part alone: `cargo bench -p <package> --bench host|portal|browser`).
+        #[arg(long, conflicts_with = "short")]
+        gather_only: bool,
     },
     /// A private pcscd with vpcd and virtual cards: `eval "$(cargo xtask world up)"`,
     /// `cargo xtask world status`, `cargo xtask world down`.
@@ -102,7 +106,13 @@ fn main() -> std::process::ExitCode {
         Task::Build => build(),
         Task::Test => test::run(),
         Task::World { args } => world(&args),
-        Task::Bench { short } => bench::run(short),
+        Task::Bench { short, gather_only } => bench::run(if gather_only {
+            bench::Mode::GatherOnly
+        } else if short {
+            bench::Mode::Short
+        } else {
+            bench::Mode::Full
+        }),
         Task::Fuzz { seconds } => fuzz::run(seconds),
         Task::Dist => dist(),
         Task::Installers => test::installers_check(),

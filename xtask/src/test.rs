@@ -152,7 +152,7 @@ fn build_windows_host() -> Result<()> {
 /// The bench in its short mode: it runs, and its ratios come out as numbers (whether they
 /// meet their targets is for `cargo xtask bench` to report, not for the test to decide).
 fn bench_short() -> Result<()> {
-    crate::bench::run(true)?;
+    crate::bench::run(crate::bench::Mode::Short)?;
     let summary: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(
         cmd::root().join("target/bench/summary.json"),
     )?)?;
