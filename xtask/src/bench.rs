@@ -110,15 +110,7 @@ fn run_parts(parts_dir: &Path, short: bool, failed: &mut Vec<&'static str>) -> R
         setup::run(setup::Need::Everything)?;
         wasm_pkg::build()?;
         extension::build()?;
-        cmd::step("cargo build --release (host for Windows, for its size)");
-        cmd::cargo(&[
-            "build",
-            "--release",
-            "--package",
-            "smartcard-selfservice",
-            "--target",
-            setup::WINDOWS_TARGET,
-        ])?;
+        crate::windows::build_release_host()?;
     }
     cmd::step("cargo build --release --example pcsc_floor (the floor the host is held to)");
     cmd::cargo(&[

@@ -143,19 +143,11 @@ fn dist() -> anyhow::Result<()> {
     let version = env!("CARGO_PKG_VERSION");
     extension::package(version)?;
     let root = cmd::root();
-    cmd::step("cargo build --release (host for Windows)");
-    cmd::cargo(&[
-        "build",
-        "--release",
-        "--package",
-        "smartcard-selfservice",
-        "--target",
-        setup::WINDOWS_TARGET,
-    ])?;
+    let windows_host = windows::build_release_host()?;
     let dist = root.join("dist");
     installers::build_msi(
         version,
-        &root.join("target/x86_64-pc-windows-gnu/release/smartcard-selfservice.exe"),
+        &windows_host,
         &root.join("target/release/smartcard-selfservice"),
         &dist.join(format!("smartcard-selfservice-{version}-x64.msi")),
     )?;

@@ -192,6 +192,23 @@ fn z_path(path: &Path) -> Result<String> {
     ))
 }
 
+/// The host cross-compiled for Windows in release (what the MSI carries); its path.
+pub fn build_release_host() -> Result<PathBuf> {
+    cmd::step("cargo build --release (host for Windows)");
+    cmd::cargo(&[
+        "build",
+        "--release",
+        "--package",
+        "smartcard-selfservice",
+        "--target",
+        setup::WINDOWS_TARGET,
+    ])?;
+    Ok(cmd::root().join(format!(
+        "target/{}/release/smartcard-selfservice.exe",
+        setup::WINDOWS_TARGET
+    )))
+}
+
 pub fn run() -> Result<()> {
     let _timing = Timing(Instant::now());
     let root = cmd::root();
