@@ -276,7 +276,7 @@ mod tests {
 
     use super::*;
     use crate::piv::transport::Response;
-    use selfservice_rules::protocol::Secret;
+    use selfservice_rules::secret::Secret;
     use virtual_card::card_file::CardFile;
     use virtual_card::piv::PivCard;
 

@@ -10,7 +10,7 @@ use tsify::Tsify;
 use crate::authorization::{SignedAuthorization, UnlockReceipt};
 use crate::codes::CodeFormatRejection;
 use crate::email::EmailRejection;
-use crate::protocol::{CardProof, ProofPurpose};
+use crate::proof::{CardProof, ProofPurpose};
 use crate::questions::{ChoiceRejection, QuestionAnswer};
 
 pub const API_PREFIX: &str = "/api/v1";

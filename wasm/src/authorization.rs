@@ -18,7 +18,8 @@ use sha2::{Digest, Sha256};
 #[cfg(target_arch = "wasm32")]
 use tsify::Tsify;
 
-use crate::protocol::{ProofAlgorithm, Secret};
+use crate::proof::ProofAlgorithm;
+use crate::secret::Secret;
 
 /// The payload format this code issues and accepts. Version 1 carried the secrets in clear.
 pub const AUTHORIZATION_VERSION: u32 = 2;

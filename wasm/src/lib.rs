@@ -9,7 +9,9 @@
 //! - [`protocol`]: native messaging between the extension and the host
 //! - [`api`]: the portal's HTTP API
 //! - [`authorization`]: the portal's signed unblock authorization
-//! - [`proof`]: binding a card signature to an origin, a challenge, a purpose and a host key
+//! - [`proof`]: the card's proof of presence (purpose, algorithm, the proof itself) and the
+//!   digest that binds its signature to an origin, a challenge, a purpose and a host key
+//! - [`secret`]: passcodes, PUKs and temporary PINs in transit (zeroized, never printed)
 //! - [`seal`]: HPKE sealing of the card's secrets to the host (native builds, feature `seal`)
 //! - [`names`]: product, host and extension names and ids
 //! - [`nfkc`]: Unicode NFKC (natively a crate; in the wasm build, the browser's)
@@ -30,6 +32,7 @@ pub mod protocol;
 pub mod questions;
 #[cfg(feature = "seal")]
 pub mod seal;
+pub mod secret;
 pub mod verdict;
 
 #[cfg(target_arch = "wasm32")]

@@ -4,9 +4,11 @@
 //! other, and an unlock proof covers the host's ephemeral key so the portal seals the card's
 //! secrets to the host session the card was in.
 
+use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::protocol::ProofPurpose;
+#[cfg(target_arch = "wasm32")]
+use tsify::Tsify;
 
 /// Challenge nonces carry at least 256 bits.
 pub const MIN_NONCE_BYTES: usize = 32;
@@ -14,6 +16,45 @@ pub const MIN_NONCE_BYTES: usize = 32;
 pub const MAX_NONCE_BYTES: usize = 256;
 /// A challenge must be answered within this time.
 pub const CHALLENGE_LIFETIME_SECONDS: i64 = 5 * 60;
+
+/// Which key proves the card is present (DESIGN 4.2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(target_arch = "wasm32", derive(Tsify))]
+#[serde(rename_all = "kebab-case")]
+pub enum ProofPurpose {
+    /// Card unlocked: verify the passcode, sign with the 9A (PIV Authentication) key.
+    Register,
+    /// Card locked: sign with the 9E (Card Authentication) key, which needs no passcode.
+    Unlock,
+}
+
+/// The card's answer to a portal challenge (DESIGN 4.2).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(target_arch = "wasm32", derive(Tsify))]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct CardProof {
+    pub card_guid: String,
+    /// The X.509 certificate of the key that signed, DER, base64.
+    pub certificate: String,
+    /// The card's signature (base64) over [`crate::proof::proof_digest`]: DER ECDSA for
+    /// ES256, the 256 bytes for RS256.
+    pub signature: String,
+    pub algorithm: ProofAlgorithm,
+    /// Unlock proofs only: the host's ephemeral X25519 public key for this unlock (base64url),
+    /// covered by the digest; the portal seals the card's secrets to it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(target_arch = "wasm32", tsify(optional))]
+    pub host_key: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(target_arch = "wasm32", derive(Tsify))]
+pub enum ProofAlgorithm {
+    /// ECDSA P-256 with SHA-256; the signature DER-encoded.
+    ES256,
+    /// RSA-2048 PKCS#1 v1.5 with SHA-256; the signature's 256 bytes.
+    RS256,
+}
 
 impl ProofPurpose {
     /// The purpose as the digest carries it.

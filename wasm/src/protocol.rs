@@ -8,13 +8,15 @@
 //! - event: `{"type":"event","event":"<name>",...}`
 
 use serde::{Deserialize, Serialize};
-use zeroize::{Zeroize, Zeroizing};
+use zeroize::Zeroize;
 
 #[cfg(target_arch = "wasm32")]
 use tsify::Tsify;
 
 use crate::authorization::{SignedAuthorization, UnlockReceipt};
 use crate::passcode::{CardPinConstraint, PasscodeRule};
+use crate::proof::ProofPurpose;
+use crate::secret::Secret;
 
 /// Bumped on any incompatible change; the extension refuses a host that speaks another.
 /// Version 2: unlock secrets sealed to the host, card-signed receipts, purpose-bound proofs.
@@ -26,39 +28,6 @@ pub const MAX_REQUEST_BYTES: u32 = 16 * 1024;
 pub const MAX_WAIT_FOR_CARD_MS: u32 = 120_000;
 /// Browsers refuse a host frame of 1 MiB or more; the host never writes one.
 pub const MAX_HOST_FRAME_BYTES: usize = 1024 * 1024 - 1;
-
-/// A passcode, PUK or temporary PIN in transit: zeroized when dropped, never printed.
-#[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(target_arch = "wasm32", derive(Tsify))]
-#[serde(transparent)]
-pub struct Secret(#[cfg_attr(target_arch = "wasm32", tsify(type = "string"))] Zeroizing<String>);
-
-impl Secret {
-    pub fn new(value: String) -> Secret {
-        Secret(Zeroizing::new(value))
-    }
-    /// The secret itself; callers keep it no longer than the operation that needs it.
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl std::fmt::Debug for Secret {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Secret(redacted)")
-    }
-}
-
-/// Which key proves the card is present (DESIGN 4.2).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(target_arch = "wasm32", derive(Tsify))]
-#[serde(rename_all = "kebab-case")]
-pub enum ProofPurpose {
-    /// Card unlocked: verify the passcode, sign with the 9A (PIV Authentication) key.
-    Register,
-    /// Card locked: sign with the 9E (Card Authentication) key, which needs no passcode.
-    Unlock,
-}
 
 // ---------------------------------------------------------------------------------------------
 // Requests (extension -> host)
@@ -611,34 +580,6 @@ pub struct ReaderStatus {
 pub struct StatusResult {
     pub service: ServiceState,
     pub readers: Vec<ReaderStatus>,
-}
-
-/// The card's answer to a portal challenge (DESIGN 4.2).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(target_arch = "wasm32", derive(Tsify))]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct CardProof {
-    pub card_guid: String,
-    /// The X.509 certificate of the key that signed, DER, base64.
-    pub certificate: String,
-    /// The card's signature (base64) over [`crate::proof::proof_digest`]: DER ECDSA for
-    /// ES256, the 256 bytes for RS256.
-    pub signature: String,
-    pub algorithm: ProofAlgorithm,
-    /// Unlock proofs only: the host's ephemeral X25519 public key for this unlock (base64url),
-    /// covered by the digest; the portal seals the card's secrets to it.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[cfg_attr(target_arch = "wasm32", tsify(optional))]
-    pub host_key: Option<String>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(target_arch = "wasm32", derive(Tsify))]
-pub enum ProofAlgorithm {
-    /// ECDSA P-256 with SHA-256; the signature DER-encoded.
-    ES256,
-    /// RSA-2048 PKCS#1 v1.5 with SHA-256; the signature's 256 bytes.
-    RS256,
 }
 
 /// Where an unblock transaction left the card, for the person (what to do next). The portal

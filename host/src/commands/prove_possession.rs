@@ -6,7 +6,8 @@
 
 use base64::Engine;
 use selfservice_rules::proof::{proof_digest, MAX_NONCE_BYTES, MIN_NONCE_BYTES};
-use selfservice_rules::protocol::{CardProof, ProofAlgorithm, ProofPurpose, ProvePossessionParams};
+use selfservice_rules::proof::{CardProof, ProofAlgorithm, ProofPurpose};
+use selfservice_rules::protocol::ProvePossessionParams;
 use selfservice_rules::seal::HostKeyPair;
 
 use super::{open_card, status::certificate_base64, Host};

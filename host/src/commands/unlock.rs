@@ -10,7 +10,8 @@ use base64::Engine;
 use selfservice_rules::authorization::{
     payload_hash, receipt_digest, seal_aad, ReceiptOutcome, UnblockAuthorization, UnlockReceipt,
 };
-use selfservice_rules::protocol::{ProofAlgorithm, UnlockParams, UnlockResult, UnlockState};
+use selfservice_rules::proof::ProofAlgorithm;
+use selfservice_rules::protocol::{UnlockParams, UnlockResult, UnlockState};
 use selfservice_rules::seal::host_key_bytes;
 
 use super::{now, open_card, Host};

@@ -11,8 +11,9 @@ use selfservice_rules::authorization::{
     seal_aad, SealedBox, SignedAuthorization, UnblockAuthorization, UnlockSecrets,
 };
 use selfservice_rules::fuzzing::{corpus_dir, mutate, seeds, Edit};
-use selfservice_rules::protocol::{Secret, MAX_REQUEST_BYTES};
+use selfservice_rules::protocol::MAX_REQUEST_BYTES;
 use selfservice_rules::seal::{seal, HostKeyPair};
+use selfservice_rules::secret::Secret;
 
 use crate::framing::{read_frame, Inbound};
 use crate::piv::transport::{follow_chaining, Response, Transmit};

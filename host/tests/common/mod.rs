@@ -13,7 +13,7 @@ use ed25519_dalek::{Signer, SigningKey};
 use selfservice_rules::authorization::{
     PukCandidate, SignedAuthorization, UnblockAuthorization, UnlockSecrets,
 };
-use selfservice_rules::protocol::Secret;
+use selfservice_rules::secret::Secret;
 use serde_json::{json, Value};
 use virtual_card::ca::TestCa;
 use virtual_card::card_file::{CardFile, Quirk};
@@ -276,7 +276,7 @@ impl World {
 /// The digest a proof's signature covers, as a portal computes it: an unlock proof (with its
 /// host key) or a register proof.
 pub fn digest_of(proof: &Value, origin: &str, nonce: &str) -> [u8; 32] {
-    use selfservice_rules::protocol::ProofPurpose;
+    use selfservice_rules::proof::ProofPurpose;
     let host_key = proof["hostKey"]
         .as_str()
         .map(|key| selfservice_rules::seal::host_key_bytes(key).expect("a 32-byte host key"));

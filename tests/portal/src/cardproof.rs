@@ -10,7 +10,7 @@ use p256::ecdsa::signature::Verifier;
 use p256::ecdsa::{DerSignature, VerifyingKey};
 use p256::pkcs8::DecodePublicKey;
 use selfservice_rules::proof::proof_digest;
-use selfservice_rules::protocol::{CardProof, ProofAlgorithm, ProofPurpose};
+use selfservice_rules::proof::{CardProof, ProofAlgorithm, ProofPurpose};
 use x509_cert::der::{Decode, DecodePem, Encode};
 use x509_cert::Certificate;
 

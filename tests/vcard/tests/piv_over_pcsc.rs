@@ -304,7 +304,7 @@ fn the_authentication_key_signs_only_after_the_pin_and_the_card_key_always() {
     let digest = selfservice_rules::proof::proof_digest(
         "https://portal.example",
         "nonce",
-        selfservice_rules::protocol::ProofPurpose::Register,
+        selfservice_rules::proof::ProofPurpose::Register,
         None,
     );
     assert_eq!(sw_of(&pcsc, &sign(0x9A, &digest)), 0x6982);

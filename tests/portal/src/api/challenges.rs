@@ -8,8 +8,8 @@ use axum::Json;
 use base64::Engine;
 use rusqlite::params;
 use selfservice_rules::api::{ApiError, Challenge, ChallengeRequest, StartFlow};
+use selfservice_rules::proof::ProofPurpose;
 use selfservice_rules::proof::CHALLENGE_LIFETIME_SECONDS;
-use selfservice_rules::protocol::ProofPurpose;
 use std::net::SocketAddr;
 
 use super::{client, throttle_client, AppState, Body, Failure, Portal, Reply};

@@ -10,7 +10,7 @@ use selfservice_rules::api::{
     StartFlow,
 };
 use selfservice_rules::email::EmailPolicy;
-use selfservice_rules::protocol::ProofPurpose;
+use selfservice_rules::proof::ProofPurpose;
 use selfservice_rules::questions::check_registration_choice;
 use std::net::SocketAddr;
 

@@ -22,9 +22,10 @@ use selfservice_rules::authorization::{
     UnlockSecrets, AUTHORIZATION_LIFETIME_SECONDS, AUTHORIZATION_VERSION,
 };
 use selfservice_rules::codes::MAX_FAILED_QUESTION_ROUNDS;
-use selfservice_rules::protocol::{ProofPurpose, Secret};
+use selfservice_rules::proof::ProofPurpose;
 use selfservice_rules::questions::{normalise_answer, question};
 use selfservice_rules::seal::seal;
+use selfservice_rules::secret::Secret;
 use std::net::SocketAddr;
 
 use super::challenges::{unavailable, verify_start};

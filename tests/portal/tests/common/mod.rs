@@ -32,7 +32,7 @@ pub fn proof_with(
     nonce: &str,
     host: Option<&HostKeyPair>,
 ) -> Value {
-    use selfservice_rules::protocol::ProofPurpose;
+    use selfservice_rules::proof::ProofPurpose;
     let keys = card.keys.as_ref().expect("keys");
     let (key, cert, purpose) = match purpose {
         "register" => (
