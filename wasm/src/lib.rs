@@ -13,6 +13,7 @@
 //!   digest that binds its signature to an origin, a challenge, a purpose and a host key
 //! - [`secret`]: passcodes, PUKs and temporary PINs in transit (zeroized, never printed)
 //! - [`seal`]: HPKE sealing of the card's secrets to the host (native builds, feature `seal`)
+//! - [`json_reader`]: JSON into typed values with field-naming errors (host requests, portal bodies)
 //! - [`names`]: product, host and extension names and ids
 //! - [`nfkc`]: Unicode NFKC (natively a crate; in the wasm build, the browser's)
 //! - [`verdict`]: the one shape every check returns to JavaScript and to the shared vectors
@@ -24,6 +25,7 @@ pub mod codes;
 pub mod email;
 #[cfg(any(test, feature = "fuzzing"))]
 pub mod fuzzing;
+pub mod json_reader;
 pub mod names;
 pub mod nfkc;
 pub mod passcode;

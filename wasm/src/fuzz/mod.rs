@@ -43,8 +43,8 @@ fn message_parser_from_seeds() {
 
 fn read_portal_bodies(body: &[u8]) {
     use crate::api::*;
-    use crate::protocol::read_json;
-    fn named<T>(result: Result<T, crate::protocol::BadRequest>) {
+    use crate::json_reader::read_json;
+    fn named<T>(result: Result<T, crate::json_reader::BadRequest>) {
         if let Err(bad) = result {
             assert!(!bad.field.is_empty() && !bad.message.is_empty());
         }

@@ -215,7 +215,7 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Body<T> {
                     format!("The request body could not be read: {rejection}."),
                 )
             })?;
-        selfservice_rules::protocol::read_json(&bytes)
+        selfservice_rules::json_reader::read_json(&bytes)
             .map(Body)
             .map_err(|bad| {
                 Failure::new(

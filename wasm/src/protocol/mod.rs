@@ -1,0 +1,160 @@
+//! The native-messaging protocol between the extension and the host (DESIGN 3.1): every
+//! message type, the frame limits, and the request parser both sides rely on. One file a
+//! direction: [`requests`] (extension to host, and `parse_request`), [`messages`] (host to
+//! extension: hello, replies, errors, events), [`results`] (each command's result).
+//!
+//! Envelope:
+//! - host, first frame: `{"type":"hello","protocol":2,"version":"<semver>","capabilities":[...]}`
+//! - request: `{"id":<u32>,"type":"<command>",...}`
+//! - reply: `{"id":<same>,"result":{...}}` or `{"id":<same>,"error":{"code":"...","message":"...",...}}`
+//! - event: `{"type":"event","event":"<name>",...}`
+
+mod messages;
+mod requests;
+mod results;
+
+pub use messages::*;
+pub use requests::*;
+pub use results::*;
+
+/// Bumped on any incompatible change; the extension refuses a host that speaks another.
+/// Version 2: unlock secrets sealed to the host, card-signed receipts, purpose-bound proofs.
+pub const PROTOCOL_VERSION: u32 = 2;
+/// Largest request the host reads. Our requests are small (the biggest carries a signed
+/// authorization of well under 2 KiB); the length is checked before anything is allocated.
+pub const MAX_REQUEST_BYTES: u32 = 16 * 1024;
+/// The longest card wait a request may ask for.
+pub const MAX_WAIT_FOR_CARD_MS: u32 = 120_000;
+/// Browsers refuse a host frame of 1 MiB or more; the host never writes one.
+pub const MAX_HOST_FRAME_BYTES: usize = 1024 * 1024 - 1;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::json_reader::BadRequest;
+    use crate::secret::Secret;
+
+    fn bad(body: &str) -> BadRequest {
+        parse_request(body.as_bytes()).expect_err("should be refused")
+    }
+
+    #[test]
+    fn a_status_request_parses() {
+        let request = parse_request(br#"{"id":7,"type":"status"}"#).expect("ok");
+        assert_eq!(request.id, 7);
+        assert_eq!(request.command, Command::Status(StatusParams {}));
+    }
+
+    #[test]
+    fn a_register_proof_request_carries_its_passcode_as_a_secret() {
+        let request = parse_request(
+            br#"{"id":1,"type":"prove-possession","purpose":"register","origin":"https://portal.example","nonce":"abc","passcode":"123456"}"#,
+        )
+        .expect("ok");
+        let Command::ProvePossession(params) = request.command else {
+            panic!("wrong command");
+        };
+        assert_eq!(params.passcode.as_ref().map(Secret::expose), Some("123456"));
+        assert!(!format!("{params:?}").contains("123456"));
+    }
+
+    #[test]
+    fn frames_that_are_not_json_objects_are_refused_as_a_whole() {
+        assert_eq!(bad("[1,2]").field, "$");
+        assert_eq!(bad("\"status\"").field, "$");
+        assert_eq!(bad("{\"id\":1,").field, "$");
+        assert_eq!(
+            parse_request(&[0xff, 0xfe]).expect_err("refused").field,
+            "$"
+        );
+    }
+
+    #[test]
+    fn id_and_type_problems_name_their_field() {
+        assert_eq!(bad(r#"{"type":"status"}"#).field, "id");
+        assert_eq!(bad(r#"{"id":-1,"type":"status"}"#).field, "id");
+        assert_eq!(bad(r#"{"id":"7","type":"status"}"#).field, "id");
+        assert_eq!(bad(r#"{"id":4294967296,"type":"status"}"#).field, "id");
+        let missing = bad(r#"{"id":3}"#);
+        assert_eq!((missing.id, missing.field.as_str()), (Some(3), "type"));
+        let unknown = bad(r#"{"id":4,"type":"transmit-apdu"}"#);
+        assert_eq!((unknown.id, unknown.field.as_str()), (Some(4), "type"));
+        assert!(unknown.message.contains("transmit-apdu"));
+        assert_eq!(bad(r#"{"id":4,"type":5}"#).field, "type");
+    }
+
+    #[test]
+    fn unknown_missing_and_mistyped_fields_are_named() {
+        assert_eq!(
+            bad(r#"{"id":1,"type":"status","apdu":"00a4"}"#).field,
+            "apdu"
+        );
+        assert_eq!(bad(r#"{"id":1,"type":"cancel"}"#).field, "request");
+        assert_eq!(
+            bad(r#"{"id":1,"type":"cancel","request":"x"}"#).field,
+            "request"
+        );
+        assert_eq!(
+            bad(r#"{"id":1,"type":"prove-possession","purpose":"sign","origin":"o","nonce":"n"}"#)
+                .field,
+            "purpose"
+        );
+        let nested = bad(
+            r#"{"id":1,"type":"unlock","origin":"o","newPasscode":"1","authorization":{"payload":"p","signature":"s","extra":1}}"#,
+        );
+        assert_eq!(nested.field, "authorization.extra");
+        assert_eq!(nested.id, Some(1));
+    }
+
+    #[test]
+    fn replies_events_and_hello_have_the_documented_shape() {
+        let hello = HostMessage::Hello(Hello {
+            protocol: PROTOCOL_VERSION,
+            version: "0.1.0".into(),
+            capabilities: vec!["status".into()],
+        });
+        assert_eq!(
+            serde_json::to_string(&hello).expect("json"),
+            r#"{"type":"hello","protocol":2,"version":"0.1.0","capabilities":["status"]}"#
+        );
+        let event = HostMessage::Event(EventMessage {
+            event: HostEvent::CardInserted {
+                reader: "R 00".into(),
+            },
+        });
+        assert_eq!(
+            serde_json::to_string(&event).expect("json"),
+            r#"{"type":"event","event":"card-inserted","reader":"R 00"}"#
+        );
+        let error = HostMessage::Reply(Reply {
+            id: Some(9),
+            outcome: Outcome::Error(ErrorBody {
+                error: HostError::WrongPasscode {
+                    retries_left: Some(2),
+                },
+                message: "Wrong passcode.".into(),
+            }),
+        });
+        let text = serde_json::to_string(&error).expect("json");
+        assert_eq!(
+            text,
+            r#"{"id":9,"error":{"code":"wrong-passcode","retriesLeft":2,"message":"Wrong passcode."}}"#
+        );
+        // And every shape reads back as what it was.
+        for message in [hello, event, error] {
+            let text = serde_json::to_string(&message).expect("json");
+            assert_eq!(
+                serde_json::from_str::<HostMessage>(&text).expect("parse"),
+                message
+            );
+        }
+        let ok = r#"{"id":2,"result":{"cancelled":true}}"#;
+        assert!(matches!(
+            serde_json::from_str::<HostMessage>(ok).expect("parse"),
+            HostMessage::Reply(Reply {
+                id: Some(2),
+                outcome: Outcome::Result(_)
+            })
+        ));
+    }
+}

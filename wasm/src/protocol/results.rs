@@ -1,0 +1,155 @@
+//! Each command's result.
+
+use serde::{Deserialize, Serialize};
+
+#[cfg(target_arch = "wasm32")]
+use tsify::Tsify;
+
+use crate::authorization::UnlockReceipt;
+use crate::passcode::{CardPinConstraint, PasscodeRule};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(target_arch = "wasm32", derive(Tsify))]
+#[serde(rename_all = "kebab-case")]
+pub enum ServiceState {
+    Running,
+    Unavailable,
+}
+
+/// Read without spending a try (VERIFY with no data).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(target_arch = "wasm32", derive(Tsify))]
+#[serde(
+    tag = "state",
+    rename_all = "kebab-case",
+    rename_all_fields = "camelCase"
+)]
+pub enum PasscodeState {
+    Usable { retries_left: u8 },
+    Blocked,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(target_arch = "wasm32", derive(Tsify))]
+#[serde(rename_all = "kebab-case")]
+pub enum CardProfile {
+    Piv,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(target_arch = "wasm32", derive(Tsify))]
+#[serde(rename_all = "camelCase")]
+pub struct CardStatus {
+    pub profile: CardProfile,
+    /// What the card is, from the host's known cards or pcsc-tools' list of ATRs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(target_arch = "wasm32", tsify(optional))]
+    pub card_name: Option<String>,
+    /// The CHUID GUID, 32 lower-case hex digits.
+    pub guid: String,
+    /// Readable only after the passcode on PIV; otherwise from the certificate subject.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(target_arch = "wasm32", tsify(optional))]
+    pub holder_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(target_arch = "wasm32", tsify(optional))]
+    pub certificate_subject: Option<String>,
+    /// The card's expiry date, YYYY-MM-DD.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(target_arch = "wasm32", tsify(optional))]
+    pub expiry: Option<String>,
+    /// Where `expiry` came from: the CHUID, or (when the CHUID has none or a placeholder
+    /// such as 99991231) the card authentication certificate's notAfter.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(target_arch = "wasm32", tsify(optional))]
+    pub expiry_source: Option<ExpirySource>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(target_arch = "wasm32", tsify(optional))]
+    pub days_left: Option<i64>,
+    pub passcode: PasscodeState,
+    pub pin_constraint: CardPinConstraint,
+    /// Where `pinConstraint` came from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(target_arch = "wasm32", tsify(optional))]
+    pub pin_rule_source: Option<PinRuleSource>,
+    /// The effective passcode rule for this card in this organisation.
+    pub passcode_rule: PasscodeRule,
+}
+
+/// Where a card's passcode rule came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(target_arch = "wasm32", derive(Tsify))]
+#[serde(rename_all = "kebab-case")]
+pub enum PinRuleSource {
+    /// The machine configuration's `cardPinRule`, set by IT.
+    Configuration,
+    /// A card generation the host knows by its ATR.
+    KnownCard,
+    /// Not known: the PIV specification's rule (6 to 8 digits).
+    PivDefault,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(target_arch = "wasm32", derive(Tsify))]
+#[serde(rename_all = "kebab-case")]
+pub enum ExpirySource {
+    Chuid,
+    Certificate,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(target_arch = "wasm32", derive(Tsify))]
+#[serde(rename_all = "camelCase")]
+pub struct ReaderStatus {
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(target_arch = "wasm32", tsify(optional))]
+    pub card: Option<CardStatus>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(target_arch = "wasm32", derive(Tsify))]
+#[serde(rename_all = "camelCase")]
+pub struct StatusResult {
+    pub service: ServiceState,
+    pub readers: Vec<ReaderStatus>,
+}
+
+/// Where an unblock transaction left the card, for the person (what to do next). The portal
+/// does not act on it: only a card-signed [`UnlockReceipt`] moves its PUK record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(target_arch = "wasm32", derive(Tsify))]
+#[serde(rename_all = "camelCase")]
+pub struct UnlockState {
+    /// The PIN is no longer blocked.
+    pub unblocked: bool,
+    /// The PIN is the user's new passcode.
+    pub passcode_set: bool,
+    /// The card holds the fresh PUK from the authorization.
+    pub puk_rotated: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(target_arch = "wasm32", derive(Tsify))]
+#[serde(rename_all = "camelCase")]
+pub struct UnlockResult {
+    pub state: UnlockState,
+    pub passcode: PasscodeState,
+    /// For the portal: signed by the card, so the page can carry it but not make one up.
+    pub receipt: UnlockReceipt,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(target_arch = "wasm32", derive(Tsify))]
+#[serde(rename_all = "camelCase")]
+pub struct ChangePasscodeResult {
+    pub passcode: PasscodeState,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(target_arch = "wasm32", derive(Tsify))]
+#[serde(rename_all = "camelCase")]
+pub struct CancelResult {
+    /// False when the request had already finished.
+    pub cancelled: bool,
+}
