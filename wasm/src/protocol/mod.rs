@@ -34,6 +34,40 @@ mod tests {
     use crate::json_reader::BadRequest;
     use crate::secret::Secret;
 
+    /// Every name the hello announces is one the parser knows, `name()` gives it back, and
+    /// serde (which the extension's TypeScript types come from) spells it the same way.
+    #[test]
+    fn command_names_are_one_list() {
+        let minimal = |name: &str| -> serde_json::Value {
+            match name {
+                Command::PROVE_POSSESSION => serde_json::json!({"id": 1, "type": name,
+                    "purpose": "unlock", "origin": "https://portal.test", "nonce": "n".repeat(43)}),
+                Command::UNLOCK => serde_json::json!({"id": 1, "type": name,
+                    "origin": "https://portal.test", "authorization": {"payload": "e30", "signature": "AA"},
+                    "newPasscode": "860245"}),
+                Command::CHANGE_PASSCODE => serde_json::json!({"id": 1, "type": name,
+                    "oldPasscode": "583920", "newPasscode": "860245"}),
+                Command::CANCEL => serde_json::json!({"id": 1, "type": name, "request": 7}),
+                _ => serde_json::json!({"id": 1, "type": name}),
+            }
+        };
+        for name in Command::NAMES {
+            let body = minimal(name).to_string();
+            let request = parse_request(body.as_bytes())
+                .unwrap_or_else(|e| panic!("{name}: {e} (field {})", e.field));
+            assert_eq!(request.command.name(), name);
+            let written = serde_json::to_value(&request).expect("serialises");
+            assert_eq!(written["type"], name, "serde's name for {name}");
+        }
+        assert_eq!(
+            Command::NAMES.len(),
+            Command::NAMES
+                .iter()
+                .collect::<std::collections::BTreeSet<_>>()
+                .len()
+        );
+    }
+
     fn bad(body: &str) -> BadRequest {
         parse_request(body.as_bytes()).expect_err("should be refused")
     }

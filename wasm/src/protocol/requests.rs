@@ -101,27 +101,35 @@ pub enum Command {
 }
 
 impl Command {
+    pub const STATUS: &'static str = "status";
+    pub const PROVE_POSSESSION: &'static str = "prove-possession";
+    pub const UNLOCK: &'static str = "unlock";
+    pub const CHANGE_PASSCODE: &'static str = "change-passcode";
+    pub const CANCEL: &'static str = "cancel";
+    pub const QUIT: &'static str = "quit";
+
+    /// Every command's `type`, as the hello lists them. The parser and [`Command::name`] use
+    /// the same constants; a test ties them to serde's names for the enum.
+    pub const NAMES: [&'static str; 6] = [
+        Self::STATUS,
+        Self::PROVE_POSSESSION,
+        Self::UNLOCK,
+        Self::CHANGE_PASSCODE,
+        Self::CANCEL,
+        Self::QUIT,
+    ];
+
     /// This command's `type` on the wire.
     pub fn name(&self) -> &'static str {
         match self {
-            Command::Status(_) => "status",
-            Command::ProvePossession(_) => "prove-possession",
-            Command::Unlock(_) => "unlock",
-            Command::ChangePasscode(_) => "change-passcode",
-            Command::Cancel(_) => "cancel",
-            Command::Quit(_) => "quit",
+            Command::Status(_) => Self::STATUS,
+            Command::ProvePossession(_) => Self::PROVE_POSSESSION,
+            Command::Unlock(_) => Self::UNLOCK,
+            Command::ChangePasscode(_) => Self::CHANGE_PASSCODE,
+            Command::Cancel(_) => Self::CANCEL,
+            Command::Quit(_) => Self::QUIT,
         }
     }
-
-    /// Every command's `type`, as the hello lists them.
-    pub const NAMES: [&'static str; 6] = [
-        "status",
-        "prove-possession",
-        "unlock",
-        "change-passcode",
-        "cancel",
-        "quit",
-    ];
 }
 
 /// One request as the host receives it.
@@ -192,12 +200,12 @@ pub fn parse_request(body: &[u8]) -> Result<Request, BadRequest> {
     // Each command's parameters are read on their own, not through the tagged enum: serde
     // buffers a tagged enum's content and would lose the path to a mistyped field.
     let command = match kind {
-        "status" => Command::Status(read_params(id, &params.0)?),
-        "prove-possession" => Command::ProvePossession(read_params(id, &params.0)?),
-        "unlock" => Command::Unlock(read_params(id, &params.0)?),
-        "change-passcode" => Command::ChangePasscode(read_params(id, &params.0)?),
-        "cancel" => Command::Cancel(read_params(id, &params.0)?),
-        "quit" => Command::Quit(read_params(id, &params.0)?),
+        Command::STATUS => Command::Status(read_params(id, &params.0)?),
+        Command::PROVE_POSSESSION => Command::ProvePossession(read_params(id, &params.0)?),
+        Command::UNLOCK => Command::Unlock(read_params(id, &params.0)?),
+        Command::CHANGE_PASSCODE => Command::ChangePasscode(read_params(id, &params.0)?),
+        Command::CANCEL => Command::Cancel(read_params(id, &params.0)?),
+        Command::QUIT => Command::Quit(read_params(id, &params.0)?),
         other => {
             return Err(BadRequest::new(
                 Some(id),
