@@ -8,7 +8,7 @@ use ed25519_dalek::{Signature, VerifyingKey};
 use selfservice_rules::authorization::{
     SignedAuthorization, UnblockAuthorization, VersionOnly, AUTHORIZATION_VERSION,
 };
-use selfservice_rules::proof::check_origin;
+use selfservice_rules::origin::check_origin;
 
 use crate::config::decode_base64;
 

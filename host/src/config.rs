@@ -9,8 +9,8 @@
 //! user's environment could replace IT's portal key and origins. `doctor` says which applies.
 
 use base64::Engine;
+use selfservice_rules::origin::check_origin;
 use selfservice_rules::passcode::{CardPinConstraint, OrganisationPolicy};
-use selfservice_rules::proof::check_origin;
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 

@@ -12,6 +12,7 @@
 //! - [`proof`]: the card's proof of presence (purpose, algorithm, the proof itself) and the
 //!   digest that binds its signature to an origin, a challenge, a purpose and a host key
 //! - [`secret`]: passcodes, PUKs and temporary PINs in transit (zeroized, never printed)
+//! - [`origin`]: the web-origin check (https, or http on loopback) the host and portal apply
 //! - [`seal`]: HPKE sealing of the card's secrets to the host (native builds, feature `seal`)
 //! - [`json_reader`]: JSON into typed values with field-naming errors (host requests, portal bodies)
 //! - [`names`]: product, host and extension names and ids
@@ -28,6 +29,7 @@ pub mod fuzzing;
 pub mod json_reader;
 pub mod names;
 pub mod nfkc;
+pub mod origin;
 pub mod passcode;
 pub mod proof;
 pub mod protocol;

@@ -91,7 +91,7 @@ impl PortalConfig {
     }
 
     pub fn check(&self) -> anyhow::Result<()> {
-        selfservice_rules::proof::check_origin(&self.origin)
+        selfservice_rules::origin::check_origin(&self.origin)
             .map_err(|e| anyhow::anyhow!("origin '{}': {e}", self.origin))?;
         let range = selfservice_rules::questions::UNLOCK_QUESTIONS_MIN
             ..=selfservice_rules::questions::UNLOCK_QUESTIONS_MAX;

@@ -113,8 +113,8 @@ fn page_inputs() {
                 );
                 let _ = crate::questions::check_answer(kind, text);
             }
-            if let Ok(origin) = crate::proof::check_origin(text) {
-                assert_eq!(crate::proof::check_origin(&origin), Ok(origin.clone()));
+            if let Ok(origin) = crate::origin::check_origin(text) {
+                assert_eq!(crate::origin::check_origin(&origin), Ok(origin.clone()));
             }
         });
 }
