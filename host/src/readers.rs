@@ -4,7 +4,6 @@
 
 use std::collections::{BTreeSet, HashSet};
 use std::ffi::{CStr, CString};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -12,6 +11,9 @@ use pcsc::{Context, Disposition, Protocols, ReaderState, Scope, ShareMode, State
 
 use crate::piv::transport::map_pcsc_error;
 use crate::piv::CardError;
+
+mod cancel;
+pub use cancel::Cancel;
 
 /// One reader as pcscd sees it now.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -331,94 +333,5 @@ impl Drop for Connection {
     }
 }
 
-/// A request's cancellation: ends a card wait early through its own PC/SC context.
-#[derive(Default, Clone)]
-pub struct Cancel {
-    cancelled: Arc<AtomicBool>,
-    waiting: Arc<Mutex<Option<Context>>>,
-}
-
-impl Cancel {
-    pub fn cancel(&self) {
-        self.cancelled.store(true, Ordering::SeqCst);
-        if let Some(context) = lock(&self.waiting).as_ref() {
-            let _ = context.cancel();
-        }
-    }
-
-    pub fn is_cancelled(&self) -> bool {
-        self.cancelled.load(Ordering::SeqCst)
-    }
-
-    /// Blocks until a reader's state changes, the time runs out, or the request is cancelled.
-    fn wait_for_change(
-        &self,
-        readers: &[ReaderSnapshot],
-        timeout: Duration,
-    ) -> Result<(), CardError> {
-        if self.is_cancelled() {
-            return Err(CardError::Cancelled);
-        }
-        let context = establish()?;
-        *lock(&self.waiting) = Some(context.clone());
-        if self.is_cancelled() {
-            return Err(CardError::Cancelled);
-        }
-        let mut states: Vec<ReaderState> = readers
-            .iter()
-            .map(|r| ReaderState::new(r.name.clone(), State::UNAWARE))
-            .collect();
-        // The PnP pseudo-reader wakes us when a reader is plugged in.
-        states.push(ReaderState::new(pcsc::PNP_NOTIFICATION(), State::UNAWARE));
-        // First learn the current states (returns at once), then wait for a change from them.
-        let outcome = context
-            .get_status_change(Duration::ZERO, &mut states)
-            .or_else(|e| {
-                if e == pcsc::Error::Timeout {
-                    Ok(())
-                } else {
-                    Err(e)
-                }
-            })
-            .and_then(|()| {
-                // A change between the snapshot and now: no need to wait.
-                let changed = readers.iter().zip(&states).any(|(r, s)| {
-                    s.event_state().contains(State::PRESENT) != r.present
-                        || s.event_state().contains(State::UNKNOWN)
-                });
-                if changed {
-                    return Ok(());
-                }
-                states.iter_mut().for_each(ReaderState::sync_current_state);
-                context.get_status_change(timeout, &mut states)
-            });
-        *lock(&self.waiting) = None;
-        match outcome {
-            Ok(()) | Err(pcsc::Error::Timeout) => Ok(()),
-            Err(pcsc::Error::Cancelled) => Err(CardError::Cancelled),
-            Err(e) => Err(map_pcsc_error(e)),
-        }
-    }
-}
-
 #[cfg(test)]
-mod establish_tests {
-    use super::*;
-
-    #[test]
-    fn any_failure_to_get_a_context_is_the_service_unavailable() {
-        for error in [
-            pcsc::Error::NoService,
-            pcsc::Error::ServiceStopped,
-            pcsc::Error::InternalError,
-            pcsc::Error::NoMemory,
-            pcsc::Error::UnknownError,
-        ] {
-            assert_eq!(
-                no_context(error),
-                CardError::ServiceUnavailable,
-                "{error:?}"
-            );
-        }
-    }
-}
+mod establish_tests;
