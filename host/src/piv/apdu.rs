@@ -5,14 +5,48 @@
 
 use zeroize::Zeroizing;
 
-use super::CardError;
+use super::{tlv, CardError};
 
 /// The PIV application identifier, as OpenSC selects it (the 9-byte truncated form).
 pub const PIV_AID: [u8; 9] = [0xA0, 0x00, 0x00, 0x03, 0x08, 0x00, 0x00, 0x10, 0x00];
 
+/// Instruction bytes (SP 800-73-4 Part 2, 3; GET RESPONSE from ISO 7816-4).
+pub mod ins {
+    pub const VERIFY: u8 = 0x20;
+    pub const CHANGE_REFERENCE_DATA: u8 = 0x24;
+    pub const RESET_RETRY_COUNTER: u8 = 0x2C;
+    pub const GENERAL_AUTHENTICATE: u8 = 0x87;
+    pub const SELECT: u8 = 0xA4;
+    pub const GET_RESPONSE: u8 = 0xC0;
+    pub const GET_DATA: u8 = 0xCB;
+}
+
+/// CLA of every command (interindustry, no secure messaging).
+const CLA: u8 = 0x00;
+/// CLA of every command of a chain but the last (ISO 7816-4 command chaining).
+const CLA_CHAINING: u8 = 0x10;
+/// SELECT by application identifier (P1), first or only occurrence (P2).
+const SELECT_BY_AID: (u8, u8) = (0x04, 0x00);
+/// GET DATA's P1-P2: the data object is named in the command data (tag list 5C).
+const GET_DATA_BY_TAG_LIST: (u8, u8) = (0x3F, 0xFF);
+/// VERIFY with P1=FF resets the security status of the key reference (logout).
+const VERIFY_RESET_STATUS: u8 = 0xFF;
+
 /// Key references.
 pub const KEY_PIN: u8 = 0x80;
 pub const KEY_PUK: u8 = 0x81;
+
+/// BER-TLV tags of the command data.
+mod tag {
+    /// Tag list: names the data object GET DATA reads.
+    pub const TAG_LIST: u8 = 0x5C;
+    /// Dynamic Authentication Template of GENERAL AUTHENTICATE.
+    pub const DYNAMIC_AUTHENTICATION: u8 = 0x7C;
+    /// In the template: the challenge (what the key is applied to).
+    pub const CHALLENGE: u8 = 0x81;
+    /// In the template: the response, asked for by sending it empty.
+    pub const RESPONSE: u8 = 0x82;
+}
 
 /// The asymmetric key slots this host uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -40,10 +74,9 @@ impl Slot {
 }
 
 pub const OBJECT_CHUID: [u8; 3] = [0x5F, 0xC1, 0x02];
+/// Algorithm references (SP 800-78-4, table 6-2).
 const ALG_ECC_P256: u8 = 0x11;
 const ALG_RSA_2048: u8 = 0x07;
-/// CLA of every command of a chain but the last (ISO 7816-4 command chaining).
-const CLA_CHAINING: u8 = 0x10;
 /// Most data bytes in one short command APDU.
 const SHORT_DATA_MAX: usize = 255;
 /// The SHA-256 DigestInfo prefix of a PKCS#1 v1.5 signature block (RFC 8017, 9.2 note 1).
@@ -52,69 +85,80 @@ const SHA256_DIGEST_INFO: [u8; 19] = [
     0x00, 0x04, 0x20,
 ];
 
-pub fn select_piv() -> Vec<u8> {
-    let mut apdu = vec![0x00, 0xA4, 0x04, 0x00, PIV_AID.len() as u8];
-    apdu.extend_from_slice(&PIV_AID);
-    apdu.push(0x00);
+/// A short command APDU: header, then Lc and the data when there is data, then Le when asked
+/// (0 = as much as the card has). The buffer is sized once, so the parts are never copied by a
+/// reallocation (some carry a PIN or PUK: see [`secret_command`]).
+fn command(cla: u8, ins: u8, p1: u8, p2: u8, data: &[&[u8]], le: Option<u8>) -> Vec<u8> {
+    let length: usize = data.iter().map(|part| part.len()).sum();
+    let mut apdu = Vec::with_capacity(5 + length + 1);
+    apdu.extend_from_slice(&[cla, ins, p1, p2]);
+    if length > 0 {
+        // Every caller keeps to SHORT_DATA_MAX (the RSA block goes as a chain).
+        apdu.push(length as u8);
+        data.iter().for_each(|part| apdu.extend_from_slice(part));
+    }
+    apdu.extend(le);
     apdu
 }
 
+/// A command whose data carries a PIN or PUK: wiped when dropped.
+fn secret_command(ins: u8, p2: u8, data: &[&[u8]]) -> Zeroizing<Vec<u8>> {
+    Zeroizing::new(command(CLA, ins, 0x00, p2, data, None))
+}
+
+pub fn select_piv() -> Vec<u8> {
+    let (p1, p2) = SELECT_BY_AID;
+    command(CLA, ins::SELECT, p1, p2, &[&PIV_AID], Some(0))
+}
+
 pub fn get_data(object: &[u8; 3]) -> Vec<u8> {
-    vec![
-        0x00, 0xCB, 0x3F, 0xFF, 0x05, 0x5C, 0x03, object[0], object[1], object[2], 0x00,
-    ]
+    let (p1, p2) = GET_DATA_BY_TAG_LIST;
+    let tag_list = tlv::write(&[tag::TAG_LIST], object);
+    command(CLA, ins::GET_DATA, p1, p2, &[&tag_list], Some(0))
 }
 
 /// VERIFY without data: reads the PIN retry counter without spending a try.
 pub fn verify_status() -> Vec<u8> {
-    vec![0x00, 0x20, 0x00, KEY_PIN]
+    command(CLA, ins::VERIFY, 0x00, KEY_PIN, &[], None)
 }
 
 /// VERIFY with P1=FF: resets the PIN's security status (SP 800-73-4 Part 2, 3.2.1), so no
 /// other program can use the card's PIN-protected keys after this host is done.
 pub fn logout() -> Vec<u8> {
-    vec![0x00, 0x20, 0xFF, KEY_PIN]
+    command(CLA, ins::VERIFY, VERIFY_RESET_STATUS, KEY_PIN, &[], None)
 }
 
 pub fn verify(pin: &[u8; 8]) -> Zeroizing<Vec<u8>> {
-    let mut apdu = Zeroizing::new(vec![0x00, 0x20, 0x00, KEY_PIN, 0x08]);
-    apdu.extend_from_slice(pin);
-    apdu
+    secret_command(ins::VERIFY, KEY_PIN, &[pin])
 }
 
 pub fn change_reference_data(reference: u8, old: &[u8; 8], new: &[u8; 8]) -> Zeroizing<Vec<u8>> {
-    let mut apdu = Zeroizing::new(vec![0x00, 0x24, 0x00, reference, 0x10]);
-    apdu.extend_from_slice(old);
-    apdu.extend_from_slice(new);
-    apdu
+    secret_command(ins::CHANGE_REFERENCE_DATA, reference, &[old, new])
 }
 
 pub fn reset_retry_counter(puk: &[u8; 8], new_pin: &[u8; 8]) -> Zeroizing<Vec<u8>> {
-    let mut apdu = Zeroizing::new(vec![0x00, 0x2C, 0x00, KEY_PIN, 0x10]);
-    apdu.extend_from_slice(puk);
-    apdu.extend_from_slice(new_pin);
-    apdu
+    secret_command(ins::RESET_RETRY_COUNTER, KEY_PIN, &[puk, new_pin])
+}
+
+/// The Dynamic Authentication Template asking the card to apply its key to `challenge`:
+/// 7C { 82 (empty: the response is wanted), 81 challenge }.
+fn authentication_template(challenge: &[u8]) -> Vec<u8> {
+    let mut inner = tlv::write(&[tag::RESPONSE], &[]);
+    inner.extend(tlv::write(&[tag::CHALLENGE], challenge));
+    tlv::write(&[tag::DYNAMIC_AUTHENTICATION], &inner)
 }
 
 /// GENERAL AUTHENTICATE with ECDSA P-256 over a 32-byte digest.
 pub fn sign_p256(slot: Slot, digest: &[u8; 32]) -> Vec<u8> {
-    // 7C { 82 00 (ask for the response), 81 20 <digest> }
-    let mut apdu = vec![
-        0x00,
-        0x87,
+    let template = authentication_template(digest);
+    command(
+        CLA,
+        ins::GENERAL_AUTHENTICATE,
         ALG_ECC_P256,
         slot.key_reference(),
-        0x26,
-        0x7C,
-        0x24,
-        0x82,
-        0x00,
-        0x81,
-        0x20,
-    ];
-    apdu.extend_from_slice(digest);
-    apdu.push(0x00);
-    apdu
+        &[&template],
+        Some(0),
+    )
 }
 
 /// GENERAL AUTHENTICATE with RSA-2048 over a SHA-256 digest: the card applies its private
@@ -125,34 +169,32 @@ pub fn sign_rsa2048(slot: Slot, digest: &[u8; 32]) -> Vec<Vec<u8>> {
     block.push(0x00);
     block.extend_from_slice(&SHA256_DIGEST_INFO);
     block.extend_from_slice(digest);
-    // 7C 82 01 06 { 82 00, 81 82 01 00 <block> }
-    let mut data = vec![0x7C, 0x82, 0x01, 0x06, 0x82, 0x00, 0x81, 0x82, 0x01, 0x00];
-    data.extend_from_slice(&block);
-    let chunks: Vec<&[u8]> = data.chunks(SHORT_DATA_MAX).collect();
+    let template = authentication_template(&block);
+    let chunks: Vec<&[u8]> = template.chunks(SHORT_DATA_MAX).collect();
     let last = chunks.len() - 1;
     chunks
         .iter()
         .enumerate()
         .map(|(i, chunk)| {
-            let cla = if i == last { 0x00 } else { CLA_CHAINING };
-            let mut apdu = vec![
+            let (cla, le) = if i == last {
+                (CLA, Some(0))
+            } else {
+                (CLA_CHAINING, None)
+            };
+            command(
                 cla,
-                0x87,
+                ins::GENERAL_AUTHENTICATE,
                 ALG_RSA_2048,
                 slot.key_reference(),
-                chunk.len() as u8,
-            ];
-            apdu.extend_from_slice(chunk);
-            if i == last {
-                apdu.push(0x00);
-            }
-            apdu
+                &[chunk],
+                le,
+            )
         })
         .collect()
 }
 
 pub fn get_response(length: u8) -> Vec<u8> {
-    vec![0x00, 0xC0, 0x00, 0x00, length]
+    command(CLA, ins::GET_RESPONSE, 0x00, 0x00, &[], Some(length))
 }
 
 /// PIN and PUK blocks are 8 bytes, padded with 0xFF (SP 800-73-4 Part 2, 2.4.3).
@@ -174,6 +216,33 @@ pub enum Checked {
     Puk,
 }
 
+/// Status words (SP 800-73-4 Part 2, 3; ISO 7816-4, 5.1.3).
+pub mod sw {
+    pub const SUCCESS: u16 = 0x9000;
+    /// Verification failed; the card does not say how many tries are left.
+    pub const VERIFICATION_FAILED: u16 = 0x6300;
+    /// 63Cx: verification failed, x tries left (63C0: none, blocked).
+    pub const NO_TRIES_LEFT: u16 = 0x63C0;
+    pub const ONE_TRY_LEFT: u16 = 0x63C1;
+    pub const FIFTEEN_TRIES_LEFT: u16 = 0x63CF;
+    pub const WRONG_LENGTH: u16 = 0x6700;
+    pub const SECURITY_STATUS_NOT_SATISFIED: u16 = 0x6982;
+    pub const AUTHENTICATION_BLOCKED: u16 = 0x6983;
+    pub const REFERENCE_DATA_NOT_USABLE: u16 = 0x6984;
+    pub const INCORRECT_DATA: u16 = 0x6A80;
+    pub const NOT_FOUND: u16 = 0x6A82;
+    pub const INCORRECT_P1_P2: u16 = 0x6A86;
+    pub const LC_INCONSISTENT_WITH_P1_P2: u16 = 0x6A87;
+    pub const REFERENCE_NOT_FOUND: u16 = 0x6A88;
+    pub const WRONG_P1_P2: u16 = 0x6B00;
+    pub const INS_NOT_SUPPORTED: u16 = 0x6D00;
+    pub const CLA_NOT_SUPPORTED: u16 = 0x6E00;
+    /// SW1 61: more response data; SW2 says how much (fetched with GET RESPONSE).
+    pub const MORE_DATA_SW1: u16 = 0x61;
+    /// SW1 6C: wrong Le; SW2 gives the right one.
+    pub const WRONG_LE_SW1: u16 = 0x6C;
+}
+
 /// The one table from status word to outcome, for every command this host sends, covering
 /// what SP 800-73-4 Part 2 allows each to answer. Whether a PIN or PUK try was spent is in the
 /// error itself: `WrongPin`/`WrongPuk` (spent), `PinBlocked`/`PukBlocked` (spent if this was
@@ -181,38 +250,48 @@ pub enum Checked {
 /// `61XX` and `6CXX` never get here: the transport follows them.
 pub fn check(sw: u16, checked: Checked) -> Result<(), CardError> {
     match (sw, checked) {
-        (0x9000, _) => Ok(()),
+        (sw::SUCCESS, _) => Ok(()),
         // 63C0: no tries left. Cards answer it for the try that blocked the PIN or PUK, and
         // some answer it instead of 6983 when asked about a blocked one.
-        (0x63C0, Checked::Pin) => Err(CardError::PinBlocked),
-        (0x63C0, Checked::Puk) => Err(CardError::PukBlocked),
-        (0x63C1..=0x63CF, Checked::Pin) => Err(CardError::WrongPin {
+        (sw::NO_TRIES_LEFT, Checked::Pin) => Err(CardError::PinBlocked),
+        (sw::NO_TRIES_LEFT, Checked::Puk) => Err(CardError::PukBlocked),
+        (sw::ONE_TRY_LEFT..=sw::FIFTEEN_TRIES_LEFT, Checked::Pin) => Err(CardError::WrongPin {
             retries_left: Some((sw & 0x0F) as u8),
         }),
-        (0x63C1..=0x63CF, Checked::Puk) => Err(CardError::WrongPuk {
+        (sw::ONE_TRY_LEFT..=sw::FIFTEEN_TRIES_LEFT, Checked::Puk) => Err(CardError::WrongPuk {
             retries_left: Some((sw & 0x0F) as u8),
         }),
         // 6300: verification failed, and the card does not say how many tries are left.
-        (0x6300, Checked::Pin) => Err(CardError::WrongPin { retries_left: None }),
-        (0x6300, Checked::Puk) => Err(CardError::WrongPuk { retries_left: None }),
+        (sw::VERIFICATION_FAILED, Checked::Pin) => Err(CardError::WrongPin { retries_left: None }),
+        (sw::VERIFICATION_FAILED, Checked::Puk) => Err(CardError::WrongPuk { retries_left: None }),
         // 6983: blocked. 6984: the reference data cannot be used (it never was set, or the
         // card invalidated it): to the person, the same as blocked.
-        (0x6983 | 0x6984, Checked::Puk) => Err(CardError::PukBlocked),
-        (0x6983 | 0x6984, Checked::Pin) => Err(CardError::PinBlocked),
-        (0x6982, _) => Err(CardError::SecurityStatusNotSatisfied),
-        (0x6A80, _) => Err(CardError::RejectedByCard),
-        (0x6A82, _) => Err(CardError::NotFound),
-        (0x6A88, _) => Err(CardError::Unsupported(
+        (sw::AUTHENTICATION_BLOCKED | sw::REFERENCE_DATA_NOT_USABLE, Checked::Puk) => {
+            Err(CardError::PukBlocked)
+        }
+        (sw::AUTHENTICATION_BLOCKED | sw::REFERENCE_DATA_NOT_USABLE, Checked::Pin) => {
+            Err(CardError::PinBlocked)
+        }
+        (sw::SECURITY_STATUS_NOT_SATISFIED, _) => Err(CardError::SecurityStatusNotSatisfied),
+        (sw::INCORRECT_DATA, _) => Err(CardError::RejectedByCard),
+        (sw::NOT_FOUND, _) => Err(CardError::NotFound),
+        (sw::REFERENCE_NOT_FOUND, _) => Err(CardError::Unsupported(
             "the card has no such key or PIN reference".into(),
         )),
-        (0x6D00, _) => Err(CardError::Unsupported(
+        (sw::INS_NOT_SUPPORTED, _) => Err(CardError::Unsupported(
             "the card does not know this PIV command".into(),
         )),
-        (0x6E00, _) => Err(CardError::Unsupported(
+        (sw::CLA_NOT_SUPPORTED, _) => Err(CardError::Unsupported(
             "the card does not accept this command class".into(),
         )),
         // The card refused the shape of the command (wrong length, P1/P2): nothing ran.
-        (0x6700 | 0x6B00 | 0x6A86 | 0x6A87, _) => Err(CardError::CommandRefused(sw)),
+        (
+            sw::WRONG_LENGTH
+            | sw::WRONG_P1_P2
+            | sw::INCORRECT_P1_P2
+            | sw::LC_INCONSISTENT_WITH_P1_P2,
+            _,
+        ) => Err(CardError::CommandRefused(sw)),
         // 6F00 (no precise diagnosis), 6983/6984 outside a PIN or PUK, anything else.
         _ => Err(CardError::UnexpectedStatus(sw)),
     }
@@ -221,6 +300,40 @@ pub fn check(sw: u16, checked: Checked) -> Result<(), CardError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn hex(bytes: &[u8]) -> String {
+        bytes.iter().map(|b| format!("{b:02X}")).collect()
+    }
+
+    /// Byte for byte what SP 800-73-4 describes (and what the host sent before the commands
+    /// were built from names): a change to the builders that changes a byte fails here.
+    #[test]
+    fn every_command_is_the_bytes_the_specification_gives() {
+        let (pin, new) = (
+            pin_block("123456").expect("pin"),
+            pin_block("654321").expect("pin"),
+        );
+        let digest = [0xAB; 32];
+        assert_eq!(hex(&select_piv()), "00A4040009A0000003080000100000");
+        assert_eq!(hex(&get_data(&OBJECT_CHUID)), "00CB3FFF055C035FC10200");
+        assert_eq!(hex(&verify_status()), "00200080");
+        assert_eq!(hex(&logout()), "0020FF80");
+        assert_eq!(hex(&verify(&pin)), "0020008008313233343536FFFF");
+        assert_eq!(
+            hex(&change_reference_data(KEY_PUK, &pin, &new)),
+            "0024008110313233343536FFFF363534333231FFFF"
+        );
+        assert_eq!(
+            hex(&reset_retry_counter(&pin, &new)),
+            "002C008010313233343536FFFF363534333231FFFF"
+        );
+        assert_eq!(hex(&sign_p256(Slot::CardAuthentication, &digest)), "0087119E267C2482008120ABABABABABABABABABABABABABABABABABABABABABABABABABABABABABABABAB00");
+        let chain = sign_rsa2048(Slot::Authentication, &digest);
+        assert_eq!(chain.len(), 2);
+        assert_eq!(hex(&chain[0]), "1087079AFF7C8201068200818201000001FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF003031300D060960864801650304020105000420ABABABABABABABABABABABABABABABABABABABABAB");
+        assert_eq!(hex(&chain[1]), "0087079A0BABABABABABABABABABABAB00");
+        assert_eq!(hex(&get_response(0x42)), "00C0000042");
+    }
 
     #[test]
     fn pin_blocks_are_padded_and_refuse_what_cannot_be_a_pin() {

@@ -39,9 +39,35 @@ fn split_length(data: &[u8]) -> Option<(usize, &[u8])> {
     }
 }
 
+/// One BER-TLV: the tag, the length (one byte up to 127, then 81 nn or 82 nn nn), the value.
+pub fn write(tag: &[u8], value: &[u8]) -> Vec<u8> {
+    let mut tlv = Vec::with_capacity(tag.len() + 3 + value.len());
+    tlv.extend_from_slice(tag);
+    match value.len() {
+        n @ 0..=0x7F => tlv.push(n as u8),
+        n @ 0x80..=0xFF => tlv.extend_from_slice(&[0x81, n as u8]),
+        n => tlv.extend_from_slice(&[0x82, (n >> 8) as u8, n as u8]),
+    }
+    tlv.extend_from_slice(value);
+    tlv
+}
+
 #[cfg(test)]
 mod tests {
-    use super::find;
+    use super::{find, write};
+
+    #[test]
+    fn written_values_are_found_again_with_each_length_form() {
+        for length in [0, 1, 0x7F, 0x80, 0xFF, 0x100, 0x106] {
+            let value = vec![0x5A; length];
+            let written = write(&[0x5F, 0xC1, 0x02], &value);
+            assert_eq!(
+                find(&written, &[0x5F, 0xC1, 0x02]),
+                Some(&value[..]),
+                "{length}"
+            );
+        }
+    }
 
     #[test]
     fn finds_values_with_short_and_long_lengths() {

@@ -103,7 +103,7 @@ pub fn follow_chaining(
 ) -> Result<Response, CardError> {
     let mut response = exchange(command)?;
     // 6Cxx: wrong Le; the card says how many bytes it has.
-    if response.sw >> 8 == 0x6C && command.len() >= 5 {
+    if response.sw >> 8 == apdu::sw::WRONG_LE_SW1 && command.len() >= 5 {
         let mut again = command.to_vec();
         if let Some(le) = again.last_mut() {
             *le = (response.sw & 0xFF) as u8;
@@ -112,7 +112,7 @@ pub fn follow_chaining(
     }
     let mut data = std::mem::take(&mut response.data);
     let mut rounds = 0;
-    while response.sw >> 8 == 0x61 {
+    while response.sw >> 8 == apdu::sw::MORE_DATA_SW1 {
         rounds += 1;
         if rounds > MAX_CHAINED_RESPONSES {
             return Err(CardError::Malformed(
