@@ -59,7 +59,32 @@ pub fn build() -> Result<()> {
             module_arg,
         ],
     )?;
+    write_names(&pkg)?;
     report_sizes(&pkg, unoptimised)
+}
+
+/// `wasm/pkg/names.json`: every name and id the extension's manifests and constants need, the
+/// protocol version and the workspace's version, from the rules crate itself (so `extension/build.mjs` never reads Rust
+/// source).
+fn write_names(pkg: &Path) -> Result<()> {
+    use selfservice_rules::names;
+    let generated = serde_json::json!({
+        "PRODUCT_NAME": names::PRODUCT_NAME,
+        "NATIVE_HOST_NAME": names::NATIVE_HOST_NAME,
+        "FIREFOX_ADDON_ID": names::FIREFOX_ADDON_ID,
+        "CHROMIUM_EXTENSION_ID": names::CHROMIUM_EXTENSION_ID,
+        "CHROMIUM_EXTENSION_PUBLIC_KEY": names::CHROMIUM_EXTENSION_PUBLIC_KEY,
+        "PAGE_MESSAGE_SOURCE": names::PAGE_MESSAGE_SOURCE,
+        "EXTENSION_MESSAGE_SOURCE": names::EXTENSION_MESSAGE_SOURCE,
+        "PROTOCOL_VERSION": selfservice_rules::protocol::PROTOCOL_VERSION,
+        // The workspace's version (every crate carries it), which the extension carries too.
+        "VERSION": env!("CARGO_PKG_VERSION"),
+    });
+    std::fs::write(
+        pkg.join("names.json"),
+        serde_json::to_string_pretty(&generated)?,
+    )
+    .context("writing wasm/pkg/names.json")
 }
 
 fn gzip_size(bytes: &[u8]) -> Result<usize> {
