@@ -67,6 +67,7 @@ pub fn build() -> Result<()> {
 /// protocol version and the workspace's version, from the rules crate itself (so `extension/build.mjs` never reads Rust
 /// source).
 fn write_names(pkg: &Path) -> Result<()> {
+    use selfservice_rules::api::paths;
     use selfservice_rules::names;
     let generated = serde_json::json!({
         "PRODUCT_NAME": names::PRODUCT_NAME,
@@ -79,6 +80,20 @@ fn write_names(pkg: &Path) -> Result<()> {
         "PROTOCOL_VERSION": selfservice_rules::protocol::PROTOCOL_VERSION,
         // The workspace's version (every crate carries it), which the extension carries too.
         "VERSION": env!("CARGO_PKG_VERSION"),
+        // The portal API's paths: the extension names no path of its own.
+        "API_PATHS": {
+            "CHALLENGES": paths::CHALLENGES,
+            "REGISTRATION_START": paths::REGISTRATION_START,
+            "REGISTRATION_QUESTIONS": paths::REGISTRATION_QUESTIONS,
+            "REGISTRATION_EMAIL": paths::REGISTRATION_EMAIL,
+            "REGISTRATION_CONFIRM": paths::REGISTRATION_CONFIRM,
+            "UNLOCK_START": paths::UNLOCK_START,
+            "UNLOCK_ANSWERS": paths::UNLOCK_ANSWERS,
+            "UNLOCK_CODE": paths::UNLOCK_CODE,
+            "UNLOCK_CODE_RESEND": paths::UNLOCK_CODE_RESEND,
+            "UNLOCK_AUTHORIZATION": paths::UNLOCK_AUTHORIZATION,
+            "UNLOCK_RESULT": paths::UNLOCK_RESULT,
+        },
     });
     std::fs::write(
         pkg.join("names.json"),

@@ -2,6 +2,7 @@
 // card -> passcode -> questions -> email -> code -> done. Every rule is checked here with the
 // shared rules first, then again by the host and the portal.
 
+import { API_PATHS } from "./constants";
 import type { HostApi } from "./host";
 import type { PortalClient } from "./portal";
 import { problemFrom, type Problem } from "./problems";
@@ -77,7 +78,7 @@ export class RegisterJourney {
       return this.view;
     }
     try {
-      const challenge = await this.portal.post<Challenge>("/api/v1/challenges", { purpose: "register" });
+      const challenge = await this.portal.post<Challenge>(API_PATHS.CHALLENGES, { purpose: "register" });
       const proof = await this.host.request<CardProof>({
         type: "prove-possession",
         purpose: "register",
@@ -86,7 +87,7 @@ export class RegisterJourney {
         passcode,
         reader: card.reader,
       });
-      const started = await this.portal.post<RegistrationStarted>("/api/v1/registration/start", {
+      const started = await this.portal.post<RegistrationStarted>(API_PATHS.REGISTRATION_START, {
         challengeId: challenge.challengeId,
         proof,
       });
@@ -112,7 +113,7 @@ export class RegisterJourney {
       return this.view;
     }
     try {
-      await this.portal.post("/api/v1/registration/questions", { flowId: this.flowId, answers });
+      await this.portal.post(API_PATHS.REGISTRATION_QUESTIONS, { flowId: this.flowId, answers });
       this.view = this.emailOnFile ? { step: "email", emailOnFile: this.emailOnFile } : { step: "email" };
     } catch (error) {
       this.view = { step: "questions", holder: this.holder, problem: this.fail(error) };
@@ -128,7 +129,7 @@ export class RegisterJourney {
       return here({ code: verdict.reason?.code ?? "email", title: "Use an approved email address", message: verdict.message ?? "", field: "email", action: "retry" });
     }
     try {
-      const sent = await this.portal.post<CodeSent>("/api/v1/registration/email", { flowId: this.flowId, email });
+      const sent = await this.portal.post<CodeSent>(API_PATHS.REGISTRATION_EMAIL, { flowId: this.flowId, email });
       this.email = email;
       this.view = { step: "code", sentTo: sent.sentTo, expiresAt: sent.expiresAt };
     } catch (error) {
@@ -150,7 +151,7 @@ export class RegisterJourney {
       return this.view;
     }
     try {
-      const done = await this.portal.post<RegistrationComplete>("/api/v1/registration/confirm", { flowId: this.flowId, code: verdict.value });
+      const done = await this.portal.post<RegistrationComplete>(API_PATHS.REGISTRATION_CONFIRM, { flowId: this.flowId, code: verdict.value });
       this.view = { step: "done", message: done.message };
     } catch (error) {
       if (current) this.view = { ...current, problem: this.fail(error) };

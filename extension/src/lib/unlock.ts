@@ -2,6 +2,7 @@
 // unlock a Smartcard issued to ...") -> questions -> unlock code -> new passcode twice ->
 // unlocking -> done, confirmed when the card comes back unblocked.
 
+import { API_PATHS } from "./constants";
 import { HostRequestError, type HostApi } from "./host";
 import type { PortalClient } from "./portal";
 import { problemFrom, type Problem } from "./problems";
@@ -155,9 +156,9 @@ export class UnlockJourney {
         });
       }
       this.rule = card.card.passcodeRule;
-      const challenge = await this.portal.post<Challenge>("/api/v1/challenges", { purpose: "unlock" });
+      const challenge = await this.portal.post<Challenge>(API_PATHS.CHALLENGES, { purpose: "unlock" });
       const proof = await this.proveUnlock(challenge.nonce, card.reader);
-      const started = await this.portal.post<UnlockStarted>("/api/v1/unlock/start", {
+      const started = await this.portal.post<UnlockStarted>(API_PATHS.UNLOCK_START, {
         challengeId: challenge.challengeId,
         proof,
       });
@@ -202,7 +203,7 @@ export class UnlockJourney {
       return this.set({ ...current, problem: { code: "blank", title: "Answer every question", message: "Enter an answer to each question.", field: `answer-${blank}`, action: "retry" } });
     }
     try {
-      const sent = await this.portal.post<CodeSent>("/api/v1/unlock/answers", { flowId: this.flowId, answers });
+      const sent = await this.portal.post<CodeSent>(API_PATHS.UNLOCK_ANSWERS, { flowId: this.flowId, answers });
       return this.set({ step: "code", sentTo: sent.sentTo, expiresAt: sent.expiresAt });
     } catch (error) {
       const problem = this.fail(error);
@@ -215,7 +216,7 @@ export class UnlockJourney {
   async newCode(): Promise<UnlockView> {
     const current = this.view.step === "code" ? this.view : null;
     try {
-      const sent = await this.portal.post<CodeSent>("/api/v1/unlock/code/resend", { flowId: this.flowId });
+      const sent = await this.portal.post<CodeSent>(API_PATHS.UNLOCK_CODE_RESEND, { flowId: this.flowId });
       return this.set({ step: "code", sentTo: sent.sentTo, expiresAt: sent.expiresAt });
     } catch (error) {
       return current ? this.set({ ...current, problem: this.fail(error) }) : this.view;
@@ -230,7 +231,7 @@ export class UnlockJourney {
       return this.set({ ...current, problem: { code: verdict.reason?.code ?? "code", title: "Check the code", message: verdict.message ?? "", field: "code", action: "retry" } });
     }
     try {
-      await this.portal.post("/api/v1/unlock/code", { flowId: this.flowId, code: verdict.value });
+      await this.portal.post(API_PATHS.UNLOCK_CODE, { flowId: this.flowId, code: verdict.value });
       return this.set({ step: "passcode", rule: this.passcodeRule() });
     } catch (error) {
       return this.set({ ...current, problem: this.fail(error) });
@@ -297,9 +298,9 @@ export class UnlockJourney {
     const retrying = this.view.step === "reinsert-to-finish" || this.view.step === "unfinished";
     let issued: AuthorizationIssued;
     try {
-      const challenge = await this.portal.post<Challenge>("/api/v1/challenges", { purpose: "unlock" });
+      const challenge = await this.portal.post<Challenge>(API_PATHS.CHALLENGES, { purpose: "unlock" });
       const proof = await this.proveUnlock(challenge.nonce, this.card?.reader, 30000);
-      issued = await this.portal.post<AuthorizationIssued>("/api/v1/unlock/authorization", {
+      issued = await this.portal.post<AuthorizationIssued>(API_PATHS.UNLOCK_AUTHORIZATION, {
         flowId: this.flowId,
         challengeId: challenge.challengeId,
         proof,
@@ -337,7 +338,7 @@ export class UnlockJourney {
   }
 
   private report(authorizationId: string, outcome: { receipt?: UnlockReceipt; error?: string }): Promise<unknown> {
-    return this.portal.post("/api/v1/unlock/result", { flowId: this.flowId, authorizationId, ...outcome });
+    return this.portal.post(API_PATHS.UNLOCK_RESULT, { flowId: this.flowId, authorizationId, ...outcome });
   }
 
   private async onHostEvent(event: string): Promise<void> {
