@@ -1,5 +1,11 @@
 // A page's connection to the host, through the background (which holds one host session per
 // journey): requests out, replies matched by a page-side id, events and host state in.
+//
+// Two id spaces, on purpose. `cid` numbers this page's requests on its port to the background;
+// the background's HostSession numbers the requests it sends the host (the protocol's `id`).
+// The page never sees host ids: the session belongs to the background, which may reconnect to
+// a restarted host and number afresh. Each reply goes back through the promise the background
+// made for that `cid` (background.ts), so no table maps one id to the other.
 
 import browser from "webextension-polyfill";
 import { HostRequestError, HostUnavailableError, type HostApi, type HostState } from "./host";
