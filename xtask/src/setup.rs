@@ -159,6 +159,8 @@ pub fn run(need: Need) -> Result<()> {
     if need == Need::Everything {
         cargo_tool("cargo-deb", "3.8.0")?;
         cargo_tool("cargo-generate-rpm", "0.21.1")?;
+        // Licences, banned duplicates and sources of every dependency (deny.toml).
+        cargo_tool("cargo-deny", "0.18.5")?;
     }
     npm_packages()?;
     Ok(())

@@ -10,6 +10,19 @@ pub fn run() -> Result<()> {
     cmd::step("cargo fmt --check");
     cmd::cargo(&["fmt", "--all", "--", "--check"])?;
 
+    // Advisories need the RustSec database from GitHub, out of reach here (deny.toml).
+    cmd::step("cargo deny: licences, banned crates and sources of every dependency (deny.toml)");
+    cmd::cargo(&[
+        "deny",
+        "--offline",
+        "--log-level",
+        "error",
+        "check",
+        "licenses",
+        "bans",
+        "sources",
+    ])?;
+
     cmd::step("cargo clippy (native, all targets) -D warnings");
     cmd::cargo(&[
         "clippy",
