@@ -141,7 +141,8 @@ impl KnowledgeStore for CardJournal<'_> {
     fn save(&mut self, knowledge: &PukKnowledge) -> Result<(), StoreError> {
         let _lock = self.journal.lock()?;
         let mut file = self.journal.read()?;
-        let now = crate::commands::now();
+        // Unix seconds (not `commands::now`: the record sits below the commands).
+        let now = time::OffsetDateTime::now_utc().unix_timestamp();
         if *knowledge == PukKnowledge::default() {
             file.cards.remove(&self.guid);
         } else {
