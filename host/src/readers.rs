@@ -132,16 +132,7 @@ impl Pcsc {
                 .iter()
                 .map(|n| ReaderState::new(n.clone(), State::UNAWARE))
                 .collect();
-            context
-                .get_status_change(Duration::ZERO, &mut states)
-                .or_else(|e| {
-                    if e == pcsc::Error::Timeout {
-                        Ok(())
-                    } else {
-                        Err(e)
-                    }
-                })
-                .map_err(map_pcsc_error)?;
+            look_now(context, &mut states).map_err(map_pcsc_error)?;
             Ok(states
                 .iter()
                 .map(|s| {
@@ -260,6 +251,15 @@ impl Pcsc {
                 })
                 .map_err(map_pcsc_error)
         })
+    }
+}
+
+/// The readers' states now, without waiting (SCardGetStatusChange with no timeout; its
+/// "timed out" answer only means nothing changed since `states`).
+pub fn look_now(context: &Context, states: &mut [ReaderState]) -> Result<(), pcsc::Error> {
+    match context.get_status_change(Duration::ZERO, states) {
+        Ok(()) | Err(pcsc::Error::Timeout) => Ok(()),
+        Err(e) => Err(e),
     }
 }
 

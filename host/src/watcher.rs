@@ -127,10 +127,7 @@ fn follow(
             .map(|r| ReaderState::new(r.clone(), State::UNAWARE))
             .collect();
         states.push(ReaderState::new(pcsc::PNP_NOTIFICATION(), State::UNAWARE));
-        match context.get_status_change(Duration::ZERO, &mut states) {
-            Ok(()) | Err(pcsc::Error::Timeout) => {}
-            Err(e) => return Err(e),
-        }
+        crate::readers::look_now(context, &mut states)?;
         let now: BTreeMap<CString, Seen> = states
             .iter()
             .filter(|s| s.name() != pcsc::PNP_NOTIFICATION())
@@ -159,41 +156,17 @@ fn follow(
         if pcsc.has_removals() {
             continue;
         }
-        let look_by = Instant::now()
-            + look
-                .look_again_in
-                .map_or(LOOK_AT_LEAST_EVERY, |d| d.min(LOOK_AT_LEAST_EVERY));
-        loop {
-            let wait = look_by.saturating_duration_since(Instant::now());
-            let counts: Vec<u32> = states.iter().map(ReaderState::event_count).collect();
-            match context.get_status_change(Some(wait), &mut states) {
-                // Only "in use" moved (this host or another program connected to a card or let
-                // it go, as every operation does): nothing to announce, so wait on rather than
-                // list the readers again, which would compete with the operation for pcscd.
-                Ok(()) if only_use_changed(&states, &counts) && !pcsc.has_removals() => {
-                    states.iter_mut().for_each(ReaderState::sync_current_state);
-                }
-                Ok(()) | Err(pcsc::Error::Timeout) => break,
-                // Cancelled: told to stop, or an operation noted a removal.
-                Err(pcsc::Error::Cancelled) if stopping.load(Ordering::SeqCst) => return Ok(()),
-                Err(pcsc::Error::Cancelled) => break,
-                Err(e) => return Err(e),
-            }
+        let wait = look
+            .look_again_in
+            .map_or(LOOK_AT_LEAST_EVERY, |d| d.min(LOOK_AT_LEAST_EVERY));
+        match context.get_status_change(Some(wait), &mut states) {
+            Ok(()) | Err(pcsc::Error::Timeout) => {}
+            // Cancelled: told to stop, or an operation noted a removal.
+            Err(pcsc::Error::Cancelled) if stopping.load(Ordering::SeqCst) => return Ok(()),
+            Err(pcsc::Error::Cancelled) => {}
+            Err(e) => return Err(e),
         }
     }
-}
-
-/// Whether a wake-up changed nothing but readers' "in use" and "exclusive" flags: no reader
-/// came or went, and no card's presence or the service's event count moved.
-fn only_use_changed(states: &[ReaderState], counts_before: &[u32]) -> bool {
-    let usage = State::INUSE | State::EXCLUSIVE | State::CHANGED;
-    states.iter().zip(counts_before).all(|(s, count_before)| {
-        if s.name() == pcsc::PNP_NOTIFICATION() {
-            return !s.event_state().contains(State::CHANGED);
-        }
-        let (was, is) = (s.current_state(), s.event_state());
-        (was - usage) == (is - usage) && *count_before == s.event_count()
-    })
 }
 
 fn readers(context: &Context) -> Result<Vec<CString>, pcsc::Error> {

@@ -51,27 +51,18 @@ impl Cancel {
         // The PnP pseudo-reader wakes us when a reader is plugged in.
         states.push(ReaderState::new(pcsc::PNP_NOTIFICATION(), State::UNAWARE));
         // First learn the current states (returns at once), then wait for a change from them.
-        let outcome = context
-            .get_status_change(Duration::ZERO, &mut states)
-            .or_else(|e| {
-                if e == pcsc::Error::Timeout {
-                    Ok(())
-                } else {
-                    Err(e)
-                }
-            })
-            .and_then(|()| {
-                // A change between the snapshot and now: no need to wait.
-                let changed = readers.iter().zip(&states).any(|(r, s)| {
-                    s.event_state().contains(State::PRESENT) != r.present
-                        || s.event_state().contains(State::UNKNOWN)
-                });
-                if changed {
-                    return Ok(());
-                }
-                states.iter_mut().for_each(ReaderState::sync_current_state);
-                context.get_status_change(timeout, &mut states)
+        let outcome = super::look_now(&context, &mut states).and_then(|()| {
+            // A change between the snapshot and now: no need to wait.
+            let changed = readers.iter().zip(&states).any(|(r, s)| {
+                s.event_state().contains(State::PRESENT) != r.present
+                    || s.event_state().contains(State::UNKNOWN)
             });
+            if changed {
+                return Ok(());
+            }
+            states.iter_mut().for_each(ReaderState::sync_current_state);
+            context.get_status_change(timeout, &mut states)
+        });
         *lock(&self.waiting) = None;
         match outcome {
             Ok(()) | Err(pcsc::Error::Timeout) => Ok(()),
