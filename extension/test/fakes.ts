@@ -6,7 +6,7 @@ import type { PortLike, HostApi } from "../src/lib/host";
 import { HostRequestError } from "../src/lib/host";
 import { PortalClient, type FetchLike } from "../src/lib/portal";
 import { loadRulesSync } from "../src/lib/rules";
-import type { Command, ErrorBody, HostEvent } from "../src/lib/rules";
+import type { Command, ErrorBody, HostEvent, ResultOf } from "../src/lib/rules";
 
 export function loadRulesForTests(): void {
   const wasm = fileURLToPath(new URL("../../../wasm/pkg/selfservice_rules_bg.wasm", import.meta.url));
@@ -43,13 +43,13 @@ export class FakeHost implements HostApi {
   calls: Command[] = [];
   private listeners: Array<(e: HostEvent) => void> = [];
   constructor(public answers: Record<string, (c: Command) => unknown>) {}
-  async request<T>(command: Command): Promise<T> {
+  async request<C extends Command>(command: C): Promise<ResultOf<C>> {
     this.calls.push(command);
     const answer = this.answers[command.type];
     if (!answer) throw new Error(`unexpected ${command.type}`);
     const value = answer(command);
     if (value && typeof value === "object" && "errorBody" in value) throw new HostRequestError((value as { errorBody: ErrorBody }).errorBody);
-    return value as T;
+    return value as ResultOf<C>;
   }
   onEvent(listener: (e: HostEvent) => void): void {
     this.listeners.push(listener);

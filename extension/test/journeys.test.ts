@@ -13,24 +13,20 @@ const rule = () => {
   return verdict.value;
 };
 
+/** The host's `find-card` answer: the one card, in the first virtual reader. */
 function card(state: "usable" | "blocked") {
   return {
-    service: "running",
-    readers: [
-      {
-        name: "Virtual PCD 00 00",
-        card: {
-          profile: "piv",
-          guid: "ab".repeat(16),
-          holderName: "Mr John Rigby",
-          expiry: "2028-01-01",
-          daysLeft: 400,
-          passcode: state === "usable" ? { state, retriesLeft: 3 } : { state },
-          pinConstraint: "piv-strict",
-          passcodeRule: rule(),
-        },
-      },
-    ],
+    reader: "Virtual PCD 00 00",
+    card: {
+      profile: "piv",
+      guid: "ab".repeat(16),
+      holderName: "Mr John Rigby",
+      expiry: "2028-01-01",
+      daysLeft: 400,
+      passcode: state === "usable" ? { state, retriesLeft: 3 } : { state },
+      pinConstraint: "piv-strict",
+      passcodeRule: rule(),
+    },
   };
 }
 
@@ -38,7 +34,7 @@ const proof = { cardGuid: "ab".repeat(16), certificate: "MII", signature: "MEU",
 const challenge = { challengeId: "c1", nonce: "n".repeat(43), expiresAt: 1 };
 
 test("registration goes card, passcode, questions, email, code, done", async () => {
-  const host = new FakeHost({ status: () => card("usable"), "prove-possession": () => proof });
+  const host = new FakeHost({ "find-card": () => card("usable"), "prove-possession": () => proof });
   const { client, calls } = fakePortal({
     "/api/v1/challenges": () => challenge,
     "/api/v1/registration/start": () => ({ flowId: "f1", holderName: "Mr John Rigby", emailOnFile: "john.rigby@nhs.net", expiresAt: 9 }),
@@ -74,7 +70,7 @@ test("registration goes card, passcode, questions, email, code, done", async () 
 
 test("registration reports a wrong passcode with the tries left, and a locked card", async () => {
   const host = new FakeHost({
-    status: () => card("usable"),
+    "find-card": () => card("usable"),
     "prove-possession": () => hostError({ code: "wrong-passcode", retriesLeft: 2, message: "The passcode is wrong. You have 2 more tries before your smartcard locks." }),
   });
   const { client } = fakePortal({ "/api/v1/challenges": () => challenge });
@@ -84,21 +80,21 @@ test("registration reports a wrong passcode with the tries left, and a locked ca
   assert.equal(view.step, "passcode");
   assert.equal(view.step === "passcode" && view.problem?.field, "passcode");
   assert.match(view.step === "passcode" ? view.problem?.message ?? "" : "", /2 more tries/);
-  const locked = new RegisterJourney(new FakeHost({ status: () => card("blocked") }), client, "RA");
+  const locked = new RegisterJourney(new FakeHost({ "find-card": () => card("blocked") }), client, "RA");
   const first = await locked.start();
   assert.equal(first.step === "card" && first.problem?.code, "passcode-blocked");
 });
 
 test("no card, no reader and a missing portal each say what to do", async () => {
-  const empty = new FakeHost({ status: () => ({ service: "running", readers: [{ name: "R" }] }) });
+  const empty = new FakeHost({ "find-card": () => hostError({ code: "no-card", message: "No smartcard was found." }) });
   const { client } = fakePortal({});
   const view = await new RegisterJourney(empty, client, "RA").start();
   assert.equal(view.step === "card" && view.problem?.code, "no-card");
-  const noReader = new FakeHost({ status: () => ({ service: "running", readers: [] }) });
+  const noReader = new FakeHost({ "find-card": () => hostError({ code: "no-reader", message: "No smartcard reader was found." }) });
   const none = await new RegisterJourney(noReader, client, "RA").start();
   assert.equal(none.step === "card" && none.problem?.code, "no-reader");
   const down = { client: new (client.constructor as any)("https://portal.test/", async () => { throw new TypeError("fetch failed"); }) };
-  const journey = new RegisterJourney(new FakeHost({ status: () => card("usable") }), down.client, "RA");
+  const journey = new RegisterJourney(new FakeHost({ "find-card": () => card("usable") }), down.client, "RA");
   await journey.start();
   const unreachable = await journey.submitPasscode("583920");
   assert.equal(unreachable.step === "passcode" && unreachable.problem?.code, "portal-unreachable");
@@ -119,7 +115,7 @@ function unlockPortal(overrides: Record<string, (body: any) => unknown> = {}) {
 
 test("unlock warns with the holder's name, then questions, code, new passcode, done", async () => {
   const host = new FakeHost({
-    status: () => card("blocked"),
+    "find-card": () => card("blocked"),
     "prove-possession": () => proof,
     unlock: () => ({ state: { unblocked: true, passcodeSet: true, pukRotated: true }, passcode: { state: "usable", retriesLeft: 3 }, receipt: { outcome: "o", signature: "s", algorithm: "ES256" } }),
   });
@@ -149,7 +145,7 @@ test("unlock warns with the holder's name, then questions, code, new passcode, d
   assert.equal(host.calls.filter((c) => c.type === "prove-possession").length, 2);
   assert.deepEqual(calls.at(-1)?.body, { flowId: "u1", authorizationId: "a1", receipt: { outcome: "o", signature: "s", algorithm: "ES256" } });
   // Remove and reinsert: the card now reads unblocked.
-  host.answers.status = () => card("usable");
+  host.answers["find-card"] = () => card("usable");
   const changed = new Promise((resolve) => journey.onChange(resolve));
   host.emit({ event: "card-inserted", reader: "Virtual PCD 00 00" });
   assert.deepEqual(await changed, { step: "done", confirmed: true });
@@ -165,7 +161,7 @@ test("wrong answers count down, then self-service locks with the RA contact", as
         : [403, { error: { code: "self-service-locked", raContact: "Call the RA on 0300 123 4567.", message: "locked" } }];
     },
   });
-  const journey = new UnlockJourney(new FakeHost({ status: () => card("blocked"), "prove-possession": () => proof }), client, "RA");
+  const journey = new UnlockJourney(new FakeHost({ "find-card": () => card("blocked"), "prove-possession": () => proof }), client, "RA");
   await journey.start();
   journey.confirmWarning();
   const answers = [{ questionId: "first-car", answer: "x1" }, { questionId: "first-pet", answer: "x2" }];
@@ -179,7 +175,7 @@ test("wrong answers count down, then self-service locks with the RA contact", as
 
 test("an expired code offers a new one", async () => {
   const { client } = unlockPortal({ "/api/v1/unlock/code": () => [410, { error: { code: "code-expired", message: "This code has expired. Ask for a new code." } }] });
-  const journey = new UnlockJourney(new FakeHost({ status: () => card("blocked"), "prove-possession": () => proof }), client, "RA");
+  const journey = new UnlockJourney(new FakeHost({ "find-card": () => card("blocked"), "prove-possession": () => proof }), client, "RA");
   await journey.start();
   journey.confirmWarning();
   await journey.submitAnswers([{ questionId: "first-car", answer: "a1" }, { questionId: "first-pet", answer: "a2" }]);
@@ -192,7 +188,7 @@ test("an expired code offers a new one", async () => {
 test("a card pulled during the unlock is reported, and finishes when it comes back", async () => {
   let attempt = 0;
   const host = new FakeHost({
-    status: () => card("blocked"),
+    "find-card": () => card("blocked"),
     "prove-possession": () => proof,
     unlock: () => {
       attempt += 1;
@@ -220,16 +216,16 @@ test("a card pulled during the unlock is reported, and finishes when it comes ba
 
 test("an unlocked card is not taken through the unlock", async () => {
   const { client } = unlockPortal();
-  const view = await new UnlockJourney(new FakeHost({ status: () => card("usable") }), client, "RA").start();
+  const view = await new UnlockJourney(new FakeHost({ "find-card": () => card("usable") }), client, "RA").start();
   assert.equal(view.step === "card" && view.problem?.code, "not-locked");
 });
 
 /** A locked card's unlock up to the new passcode; `unlock` answers each host unlock in turn. */
-async function pulledJourney(unlockAnswers: Array<() => unknown>, statusAnswers: Array<() => unknown>, overrides: Record<string, (body: any) => unknown> = {}) {
+async function pulledJourney(unlockAnswers: Array<() => unknown>, cardAnswers: Array<() => unknown>, overrides: Record<string, (body: any) => unknown> = {}) {
   let unlocks = 0;
-  // Status answers the locked card until the first unlock, then each of `statusAnswers` in turn.
+  // find-card answers the locked card until the first unlock, then each of `cardAnswers` in turn.
   const host = new FakeHost({
-    status: () => (unlocks === 0 ? card("blocked") : (statusAnswers.shift() ?? (() => card("blocked")))()),
+    "find-card": () => (unlocks === 0 ? card("blocked") : (cardAnswers.shift() ?? (() => card("blocked")))()),
     "prove-possession": () => proof,
     unlock: () => {
       const answer = unlockAnswers[Math.min(unlocks, unlockAnswers.length - 1)];
@@ -293,7 +289,7 @@ test("two insertions while an unlock is with the host start one retry, not two",
 });
 
 test("a pulled card not back in time: the page says what the card holds, and Try again finishes", async () => {
-  const noCard = () => ({ service: "running", readers: [{ name: "Virtual PCD 00 00" }] });
+  const noCard = () => hostError({ code: "no-card", message: "No smartcard was found." });
   const { journey, timers, unlockCount } = await pulledJourney([removed, removed, unlocked], [noCard, () => card("usable")]);
   assert.equal((await journey.submitPasscode("860245", "860245")).step, "reinsert-to-finish");
   const [stuck] = timers();

@@ -31,7 +31,7 @@ pub struct MachineConfig {
     #[serde(default)]
     pub passcode_policy: OrganisationPolicy,
     /// The passcode rule this organisation's cards enforce, when the host cannot tell from
-    /// the card (`piv-strict`: 6 to 8 digits; `seed-legacy`: 4 to 8 printable characters).
+    /// the card (`piv-strict`: 6 to 8 digits; `legacy-printable`: 4 to 8 printable characters).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub card_pin_rule: Option<CardPinConstraint>,
     /// Also write the log to this file.
@@ -209,7 +209,7 @@ fn load_system() -> LoadedConfig {
         Ok(rule) => serde_json::from_value(serde_json::Value::String(rule.clone()))
             .map_err(|_| {
                 error = Some(format!(
-                    "CardPinRule '{rule}' is not piv-strict or seed-legacy"
+                    "CardPinRule '{rule}' is not piv-strict or legacy-printable"
                 ))
             })
             .ok(),

@@ -46,7 +46,7 @@ pub fn run(host: &Host, program: &Path) -> Vec<Check> {
 }
 
 fn pcsc_checks(host: &Host, checks: &mut Vec<Check>) {
-    let status = commands::status::run(host);
+    let status = commands::status::run(host, &Default::default());
     if status.service == ServiceState::Unavailable {
         checks.push(check(
             "pc/sc",

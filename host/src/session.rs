@@ -7,10 +7,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use selfservice_rules::protocol::{
-    parse_request, CancelResult, Command, ErrorBody, EventMessage, Hello, HostError, HostMessage,
-    Outcome, Reply, PROTOCOL_VERSION,
+    parse_request, CancelResult, Command, CommandResult, ErrorBody, EventMessage, Hello, HostError,
+    HostMessage, Outcome, QuitResult, Reply, PROTOCOL_VERSION,
 };
-use serde::Serialize;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
@@ -106,7 +105,7 @@ where
         tracing::debug!(id, command = request.command.name(), "request");
         match request.command {
             Command::Quit(_) => {
-                reply(&sender, id, Ok(serde_json::json!({})));
+                reply(&sender, id, Ok(QuitResult {}.into()));
                 break;
             }
             Command::Cancel(params) => {
@@ -114,13 +113,10 @@ where
                 if let Some(cancel) = &cancel {
                     cancel.cancel();
                 }
-                reply_value(
-                    &sender,
-                    id,
-                    Ok(CancelResult {
-                        cancelled: cancel.is_some(),
-                    }),
-                );
+                let cancelled = CancelResult {
+                    cancelled: cancel.is_some(),
+                };
+                reply(&sender, id, Ok(cancelled.into()));
             }
             command => {
                 let cancel = Cancel::default();
@@ -178,33 +174,27 @@ where
 }
 
 /// Runs one command on this (blocking) thread.
-fn execute(
-    host: &Host,
-    command: Command,
-    cancel: &Cancel,
-) -> Result<serde_json::Value, CommandError> {
-    fn json<T: Serialize>(value: T) -> Result<serde_json::Value, CommandError> {
-        serde_json::to_value(value).map_err(|e| CommandError::Internal(e.to_string()))
-    }
-    match command {
-        Command::Status(_) => json(commands::status::run(host)),
+fn execute(host: &Host, command: Command, cancel: &Cancel) -> Result<CommandResult, CommandError> {
+    Ok(match command {
+        Command::Status(params) => commands::status::run(host, &params).into(),
+        Command::FindCard(params) => commands::find_card::run(host, &params, cancel)?.into(),
         Command::ProvePossession(params) => {
-            json(commands::prove_possession::run(host, &params, cancel)?)
+            commands::prove_possession::run(host, &params, cancel)?.into()
         }
-        Command::Unlock(params) => json(commands::unlock::run(host, &params, cancel)?),
+        Command::Unlock(params) => commands::unlock::run(host, &params, cancel)?.into(),
         Command::ChangePasscode(params) => {
-            json(commands::change_passcode::run(host, &params, cancel)?)
+            commands::change_passcode::run(host, &params, cancel)?.into()
         }
         Command::Cancel(_) | Command::Quit(_) => {
-            Err(CommandError::Internal("handled by the session".into()))
+            return Err(CommandError::Internal("handled by the session".into()))
         }
-    }
+    })
 }
 
 fn reply(
     sender: &mpsc::UnboundedSender<HostMessage>,
     id: u32,
-    outcome: Result<serde_json::Value, CommandError>,
+    outcome: Result<CommandResult, CommandError>,
 ) {
     let outcome = match outcome {
         Ok(value) => Outcome::Result(value),
@@ -217,20 +207,6 @@ fn reply(
         id: Some(id),
         outcome,
     }));
-}
-
-fn reply_value<T: Serialize>(
-    sender: &mpsc::UnboundedSender<HostMessage>,
-    id: u32,
-    outcome: Result<T, CommandError>,
-) {
-    reply(
-        sender,
-        id,
-        outcome.and_then(|v| {
-            serde_json::to_value(v).map_err(|e| CommandError::Internal(e.to_string()))
-        }),
-    );
 }
 
 fn send_error(

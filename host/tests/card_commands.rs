@@ -97,16 +97,16 @@ fn status_shows_the_card_its_holder_expiry_passcode_state_and_rule() {
 }
 
 #[test]
-fn a_seed_rule_card_reports_the_seed_rule_and_an_expired_card_negative_days() {
+fn a_legacy_rule_card_reports_the_legacy_rule_and_an_expired_card_negative_days() {
     let mut world = World::new();
-    world.insert("seed-legacy", 0);
+    world.insert("legacy-printable", 0);
     world.insert("expired", 1);
     let mut host = world.host();
     host.hello();
     host.wait_for_card(0);
     let status = host.wait_for_card(1);
     let seed = &reader(&status, 0)["card"];
-    assert_eq!(seed["pinConstraint"], "seed-legacy");
+    assert_eq!(seed["pinConstraint"], "legacy-printable");
     assert_eq!(seed["passcodeRule"]["minLength"], 4);
     assert_eq!(seed["passcodeRule"]["charset"], "keyboard");
     assert!(reader(&status, 1)["card"]["daysLeft"]
@@ -290,4 +290,66 @@ fn a_card_without_the_piv_application_is_unsupported() {
         .as_str()
         .unwrap_or_default()
         .contains("Registration Authority"));
+}
+
+#[test]
+fn find_card_is_the_hosts_one_choice_of_card_and_can_wait_for_one() {
+    let mut world = World::new();
+    let mut host = world.host();
+    host.hello();
+    host.status_until(|s| s["readers"].as_array().is_some_and(|r| r.len() == 2));
+    let none = host.request(json!({"type": "find-card"}));
+    assert_eq!(none["error"]["code"], "no-card", "{none}");
+    assert!(none["error"]["message"].is_string());
+    // Waiting: the card arriving answers it, with what status would show of that card.
+    let waiting = host.send(json!({"type": "find-card", "waitForCardMs": 10000}));
+    world.insert("locked", 1);
+    let found = host.reply(waiting);
+    assert_eq!(found["result"]["reader"], "Virtual PCD 00 01", "{found}");
+    assert_eq!(found["result"]["card"]["holderName"], "Mr John Rigby");
+    assert_eq!(
+        found["result"]["card"]["passcode"],
+        json!({"state": "blocked"})
+    );
+    // Two cards: the host will not guess; a named reader settles it.
+    world.insert("unlocked", 0);
+    host.wait_for_card(0);
+    let two = host.request(json!({"type": "find-card"}));
+    assert_eq!(two["error"]["code"], "multiple-cards", "{two}");
+    let named = host.request(json!({"type": "find-card", "reader": "Virtual PCD 00 00"}));
+    assert_eq!(
+        named["result"]["card"]["guid"],
+        world.card(0).file().guid.as_str()
+    );
+    let short = host
+        .request(json!({"type": "find-card", "reader": "Virtual PCD 00 00", "waitForCardMs": 1}));
+    assert!(
+        short.get("result").is_some(),
+        "a card present needs no wait: {short}"
+    );
+}
+
+#[test]
+fn status_of_the_reader_an_event_names_reads_no_other_card() {
+    let mut world = World::new();
+    world.insert("unlocked", 0);
+    world.insert("locked", 1);
+    let mut host = world.host();
+    host.hello();
+    host.wait_for_card(0);
+    host.wait_for_card(1);
+    world.card(0).running.start_recording();
+    world.card(1).running.start_recording();
+    let one = host.request(json!({"type": "status", "reader": "Virtual PCD 00 01"}));
+    let readers = one["result"]["readers"].as_array().expect("readers");
+    assert_eq!(readers.len(), 1, "{one}");
+    assert_eq!(readers[0]["card"]["holderName"], "Mr John Rigby");
+    assert!(
+        world.card(0).running.take_recording().is_empty(),
+        "the other card was read"
+    );
+    assert!(!world.card(1).running.take_recording().is_empty());
+    // A reader that has gone is simply not listed.
+    let gone = host.request(json!({"type": "status", "reader": "No Such Reader"}));
+    assert_eq!(gone["result"]["readers"], json!([]), "{gone}");
 }

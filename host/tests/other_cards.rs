@@ -226,19 +226,19 @@ fn a_real_cards_atr_names_it_and_an_unknown_card_keeps_the_piv_rule() {
 
     // A card generation the host knows by its ATR.
     let mut legacy = World::new();
-    legacy.insert("seed-legacy", 0);
+    legacy.insert("legacy-printable", 0);
     let mut host = ready(&legacy);
     let card = card_status(&mut host);
     assert_eq!(
         (card["pinConstraint"].clone(), card["pinRuleSource"].clone()),
-        (json!("seed-legacy"), json!("known-card"))
+        (json!("legacy-printable"), json!("known-card"))
     );
 }
 
 #[test]
 fn it_sets_the_passcode_rule_for_cards_the_host_cannot_tell() {
     let mut world = World::new();
-    world.configure(json!({"cardPinRule": "seed-legacy"}));
+    world.configure(json!({"cardPinRule": "legacy-printable"}));
     world.insert_quirky("unlocked", 0, &[], |file| {
         file.atr = Some(YUBIKEY_ATR.into());
     });
@@ -246,7 +246,7 @@ fn it_sets_the_passcode_rule_for_cards_the_host_cannot_tell() {
     let card = card_status(&mut host);
     assert_eq!(
         (card["pinConstraint"].clone(), card["pinRuleSource"].clone()),
-        (json!("seed-legacy"), json!("configuration")),
+        (json!("legacy-printable"), json!("configuration")),
         "{card}"
     );
     assert_eq!(card["passcodeRule"]["minLength"], 4, "{card}");

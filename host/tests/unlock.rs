@@ -159,7 +159,7 @@ fn a_new_passcode_outside_the_rule_is_refused_before_anything_reaches_the_card()
 #[test]
 fn a_seed_rule_card_accepts_a_printable_passcode() {
     let mut world = World::new();
-    world.insert("seed-legacy", 0);
+    world.insert("legacy-printable", 0);
     let mut host = world.host();
     host.hello();
     host.wait_for_card(0);

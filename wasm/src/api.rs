@@ -28,6 +28,21 @@ pub mod paths {
     pub const UNLOCK_CODE_RESEND: &str = "/api/v1/unlock/code/resend";
     pub const UNLOCK_AUTHORIZATION: &str = "/api/v1/unlock/authorization";
     pub const UNLOCK_RESULT: &str = "/api/v1/unlock/result";
+
+    /// Every path by its constant's name (the extension's `API_PATHS`).
+    pub const ALL: [(&str, &str); 11] = [
+        ("CHALLENGES", CHALLENGES),
+        ("REGISTRATION_START", REGISTRATION_START),
+        ("REGISTRATION_QUESTIONS", REGISTRATION_QUESTIONS),
+        ("REGISTRATION_EMAIL", REGISTRATION_EMAIL),
+        ("REGISTRATION_CONFIRM", REGISTRATION_CONFIRM),
+        ("UNLOCK_START", UNLOCK_START),
+        ("UNLOCK_ANSWERS", UNLOCK_ANSWERS),
+        ("UNLOCK_CODE", UNLOCK_CODE),
+        ("UNLOCK_CODE_RESEND", UNLOCK_CODE_RESEND),
+        ("UNLOCK_AUTHORIZATION", UNLOCK_AUTHORIZATION),
+        ("UNLOCK_RESULT", UNLOCK_RESULT),
+    ];
 }
 
 /// `POST challenges`
@@ -64,7 +79,7 @@ pub struct StartFlow {
 pub struct RegistrationStarted {
     pub flow_id: String,
     pub holder_name: String,
-    /// The address from the user's contact details, offered for confirmation (seeds: "Below
+    /// The address from the user's contact details, offered for confirmation (staff guide: "Below
     /// email has been copied from your contact details. You can overwrite this").
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(target_arch = "wasm32", tsify(optional))]
@@ -296,5 +311,21 @@ mod tests {
         ] {
             assert!(path.starts_with(API_PREFIX), "{path}");
         }
+    }
+
+    #[test]
+    fn every_path_has_one_typed_entry_for_the_pages() {
+        // The TypeScript `PortalApi` (declared with the other page types in `wasm_api`) gives
+        // each path its request and response types; the extension's client accepts no other.
+        let typescript = include_str!("wasm_api.rs");
+        let table = &typescript[typescript
+            .find("export interface PortalApi")
+            .expect("PortalApi")..];
+        let table = &table[..table.find("\n}").expect("end of PortalApi")];
+        for (name, path) in paths::ALL {
+            assert!(path.starts_with(API_PREFIX), "{name}");
+            assert_eq!(table.matches(&format!("\"{path}\":")).count(), 1, "{name}");
+        }
+        assert_eq!(table.matches("request:").count(), paths::ALL.len());
     }
 }

@@ -2,7 +2,7 @@
 //! type, in one crate compiled natively into the host and the portal and to wasm for the
 //! extension pages, so the three can never disagree.
 //!
-//! - [`passcode`]: the effective passcode rule (seeds' rule, card, organisation) and its checks
+//! - [`passcode`]: the effective passcode rule (the staff guides' rule, card, organisation) and its checks
 //! - [`email`]: approved email domains
 //! - [`questions`]: the 20 security questions, the choice rule, answer normalisation
 //! - [`codes`]: emailed codes, their 15-minute life, question attempt counting

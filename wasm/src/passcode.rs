@@ -1,4 +1,4 @@
-//! Passcode policy (DESIGN 4.4): the seeds' rule, narrowed by what the card accepts and by the
+//! Passcode policy (DESIGN 4.4): the staff guides' rule, narrowed by what the card accepts and by the
 //! organisation's override. One effective rule, shown to the user before they type and checked
 //! again by the host and the portal.
 
@@ -7,9 +7,9 @@ use serde::{Deserialize, Serialize};
 #[cfg(target_arch = "wasm32")]
 use tsify::Tsify;
 
-/// The seeds' rule: "between 4 and 8 characters long. You can use any standard keyboard characters."
-pub const SEED_MIN_LENGTH: u8 = 4;
-pub const SEED_MAX_LENGTH: u8 = 8;
+/// The staff guides' rule, for every card: "between 4 and 8 characters long. You can use any standard keyboard characters."
+pub const GUIDE_MIN_LENGTH: u8 = 4;
+pub const GUIDE_MAX_LENGTH: u8 = 8;
 /// Standard PIV (SP 800-73): 6 to 8 digits, padded with 0xFF on the card.
 pub const PIV_MIN_LENGTH: u8 = 6;
 pub const PIV_MAX_LENGTH: u8 = 8;
@@ -31,7 +31,9 @@ pub enum CardPinConstraint {
     /// Standard PIV: 6 to 8 digits.
     PivStrict,
     /// Cards personalised for the legacy NHS rule: 4 to 8 printable keyboard characters.
-    SeedLegacy,
+    /// (`seed-legacy`, its first name, is still read, so configurations set with it work.)
+    #[serde(alias = "seed-legacy")]
+    LegacyPrintable,
 }
 
 /// Which characters a passcode may contain.
@@ -121,19 +123,21 @@ pub enum PolicyConflict {
 }
 
 impl PasscodeRule {
-    /// The seeds' rule narrowed by the card and the organisation.
+    /// The staff guides' rule narrowed by the card and the organisation.
     pub fn effective(
         card: CardPinConstraint,
         org: &OrganisationPolicy,
     ) -> Result<PasscodeRule, PolicyConflict> {
         let (card_min, card_max, card_charset) = match card {
             CardPinConstraint::PivStrict => (PIV_MIN_LENGTH, PIV_MAX_LENGTH, Charset::Digits),
-            CardPinConstraint::SeedLegacy => (SEED_MIN_LENGTH, SEED_MAX_LENGTH, Charset::Keyboard),
+            CardPinConstraint::LegacyPrintable => {
+                (GUIDE_MIN_LENGTH, GUIDE_MAX_LENGTH, Charset::Keyboard)
+            }
         };
-        let min_length = SEED_MIN_LENGTH
+        let min_length = GUIDE_MIN_LENGTH
             .max(card_min)
             .max(org.min_length.unwrap_or(0));
-        let max_length = SEED_MAX_LENGTH
+        let max_length = GUIDE_MAX_LENGTH
             .min(card_max)
             .min(org.max_length.unwrap_or(u8::MAX));
         if min_length > max_length {

@@ -6,9 +6,9 @@ use serde::{Deserialize, Serialize};
 #[cfg(target_arch = "wasm32")]
 use tsify::Tsify;
 
-/// Registration sets exactly this many questions (seeds: "set 4 security questions from a choice of 20").
+/// Registration sets exactly this many questions (staff guide: "set 4 security questions from a choice of 20").
 pub const REGISTRATION_QUESTION_COUNT: usize = 4;
-/// Unlock asks between 2 and 4 of the user's questions (seeds).
+/// Unlock asks between 2 and 4 of the user's questions (staff guide).
 pub const UNLOCK_QUESTIONS_MIN: usize = 2;
 pub const UNLOCK_QUESTIONS_MAX: usize = 4;
 /// Bumped whenever [`normalise_answer`] changes, so stored hashes say which form they hash.

@@ -3,16 +3,19 @@
 
 use serde::Serialize;
 
+///
+/// Made only from a `Result` (its fields are the crate's own), so the pages' type, a
+/// union on `ok`, holds: `value` exactly when ok, `reason` and `message` exactly when not.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Verdict<T, E> {
-    pub ok: bool,
+    pub(crate) ok: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub value: Option<T>,
+    pub(crate) value: Option<T>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub reason: Option<E>,
+    pub(crate) reason: Option<E>,
     /// The sentence to show; absent on success.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub message: Option<String>,
+    pub(crate) message: Option<String>,
 }
 
 impl<T, E: std::fmt::Display> From<Result<T, E>> for Verdict<T, E> {

@@ -15,7 +15,7 @@ use crate::verdict::Verdict;
 #[wasm_bindgen(typescript_custom_section)]
 const VERDICT_TS: &str = r#"
 /** What every check returns: the accepted value, or a typed reason and a sentence to show. */
-export interface Verdict<T, E> { ok: boolean; value?: T; reason?: E; message?: string }
+export type Verdict<T, E> = { ok: true; value: T } | { ok: false; reason: E; message: string };
 /** The request fields a host request check reports. */
 export interface RequestSummary { id: number; type: string }
 export interface RequestProblem { id?: number; field: string }
@@ -25,8 +25,35 @@ export type ErrorBody = HostError & { message: string };
 export type ApiErrorDetail = ApiError & { message: string };
 /** An event frame from the host. */
 export type EventMessage = HostEvent & { type: "event" };
+/** Each command's result type, by the command's `type` (the host's `CommandResult`). */
+export interface CommandResults {
+  status: StatusResult;
+  "find-card": CardInReader;
+  "prove-possession": CardProof;
+  unlock: UnlockResult;
+  "change-passcode": ChangePasscodeResult;
+  cancel: CancelResult;
+  quit: QuitResult;
+}
+/** What a command resolves to. */
+export type ResultOf<C extends Command> = CommandResults[C["type"]];
 /** A reply from the host to one request. */
-export type Reply = { id: number; result: unknown } | { id: number | null; error: ErrorBody };
+export type Reply = { id: number; result: CommandResult } | { id: number | null; error: ErrorBody };
+/** Each portal endpoint's request and response body, by path (the rules crate's
+ * `api::paths`, which the extension has as `API_PATHS`). */
+export interface PortalApi {
+  "/api/v1/challenges": { request: ChallengeRequest; response: Challenge };
+  "/api/v1/registration/start": { request: StartFlow; response: RegistrationStarted };
+  "/api/v1/registration/questions": { request: Answers; response: Acknowledged };
+  "/api/v1/registration/email": { request: EmailStep; response: CodeSent };
+  "/api/v1/registration/confirm": { request: CodeStep; response: RegistrationComplete };
+  "/api/v1/unlock/start": { request: StartFlow; response: UnlockStarted };
+  "/api/v1/unlock/answers": { request: Answers; response: CodeSent };
+  "/api/v1/unlock/code": { request: CodeStep; response: CodeAccepted };
+  "/api/v1/unlock/code/resend": { request: FlowStep; response: CodeSent };
+  "/api/v1/unlock/authorization": { request: AuthorizationRequest; response: AuthorizationIssued };
+  "/api/v1/unlock/result": { request: UnlockReport; response: Acknowledged };
+}
 /** Any frame the host writes. */
 export type HostMessage = Hello | EventMessage | Reply;
 "#;

@@ -81,19 +81,10 @@ fn write_names(pkg: &Path) -> Result<()> {
         // The workspace's version (every crate carries it), which the extension carries too.
         "VERSION": env!("CARGO_PKG_VERSION"),
         // The portal API's paths: the extension names no path of its own.
-        "API_PATHS": {
-            "CHALLENGES": paths::CHALLENGES,
-            "REGISTRATION_START": paths::REGISTRATION_START,
-            "REGISTRATION_QUESTIONS": paths::REGISTRATION_QUESTIONS,
-            "REGISTRATION_EMAIL": paths::REGISTRATION_EMAIL,
-            "REGISTRATION_CONFIRM": paths::REGISTRATION_CONFIRM,
-            "UNLOCK_START": paths::UNLOCK_START,
-            "UNLOCK_ANSWERS": paths::UNLOCK_ANSWERS,
-            "UNLOCK_CODE": paths::UNLOCK_CODE,
-            "UNLOCK_CODE_RESEND": paths::UNLOCK_CODE_RESEND,
-            "UNLOCK_AUTHORIZATION": paths::UNLOCK_AUTHORIZATION,
-            "UNLOCK_RESULT": paths::UNLOCK_RESULT,
-        },
+        "API_PATHS": paths::ALL
+            .into_iter()
+            .map(|(name, path)| (name.to_string(), serde_json::Value::from(path)))
+            .collect::<serde_json::Map<_, _>>(),
     });
     std::fs::write(
         pkg.join("names.json"),

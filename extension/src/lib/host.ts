@@ -2,7 +2,7 @@
 // matched by id, events passed on, reconnect with backoff, and a clear state when the host is
 // not installed or speaks another protocol version.
 
-import type { Command, ErrorBody, Hello, HostEvent, HostMessage } from "./rules";
+import type { Command, CommandResult, ErrorBody, Hello, HostEvent, HostMessage, ResultOf } from "./rules";
 import { PROTOCOL_VERSION } from "./constants";
 
 /** The part of a runtime.Port this class uses (a fake one in tests). */
@@ -16,7 +16,8 @@ export interface PortLike {
 
 /** What journeys need of the host (the session itself, or the page's relay to it). */
 export interface HostApi {
-  request<T>(command: Command): Promise<T>;
+  /** Sends a command; resolves with that command's result type (`CommandResults`). */
+  request<C extends Command>(command: C): Promise<ResultOf<C>>;
   onEvent(listener: (event: HostEvent) => void): void;
 }
 
@@ -64,7 +65,7 @@ export function describeHostState(state: HostState): string {
 /** Browser error texts for a host that is not registered (Chromium, then Firefox). */
 const NOT_INSTALLED = [/not found/i, /no such native application/i, /forbidden/i, /not allowed/i];
 
-type Pending = { resolve: (value: unknown) => void; reject: (error: Error) => void };
+type Pending = { resolve: (value: CommandResult) => void; reject: (error: Error) => void };
 
 export interface HostSessionOptions {
   /** Waits between reconnection attempts; the last one repeats. */
@@ -123,13 +124,14 @@ export class HostSession implements HostApi {
   }
 
   /** Sends a command; resolves with its result or rejects with its typed error. */
-  async request<T>(command: Command): Promise<T> {
+  async request<C extends Command>(command: C): Promise<ResultOf<C>> {
     await this.ready();
     const port = this.port;
     if (!port) throw new HostUnavailableError(this.state);
     const id = this.nextId++;
-    return new Promise<T>((resolve, reject) => {
-      this.pending.set(id, { resolve: resolve as (v: unknown) => void, reject });
+    return new Promise<ResultOf<C>>((resolve, reject) => {
+      // The host answers request `id` with the result of this command's type.
+      this.pending.set(id, { resolve: resolve as (v: CommandResult) => void, reject });
       port.postMessage({ id, ...command });
     });
   }

@@ -1,6 +1,6 @@
 // The portal's HTTP API client (paths and types from the shared rules crate).
 
-import type { ApiErrorDetail } from "./rules";
+import type { ApiErrorDetail, PortalApi } from "./rules";
 
 export class PortalError extends Error {
   constructor(
@@ -32,7 +32,8 @@ export class PortalClient {
     return new URL(this.baseUrl).origin;
   }
 
-  async post<T>(path: string, body: unknown): Promise<T> {
+  /** POSTs an endpoint's request body; resolves with its response body (`PortalApi`). */
+  async post<P extends keyof PortalApi>(path: P, body: PortalApi[P]["request"]): Promise<PortalApi[P]["response"]> {
     let response;
     try {
       response = await this.fetcher(new URL(path, this.baseUrl).toString(), {
@@ -58,6 +59,6 @@ export class PortalClient {
       };
       throw new PortalError(detail as ApiErrorDetail, response.status);
     }
-    return payload as T;
+    return payload as PortalApi[P]["response"];
   }
 }

@@ -1,4 +1,4 @@
-// The registration journey (seeds: "Self Service Registration"), as steps a page renders:
+// The registration journey (staff guide: "Self Service Registration"), as steps a page renders:
 // card -> passcode -> questions -> email -> code -> done. Every rule is checked here with the
 // shared rules first, then again by the host and the portal.
 
@@ -6,16 +6,7 @@ import { API_PATHS } from "./constants";
 import type { HostApi } from "./host";
 import type { PortalClient } from "./portal";
 import { problemFrom, type Problem } from "./problems";
-import type {
-  CardProof,
-  CardStatus,
-  Challenge,
-  CodeSent,
-  QuestionAnswer,
-  RegistrationComplete,
-  RegistrationStarted,
-  StatusResult,
-} from "./rules";
+import type { CardStatus, QuestionAnswer, StatusResult } from "./rules";
 import { rules } from "./rules";
 import { findCard, type CardInReader } from "./cards";
 
@@ -78,8 +69,8 @@ export class RegisterJourney {
       return this.view;
     }
     try {
-      const challenge = await this.portal.post<Challenge>(API_PATHS.CHALLENGES, { purpose: "register" });
-      const proof = await this.host.request<CardProof>({
+      const challenge = await this.portal.post(API_PATHS.CHALLENGES, { purpose: "register" });
+      const proof = await this.host.request({
         type: "prove-possession",
         purpose: "register",
         origin: this.portal.origin,
@@ -87,7 +78,7 @@ export class RegisterJourney {
         passcode,
         reader: card.reader,
       });
-      const started = await this.portal.post<RegistrationStarted>(API_PATHS.REGISTRATION_START, {
+      const started = await this.portal.post(API_PATHS.REGISTRATION_START, {
         challengeId: challenge.challengeId,
         proof,
       });
@@ -129,7 +120,7 @@ export class RegisterJourney {
       return here({ code: verdict.reason?.code ?? "email", title: "Use an approved email address", message: verdict.message ?? "", field: "email", action: "retry" });
     }
     try {
-      const sent = await this.portal.post<CodeSent>(API_PATHS.REGISTRATION_EMAIL, { flowId: this.flowId, email });
+      const sent = await this.portal.post(API_PATHS.REGISTRATION_EMAIL, { flowId: this.flowId, email });
       this.email = email;
       this.view = { step: "code", sentTo: sent.sentTo, expiresAt: sent.expiresAt };
     } catch (error) {
@@ -151,7 +142,7 @@ export class RegisterJourney {
       return this.view;
     }
     try {
-      const done = await this.portal.post<RegistrationComplete>(API_PATHS.REGISTRATION_CONFIRM, { flowId: this.flowId, code: verdict.value });
+      const done = await this.portal.post(API_PATHS.REGISTRATION_CONFIRM, { flowId: this.flowId, code: verdict.value });
       this.view = { step: "done", message: done.message };
     } catch (error) {
       if (current) this.view = { ...current, problem: this.fail(error) };

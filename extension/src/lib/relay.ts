@@ -9,11 +9,11 @@
 
 import browser from "webextension-polyfill";
 import { HostRequestError, HostUnavailableError, type HostApi, type HostState } from "./host";
-import type { Command, ErrorBody, HostEvent } from "./rules";
+import type { Command, CommandResult, ErrorBody, HostEvent, ResultOf } from "./rules";
 
 export type ToBackground = { kind: "request"; cid: number; command: Command };
 export type FromBackground =
-  | { kind: "reply"; cid: number; result?: unknown; error?: ErrorBody; unavailable?: HostState }
+  | ({ kind: "reply"; cid: number } & ({ result: CommandResult } | { error: ErrorBody } | { unavailable: HostState }))
   | { kind: "event"; event: HostEvent }
   | { kind: "host-state"; state: HostState };
 
@@ -22,7 +22,7 @@ export const JOURNEY_PORT = "journey";
 export class HostRelay implements HostApi {
   private port = browser.runtime.connect({ name: JOURNEY_PORT });
   private next = 1;
-  private pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();
+  private pending = new Map<number, { resolve: (v: CommandResult) => void; reject: (e: Error) => void }>();
   private events: Array<(event: HostEvent) => void> = [];
   private states: Array<(state: HostState) => void> = [];
   state: HostState = { kind: "connecting" };
@@ -39,17 +39,18 @@ export class HostRelay implements HostApi {
         const pending = this.pending.get(message.cid);
         if (!pending) return;
         this.pending.delete(message.cid);
-        if (message.error) pending.reject(new HostRequestError(message.error));
-        else if (message.unavailable) pending.reject(new HostUnavailableError(message.unavailable));
+        if ("error" in message) pending.reject(new HostRequestError(message.error));
+        else if ("unavailable" in message) pending.reject(new HostUnavailableError(message.unavailable));
         else pending.resolve(message.result);
       }
     });
   }
 
-  request<T>(command: Command): Promise<T> {
+  request<C extends Command>(command: C): Promise<ResultOf<C>> {
     const cid = this.next++;
-    return new Promise<T>((resolve, reject) => {
-      this.pending.set(cid, { resolve: resolve as (v: unknown) => void, reject });
+    return new Promise<ResultOf<C>>((resolve, reject) => {
+      // The background answers `cid` with the host's result for this command.
+      this.pending.set(cid, { resolve: resolve as (v: CommandResult) => void, reject });
       const message: ToBackground = { kind: "request", cid, command };
       this.port.postMessage(message);
     });

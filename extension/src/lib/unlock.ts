@@ -1,4 +1,4 @@
-// The unlock journey (seeds: "Smartcard Unlock"): card -> warning ("You are attempting to
+// The unlock journey (staff guide: "Smartcard Unlock"): card -> warning ("You are attempting to
 // unlock a Smartcard issued to ...") -> questions -> unlock code -> new passcode twice ->
 // unlocking -> done, confirmed when the card comes back unblocked.
 
@@ -9,12 +9,9 @@ import { problemFrom, type Problem } from "./problems";
 import type {
   AuthorizationIssued,
   CardProof,
-  Challenge,
-  CodeSent,
   PasscodeRule,
   QuestionAnswer,
   UnlockReceipt,
-  UnlockResult,
   UnlockStarted,
 } from "./rules";
 import { rules } from "./rules";
@@ -156,9 +153,9 @@ export class UnlockJourney {
         });
       }
       this.rule = card.card.passcodeRule;
-      const challenge = await this.portal.post<Challenge>(API_PATHS.CHALLENGES, { purpose: "unlock" });
+      const challenge = await this.portal.post(API_PATHS.CHALLENGES, { purpose: "unlock" });
       const proof = await this.proveUnlock(challenge.nonce, card.reader);
-      const started = await this.portal.post<UnlockStarted>(API_PATHS.UNLOCK_START, {
+      const started = await this.portal.post(API_PATHS.UNLOCK_START, {
         challengeId: challenge.challengeId,
         proof,
       });
@@ -173,7 +170,7 @@ export class UnlockJourney {
 
   /** The card's 9E proof for a portal challenge; it carries this host session's unlock key. */
   private proveUnlock(nonce: string, reader: string | undefined, waitForCardMs?: number): Promise<CardProof> {
-    return this.host.request<CardProof>({
+    return this.host.request({
       type: "prove-possession",
       purpose: "unlock",
       origin: this.portal.origin,
@@ -203,7 +200,7 @@ export class UnlockJourney {
       return this.set({ ...current, problem: { code: "blank", title: "Answer every question", message: "Enter an answer to each question.", field: `answer-${blank}`, action: "retry" } });
     }
     try {
-      const sent = await this.portal.post<CodeSent>(API_PATHS.UNLOCK_ANSWERS, { flowId: this.flowId, answers });
+      const sent = await this.portal.post(API_PATHS.UNLOCK_ANSWERS, { flowId: this.flowId, answers });
       return this.set({ step: "code", sentTo: sent.sentTo, expiresAt: sent.expiresAt });
     } catch (error) {
       const problem = this.fail(error);
@@ -216,7 +213,7 @@ export class UnlockJourney {
   async newCode(): Promise<UnlockView> {
     const current = this.view.step === "code" ? this.view : null;
     try {
-      const sent = await this.portal.post<CodeSent>(API_PATHS.UNLOCK_CODE_RESEND, { flowId: this.flowId });
+      const sent = await this.portal.post(API_PATHS.UNLOCK_CODE_RESEND, { flowId: this.flowId });
       return this.set({ step: "code", sentTo: sent.sentTo, expiresAt: sent.expiresAt });
     } catch (error) {
       return current ? this.set({ ...current, problem: this.fail(error) }) : this.view;
@@ -298,9 +295,9 @@ export class UnlockJourney {
     const retrying = this.view.step === "reinsert-to-finish" || this.view.step === "unfinished";
     let issued: AuthorizationIssued;
     try {
-      const challenge = await this.portal.post<Challenge>(API_PATHS.CHALLENGES, { purpose: "unlock" });
+      const challenge = await this.portal.post(API_PATHS.CHALLENGES, { purpose: "unlock" });
       const proof = await this.proveUnlock(challenge.nonce, this.card?.reader, 30000);
-      issued = await this.portal.post<AuthorizationIssued>(API_PATHS.UNLOCK_AUTHORIZATION, {
+      issued = await this.portal.post(API_PATHS.UNLOCK_AUTHORIZATION, {
         flowId: this.flowId,
         challengeId: challenge.challengeId,
         proof,
@@ -311,7 +308,7 @@ export class UnlockJourney {
       return this.set({ step: "passcode", rule, problem: this.fail(error) });
     }
     try {
-      const result = await this.host.request<UnlockResult>({
+      const result = await this.host.request({
         type: "unlock",
         origin: this.portal.origin,
         authorization: issued.authorization,

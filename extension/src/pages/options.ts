@@ -5,7 +5,6 @@ import browser from "webextension-polyfill";
 import { loadConfig, LOCAL_KEY } from "../lib/config";
 import { describeHostState } from "../lib/host";
 import { HostRelay } from "../lib/relay";
-import type { StatusResult } from "../lib/rules";
 import { field, form, h, submit } from "./ui";
 
 async function main(): Promise<void> {
@@ -40,7 +39,7 @@ async function main(): Promise<void> {
 
   const host = new HostRelay();
   try {
-    const status = await host.request<StatusResult>({ type: "status" });
+    const status = await host.request({ type: "status" });
     const state = host.state;
     diagnostics.replaceChildren(
       h("p", { id: "host-version" }, state.kind === "ready" ? `Smartcard software version ${state.version}` : describeHostState(state)),

@@ -2,6 +2,7 @@
 //! returns its typed result or a [`CommandError`].
 
 pub mod change_passcode;
+pub mod find_card;
 pub mod prove_possession;
 pub mod status;
 pub mod unlock;
@@ -108,8 +109,7 @@ pub fn open_card(
     wait_for_card_ms: Option<u32>,
     cancel: &Cancel,
 ) -> Result<OpenCard, CommandError> {
-    let wait =
-        wait_for_card_ms.map(|ms| Duration::from_millis(u64::from(ms.min(MAX_WAIT_FOR_CARD_MS))));
+    let wait = wait_limit(wait_for_card_ms);
     if host.pcsc.busy_for(reader) {
         return Err(CardError::Busy.into());
     }
@@ -122,6 +122,11 @@ pub fn open_card(
         connection,
         _claim: claim,
     })
+}
+
+/// A request's `waitForCardMs`, capped at the protocol's limit.
+pub fn wait_limit(wait_for_card_ms: Option<u32>) -> Option<Duration> {
+    wait_for_card_ms.map(|ms| Duration::from_millis(u64::from(ms.min(MAX_WAIT_FOR_CARD_MS))))
 }
 
 /// Unix seconds now.

@@ -3,7 +3,7 @@
 
 use base64::Engine;
 use selfservice_rules::protocol::{
-    CardStatus, ExpirySource, ReaderStatus, ServiceState, StatusResult,
+    CardStatus, ExpirySource, ReaderStatus, ServiceState, StatusParams, StatusResult,
 };
 use x509_cert::der::Decode;
 
@@ -12,7 +12,7 @@ use crate::piv::apdu::Slot;
 use crate::piv::{CardError, Piv, Transmit};
 use crate::readers::lock;
 
-pub fn run(host: &Host) -> StatusResult {
+pub fn run(host: &Host, params: &StatusParams) -> StatusResult {
     let readers = match host.pcsc.snapshot() {
         Ok(readers) => readers,
         Err(CardError::ServiceUnavailable) => {
@@ -28,23 +28,23 @@ pub fn run(host: &Host) -> StatusResult {
     };
     let readers = readers
         .into_iter()
+        // One reader when asked (a page refreshing what an event named); cards elsewhere
+        // are not read.
+        .filter(|reader| {
+            params
+                .reader
+                .as_ref()
+                .is_none_or(|name| *name == reader.display_name())
+        })
         .map(|reader| {
-            let card = if !reader.present {
-                None
-            } else if host.pcsc.is_claimed(&reader.name) {
-                // An operation holds the card: show what was last read rather than wait.
-                lock(&host.last_status).get(&reader.name).cloned()
-            } else {
-                match read_card(host, &reader) {
-                    Ok(status) => {
-                        lock(&host.last_status).insert(reader.name.clone(), status.clone());
-                        Some(status)
-                    }
-                    Err(error) => {
+            let card = if reader.present {
+                card_now(host, &reader)
+                    .inspect_err(|error| {
                         tracing::info!(reader = %reader.display_name(), %error, "card not readable");
-                        None
-                    }
-                }
+                    })
+                    .ok()
+            } else {
+                None
             };
             ReaderStatus {
                 name: reader.display_name(),
@@ -56,6 +56,23 @@ pub fn run(host: &Host) -> StatusResult {
         service: ServiceState::Running,
         readers,
     }
+}
+
+/// What can be read of the card in `reader` without a passcode. While an operation holds the
+/// card, what was last read (`busy` if nothing was), rather than wait for it.
+pub fn card_now(
+    host: &Host,
+    reader: &crate::readers::ReaderSnapshot,
+) -> Result<CardStatus, CardError> {
+    if host.pcsc.is_claimed(&reader.name) {
+        return lock(&host.last_status)
+            .get(&reader.name)
+            .cloned()
+            .ok_or(CardError::Busy);
+    }
+    let status = read_card(host, reader)?;
+    lock(&host.last_status).insert(reader.name.clone(), status.clone());
+    Ok(status)
 }
 
 fn read_card(

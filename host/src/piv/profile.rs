@@ -26,7 +26,7 @@ pub const KNOWN_CARDS: &[KnownCard] = &[KnownCard {
     atr: &[
         0x3B, 0x88, 0x80, 0x01, 0x53, 0x53, 0x53, 0x2D, 0x4C, 0x45, 0x47, 0x00, 0x0D,
     ],
-    pin_constraint: CardPinConstraint::SeedLegacy,
+    pin_constraint: CardPinConstraint::LegacyPrintable,
 }];
 
 /// A card as identified: its profile, its name, its passcode rule and where that came from.
@@ -71,7 +71,7 @@ mod tests {
         let known = identify(&LEGACY, None);
         assert_eq!(
             (known.pin_constraint, known.pin_rule_source),
-            (CardPinConstraint::SeedLegacy, PinRuleSource::KnownCard)
+            (CardPinConstraint::LegacyPrintable, PinRuleSource::KnownCard)
         );
         let configured = identify(&LEGACY, Some(CardPinConstraint::PivStrict));
         assert_eq!(

@@ -184,7 +184,7 @@ fn a_card_from_another_ca_or_not_enrolled_or_expired_cannot_register() {
     // A card from the trusted CA that card management never enrolled.
     let path = portal.dir.path().join("unenrolled.toml");
     std::fs::copy(
-        virtual_card::world::resolve_card("seed-legacy").expect("t"),
+        virtual_card::world::resolve_card("legacy-printable").expect("t"),
         &path,
     )
     .expect("copy");

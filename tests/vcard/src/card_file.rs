@@ -29,7 +29,7 @@ pub struct CardFile {
     pub expiry: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expires_in_days: Option<i64>,
-    /// `piv-strict` (6 to 8 digits) or `seed-legacy` (4 to 8 printable characters).
+    /// `piv-strict` (6 to 8 digits) or `legacy-printable` (4 to 8 printable characters).
     pub pin_rule: CardPinConstraint,
     pub pin: String,
     pub puk: String,

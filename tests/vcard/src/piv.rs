@@ -469,7 +469,7 @@ impl PivCard {
             CardPinConstraint::PivStrict => {
                 length_ok(6) && value.bytes().all(|b| b.is_ascii_digit())
             }
-            CardPinConstraint::SeedLegacy => {
+            CardPinConstraint::LegacyPrintable => {
                 length_ok(4) && value.bytes().all(|b| (0x20..=0x7E).contains(&b))
             }
         };

@@ -25,7 +25,7 @@ pub const ATR_PIV: &[u8] = &[
 ];
 /// "SSS-LEG": a PIV card personalised for the legacy NHS passcode rule (4 to 8 printable
 /// characters). Real issuers tell such card generations apart by ATR the same way.
-pub const ATR_SEED_LEGACY: &[u8] = &[
+pub const ATR_LEGACY_PRINTABLE: &[u8] = &[
     0x3B, 0x88, 0x80, 0x01, 0x53, 0x53, 0x53, 0x2D, 0x4C, 0x45, 0x47, 0x00, 0x0D,
 ];
 
@@ -33,7 +33,7 @@ pub const ATR_SEED_LEGACY: &[u8] = &[
 pub fn atr(rule: CardPinConstraint) -> &'static [u8] {
     match rule {
         CardPinConstraint::PivStrict => ATR_PIV,
-        CardPinConstraint::SeedLegacy => ATR_SEED_LEGACY,
+        CardPinConstraint::LegacyPrintable => ATR_LEGACY_PRINTABLE,
     }
 }
 

@@ -272,7 +272,7 @@ fn a_blocked_puk_cannot_unblock() {
 #[test]
 fn a_seed_rule_card_takes_printable_passcodes_and_a_strict_card_does_not() {
     let mut world = world();
-    let seed = world.insert("seed-legacy", 0);
+    let seed = world.insert("legacy-printable", 0);
     let strict = world.insert("locked", 1);
     let pcsc = world.connect(&seed);
     transmit(&pcsc, SELECT_PIV);

@@ -76,10 +76,13 @@ fn portal_request_bodies_from_seeds() {
 #[test]
 fn page_inputs() {
     use crate::passcode::{CardPinConstraint, OrganisationPolicy, PasscodeRule};
-    let rules: Vec<PasscodeRule> = [CardPinConstraint::PivStrict, CardPinConstraint::SeedLegacy]
-        .into_iter()
-        .filter_map(|card| PasscodeRule::effective(card, &OrganisationPolicy::default()).ok())
-        .collect();
+    let rules: Vec<PasscodeRule> = [
+        CardPinConstraint::PivStrict,
+        CardPinConstraint::LegacyPrintable,
+    ]
+    .into_iter()
+    .filter_map(|card| PasscodeRule::effective(card, &OrganisationPolicy::default()).ok())
+    .collect();
     assert_eq!(rules.len(), 2);
     let email = crate::email::EmailPolicy::default();
     bolero::check!()

@@ -8,7 +8,7 @@ fn piv() -> PasscodeRule {
 }
 fn seed() -> PasscodeRule {
     PasscodeRule::effective(
-        CardPinConstraint::SeedLegacy,
+        CardPinConstraint::LegacyPrintable,
         &OrganisationPolicy::default(),
     )
     .expect("valid rule")
@@ -107,7 +107,7 @@ fn organisation_override_narrows_and_replaces_the_blocklist() {
         blocklist: Some(vec!["Winter".into()]),
         ..Default::default()
     };
-    let rule = PasscodeRule::effective(CardPinConstraint::SeedLegacy, &org).expect("rule");
+    let rule = PasscodeRule::effective(CardPinConstraint::LegacyPrintable, &org).expect("rule");
     assert_eq!(
         (rule.min_length, rule.max_length, rule.charset),
         (6, 8, Charset::Digits)
@@ -117,7 +117,7 @@ fn organisation_override_narrows_and_replaces_the_blocklist() {
         blocklist: Some(vec!["Winter".into()]),
         ..Default::default()
     };
-    let rule = PasscodeRule::effective(CardPinConstraint::SeedLegacy, &org).expect("rule");
+    let rule = PasscodeRule::effective(CardPinConstraint::LegacyPrintable, &org).expect("rule");
     assert_eq!(rule.check("winter"), Err(PasscodeRejection::TooEasyToGuess));
     // The replaced default list no longer applies; the straight-run check still does.
     assert_eq!(rule.check("password"), Ok(()));
@@ -170,4 +170,19 @@ fn confirmation_must_match() {
 fn rejection_serialises_with_a_kebab_code() {
     let json = serde_json::to_string(&PasscodeRejection::TooShort { min: 6 }).expect("json");
     assert_eq!(json, r#"{"code":"too-short","min":6}"#);
+}
+
+#[test]
+fn the_legacy_rule_is_read_by_its_first_name_too() {
+    // Machines configured with `CardPinRule = seed-legacy` keep their rule.
+    for name in ["\"legacy-printable\"", "\"seed-legacy\""] {
+        assert_eq!(
+            serde_json::from_str::<CardPinConstraint>(name).expect(name),
+            CardPinConstraint::LegacyPrintable
+        );
+    }
+    assert_eq!(
+        serde_json::to_string(&CardPinConstraint::LegacyPrintable).expect("json"),
+        "\"legacy-printable\""
+    );
 }

@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 #[cfg(target_arch = "wasm32")]
 use tsify::Tsify;
 
-use super::UnlockState;
+use super::{CommandResult, UnlockState};
 use crate::passcode::PasscodeRule;
 
 /// The host's first frame.
@@ -131,7 +131,7 @@ pub struct ErrorBody {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub enum Outcome {
-    Result(serde_json::Value),
+    Result(CommandResult),
     Error(ErrorBody),
 }
 

@@ -76,7 +76,7 @@ mod tests {
     fn a_status_request_parses() {
         let request = parse_request(br#"{"id":7,"type":"status"}"#).expect("ok");
         assert_eq!(request.id, 7);
-        assert_eq!(request.command, Command::Status(StatusParams {}));
+        assert_eq!(request.command, Command::Status(StatusParams::default()));
     }
 
     #[test]
@@ -190,5 +190,65 @@ mod tests {
                 outcome: Outcome::Result(_)
             })
         ));
+    }
+
+    #[test]
+    fn every_result_reads_back_as_its_command_in_rust_and_typescript() {
+        let card = r#"{"profile":"piv","guid":"00","passcode":{"state":"blocked"},"pinConstraint":"piv-strict","passcodeRule":{"minLength":6,"maxLength":8,"charset":"digits","blocklist":[],"description":""}}"#;
+        let receipt = r#"{"outcome":"e30","signature":"AA==","algorithm":"ES256"}"#;
+        let samples = [
+            (
+                Command::STATUS,
+                r#"{"service":"running","readers":[]}"#.to_string(),
+            ),
+            (
+                Command::FIND_CARD,
+                format!(r#"{{"reader":"R 00","card":{card}}}"#),
+            ),
+            (
+                Command::PROVE_POSSESSION,
+                r#"{"cardGuid":"00","certificate":"AA==","signature":"AA==","algorithm":"ES256"}"#
+                    .to_string(),
+            ),
+            (
+                Command::UNLOCK,
+                format!(
+                    r#"{{"state":{{"unblocked":true,"passcodeSet":true,"pukRotated":true}},"passcode":{{"state":"usable","retriesLeft":3}},"receipt":{receipt}}}"#
+                ),
+            ),
+            (
+                Command::CHANGE_PASSCODE,
+                r#"{"passcode":{"state":"usable","retriesLeft":3}}"#.to_string(),
+            ),
+            (Command::CANCEL, r#"{"cancelled":false}"#.to_string()),
+            (Command::QUIT, "{}".to_string()),
+        ];
+        // One result type for every command, in the order serde tries them.
+        assert_eq!(samples.clone().map(|(name, _)| name), Command::NAMES);
+        let typescript = include_str!("../wasm_api.rs");
+        for (name, json) in samples {
+            let result: CommandResult = serde_json::from_str(&json).expect(name);
+            assert_eq!(result.command(), name, "{json}");
+            assert_eq!(serde_json::to_string(&result).expect("json"), json);
+            // The pages' `CommandResults` maps the same name to the same type.
+            let type_name = match result {
+                CommandResult::Status(_) => "StatusResult",
+                CommandResult::FindCard(_) => "CardInReader",
+                CommandResult::ProvePossession(_) => "CardProof",
+                CommandResult::Unlock(_) => "UnlockResult",
+                CommandResult::ChangePasscode(_) => "ChangePasscodeResult",
+                CommandResult::Cancel(_) => "CancelResult",
+                CommandResult::Quit(_) => "QuitResult",
+            };
+            let key = if name.contains('-') {
+                format!("\"{name}\"")
+            } else {
+                name.to_string()
+            };
+            assert!(
+                typescript.contains(&format!("  {key}: {type_name};")),
+                "CommandResults lacks {key}: {type_name}"
+            );
+        }
     }
 }

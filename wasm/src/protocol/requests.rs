@@ -14,7 +14,29 @@ use crate::secret::Secret;
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(target_arch = "wasm32", derive(Tsify))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct StatusParams {}
+pub struct StatusParams {
+    /// Only this reader (for example the one an event named); absent: every reader.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(target_arch = "wasm32", tsify(optional))]
+    pub reader: Option<String>,
+}
+
+/// The card a journey works with: the one in `reader`, or the only card present. The host's
+/// choice, the same one every card command makes; `multiple-cards`, `no-card` or `no-reader`
+/// when there is no single card.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(target_arch = "wasm32", derive(Tsify))]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct FindCardParams {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(target_arch = "wasm32", tsify(optional))]
+    pub reader: Option<String>,
+    /// When no card is inserted, wait this long (at most 120000 ms) for one before failing
+    /// with `timeout`; `cancel` ends the wait early.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(target_arch = "wasm32", tsify(optional))]
+    pub wait_for_card_ms: Option<u32>,
+}
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(target_arch = "wasm32", derive(Tsify))]
@@ -93,6 +115,7 @@ pub struct QuitParams {}
 #[serde(tag = "type", rename_all = "kebab-case")]
 pub enum Command {
     Status(StatusParams),
+    FindCard(FindCardParams),
     ProvePossession(ProvePossessionParams),
     Unlock(UnlockParams),
     ChangePasscode(ChangePasscodeParams),
@@ -102,6 +125,7 @@ pub enum Command {
 
 impl Command {
     pub const STATUS: &'static str = "status";
+    pub const FIND_CARD: &'static str = "find-card";
     pub const PROVE_POSSESSION: &'static str = "prove-possession";
     pub const UNLOCK: &'static str = "unlock";
     pub const CHANGE_PASSCODE: &'static str = "change-passcode";
@@ -110,8 +134,9 @@ impl Command {
 
     /// Every command's `type`, as the hello lists them. The parser and [`Command::name`] use
     /// the same constants; a test ties them to serde's names for the enum.
-    pub const NAMES: [&'static str; 6] = [
+    pub const NAMES: [&'static str; 7] = [
         Self::STATUS,
+        Self::FIND_CARD,
         Self::PROVE_POSSESSION,
         Self::UNLOCK,
         Self::CHANGE_PASSCODE,
@@ -123,6 +148,7 @@ impl Command {
     pub fn name(&self) -> &'static str {
         match self {
             Command::Status(_) => Self::STATUS,
+            Command::FindCard(_) => Self::FIND_CARD,
             Command::ProvePossession(_) => Self::PROVE_POSSESSION,
             Command::Unlock(_) => Self::UNLOCK,
             Command::ChangePasscode(_) => Self::CHANGE_PASSCODE,
@@ -201,6 +227,7 @@ pub fn parse_request(body: &[u8]) -> Result<Request, BadRequest> {
     // buffers a tagged enum's content and would lose the path to a mistyped field.
     let command = match kind {
         Command::STATUS => Command::Status(read_params(id, &params.0)?),
+        Command::FIND_CARD => Command::FindCard(read_params(id, &params.0)?),
         Command::PROVE_POSSESSION => Command::ProvePossession(read_params(id, &params.0)?),
         Command::UNLOCK => Command::Unlock(read_params(id, &params.0)?),
         Command::CHANGE_PASSCODE => Command::ChangePasscode(read_params(id, &params.0)?),

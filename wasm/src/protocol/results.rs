@@ -5,8 +5,10 @@ use serde::{Deserialize, Serialize};
 #[cfg(target_arch = "wasm32")]
 use tsify::Tsify;
 
+use super::Command;
 use crate::authorization::UnlockReceipt;
 use crate::passcode::{CardPinConstraint, PasscodeRule};
+use crate::proof::CardProof;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(target_arch = "wasm32", derive(Tsify))]
@@ -115,6 +117,15 @@ pub struct StatusResult {
     pub readers: Vec<ReaderStatus>,
 }
 
+/// `find-card`'s answer: the card to work with and its reader.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(target_arch = "wasm32", derive(Tsify))]
+#[serde(rename_all = "camelCase")]
+pub struct CardInReader {
+    pub reader: String,
+    pub card: CardStatus,
+}
+
 /// Where an unblock transaction left the card, for the person (what to do next). The portal
 /// does not act on it: only a card-signed [`UnlockReceipt`] moves its PUK record.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -153,3 +164,61 @@ pub struct CancelResult {
     /// False when the request had already finished.
     pub cancelled: bool,
 }
+
+/// The answer to `quit`, sent just before the host exits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(target_arch = "wasm32", derive(Tsify))]
+pub struct QuitResult {}
+
+/// A command's result as the host sends it: on the wire the result alone (untagged), since
+/// the request's `type` already says which it is.
+///
+/// Reading one back tries the variants in order, so a variant whose fields are a subset of a
+/// later one's must come after it (`UnlockResult` has `passcode`, as `ChangePasscodeResult`
+/// does; `QuitResult` has none, so it is last).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(target_arch = "wasm32", derive(Tsify))]
+#[serde(untagged)]
+pub enum CommandResult {
+    Status(StatusResult),
+    FindCard(CardInReader),
+    ProvePossession(CardProof),
+    Unlock(UnlockResult),
+    ChangePasscode(ChangePasscodeResult),
+    Cancel(CancelResult),
+    Quit(QuitResult),
+}
+
+impl CommandResult {
+    /// The `type` of the command this answers.
+    pub fn command(&self) -> &'static str {
+        match self {
+            CommandResult::Status(_) => Command::STATUS,
+            CommandResult::FindCard(_) => Command::FIND_CARD,
+            CommandResult::ProvePossession(_) => Command::PROVE_POSSESSION,
+            CommandResult::Unlock(_) => Command::UNLOCK,
+            CommandResult::ChangePasscode(_) => Command::CHANGE_PASSCODE,
+            CommandResult::Cancel(_) => Command::CANCEL,
+            CommandResult::Quit(_) => Command::QUIT,
+        }
+    }
+}
+
+macro_rules! result_from {
+    ($($variant:ident($type:ty)),*) => {
+        $(impl From<$type> for CommandResult {
+            fn from(result: $type) -> Self {
+                CommandResult::$variant(result)
+            }
+        })*
+    };
+}
+result_from!(
+    Status(StatusResult),
+    FindCard(CardInReader),
+    ProvePossession(CardProof),
+    Unlock(UnlockResult),
+    ChangePasscode(ChangePasscodeResult),
+    Cancel(CancelResult),
+    Quit(QuitResult)
+);

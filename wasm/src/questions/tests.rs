@@ -19,7 +19,7 @@ fn good_choice() -> Vec<QuestionAnswer> {
 }
 
 #[test]
-fn catalogue_has_twenty_unique_questions_including_the_seeds() {
+fn catalogue_has_twenty_unique_questions_including_the_staff_guides() {
     let mut ids: Vec<_> = CATALOGUE.iter().map(|q| q.id).collect();
     ids.sort_unstable();
     ids.dedup();

@@ -1,4 +1,4 @@
-//! Registration (seeds: "Self Service Registration"): card proof after the passcode (9A),
+//! Registration (staff guide: "Self Service Registration"): card proof after the passcode (9A),
 //! four questions and answers, an approved email, the emailed code, confirm.
 
 use axum::extract::{ConnectInfo, State};
@@ -6,8 +6,8 @@ use axum::http::StatusCode;
 use axum::Json;
 use rusqlite::params;
 use selfservice_rules::api::{
-    Answers, ApiError, CodeSent, CodeStep, EmailStep, RegistrationComplete, RegistrationStarted,
-    StartFlow,
+    Acknowledged, Answers, ApiError, CodeSent, CodeStep, EmailStep, RegistrationComplete,
+    RegistrationStarted, StartFlow,
 };
 use selfservice_rules::email::EmailPolicy;
 use selfservice_rules::proof::ProofPurpose;
@@ -81,7 +81,7 @@ pub async fn questions(
     State(state): State<AppState>,
     info: ConnectInfo<SocketAddr>,
     Body(request): Body<Answers>,
-) -> Reply<serde_json::Value> {
+) -> Reply<Acknowledged> {
     let client = client(&info);
     throttle_client(&state, &client)?;
     let now = state.clock.now();
@@ -120,7 +120,7 @@ pub async fn questions(
         now,
         &Entry::for_flow(&flow, "registration-questions", "ok", &client),
     )?;
-    Ok(Json(serde_json::json!({})))
+    Ok(Json(Acknowledged {}))
 }
 
 pub async fn email(

@@ -1,4 +1,4 @@
-//! Unlock (seeds: "Smartcard Unlock"): card proof with 9E, 2 to 4 of the user's questions (the
+//! Unlock (staff guide: "Smartcard Unlock"): card proof with 9E, 2 to 4 of the user's questions (the
 //! same until a round passes), one generic failure for wrong answers and a lock after 3 failed
 //! rounds, the emailed unlock code, then the signed unblock authorization (the card's secrets
 //! sealed to the host, DESIGN 4.3) and the card-signed receipt. The PUK record moves to the
