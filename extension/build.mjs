@@ -90,7 +90,11 @@ function manifestFor(browser) {
     manifest.background = { scripts: ["background.js"] };
     // The extension collects and transmits no personal data to its developers.
     manifest.browser_specific_settings = {
-      gecko: { id: ids.FIREFOX_ADDON_ID, strict_min_version: "140.0", data_collection_permissions: { required: ["none"] } },
+      gecko: {
+        id: ids.FIREFOX_ADDON_ID,
+        strict_min_version: "140.0",
+        data_collection_permissions: { required: ["none"] },
+      },
       // Not meant for Android (no card readers there); stated only so the data-collection key is valid.
       gecko_android: { strict_min_version: "142.0" },
     };
@@ -103,17 +107,28 @@ for (const browser of ["chromium", "firefox"]) {
   rmSync(out, { recursive: true, force: true });
   mkdirSync(out, { recursive: true });
   const common = { bundle: true, target: ["chrome120", "firefox140"], logLevel: "warning", legalComments: "none" };
-  await build({ ...common, entryPoints: { background: join(here, "src/background.ts"), bridge: join(here, "src/bridge.ts") }, outdir: out, format: "iife" });
   await build({
     ...common,
-    entryPoints: Object.fromEntries(["register", "unlock", "popup", "options"].map((p) => [`pages/${p}`, join(here, `src/pages/${p}.ts`)])),
+    entryPoints: { background: join(here, "src/background.ts"), bridge: join(here, "src/bridge.ts") },
+    outdir: out,
+    format: "iife",
+  });
+  await build({
+    ...common,
+    entryPoints: Object.fromEntries(
+      ["register", "unlock", "popup", "options"].map((p) => [`pages/${p}`, join(here, `src/pages/${p}.ts`)]),
+    ),
     outdir: out,
     format: "esm",
   });
   cpSync(join(here, "static"), out, { recursive: true });
-  for (const [page, title] of Object.entries(PAGES)) writeFileSync(join(out, "pages", `${page}.html`), pageShell(page, title));
+  for (const [page, title] of Object.entries(PAGES))
+    writeFileSync(join(out, "pages", `${page}.html`), pageShell(page, title));
   mkdirSync(join(out, "css"), { recursive: true });
-  cpSync(join(root, "node_modules/nhsuk-frontend/dist/nhsuk/nhsuk-frontend.min.css"), join(out, "css/nhsuk-frontend.min.css"));
+  cpSync(
+    join(root, "node_modules/nhsuk-frontend/dist/nhsuk/nhsuk-frontend.min.css"),
+    join(out, "css/nhsuk-frontend.min.css"),
+  );
   mkdirSync(join(out, "wasm"), { recursive: true });
   cpSync(join(pkg, "selfservice_rules_bg.wasm"), join(out, "wasm/selfservice_rules_bg.wasm"));
   writeFileSync(join(out, "manifest.json"), JSON.stringify(manifestFor(browser), null, 2));

@@ -9,7 +9,7 @@ import { loadConfig, originOf } from "./lib/config";
 import { NATIVE_HOST_NAME } from "./lib/constants";
 
 function connectHost(): PortLike {
-  return browser.runtime.connectNative(NATIVE_HOST_NAME) as unknown as PortLike;
+  return browser.runtime.connectNative(NATIVE_HOST_NAME);
 }
 
 /** Chromium's reason for a closed native port. */
@@ -41,7 +41,8 @@ browser.runtime.onConnect.addListener((port: Runtime.Port) => {
       (result) => send({ kind: "reply", cid: message.cid, result }),
       (error: unknown) => {
         if (error instanceof HostRequestError) send({ kind: "reply", cid: message.cid, error: error.body });
-        else if (error instanceof HostUnavailableError) send({ kind: "reply", cid: message.cid, unavailable: error.state });
+        else if (error instanceof HostUnavailableError)
+          send({ kind: "reply", cid: message.cid, unavailable: error.state });
         else send({ kind: "reply", cid: message.cid, error: { code: "internal", message: String(error) } });
       },
     );
@@ -49,13 +50,14 @@ browser.runtime.onConnect.addListener((port: Runtime.Port) => {
   port.onDisconnect.addListener(() => session.close());
 });
 
-export type BridgeQuestion = { kind: "bridge-allowed" } | { kind: "presence" } | { kind: "open"; journey: "register" | "unlock" };
+export type BridgeQuestion =
+  { kind: "bridge-allowed" } | { kind: "presence" } | { kind: "open"; journey: "register" | "unlock" };
 
 async function senderAllowed(sender: Runtime.MessageSender): Promise<boolean> {
   // The origin comes from the browser's account of the sender, never from page data.
   const origin = (sender as { origin?: string }).origin ?? originOf(sender.url ?? "");
   if (!sender.tab || sender.frameId !== 0 || !origin) return false;
-  const config = await loadConfig(browser.storage as never);
+  const config = await loadConfig(browser.storage);
   return config.allowedOrigins.includes(origin);
 }
 

@@ -12,7 +12,7 @@ async function main(): Promise<void> {
   const announce = (): void => {
     void browser.runtime.sendMessage({ kind: "presence" }).then((answer: unknown) => {
       if (!answer) return;
-      window.postMessage({ source: EXTENSION_MESSAGE_SOURCE, type: "presence", ...(answer as object) }, window.location.origin);
+      window.postMessage({ source: EXTENSION_MESSAGE_SOURCE, type: "presence", ...answer }, window.location.origin);
     });
   };
   window.addEventListener("message", (event: MessageEvent) => {

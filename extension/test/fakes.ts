@@ -48,7 +48,8 @@ export class FakeHost implements HostApi {
     const answer = this.answers[command.type];
     if (!answer) throw new Error(`unexpected ${command.type}`);
     const value = answer(command);
-    if (value && typeof value === "object" && "errorBody" in value) throw new HostRequestError((value as { errorBody: ErrorBody }).errorBody);
+    if (value && typeof value === "object" && "errorBody" in value)
+      throw new HostRequestError((value as { errorBody: ErrorBody }).errorBody);
     return value as ResultOf<C>;
   }
   onEvent(listener: (e: HostEvent) => void): void {
@@ -64,14 +65,18 @@ export function hostError(body: ErrorBody): { errorBody: ErrorBody } {
 }
 
 /** A portal answering by path; a handler may return [status, body]. */
-export function fakePortal(routes: Record<string, (body: any) => unknown>): { client: PortalClient; calls: Array<{ path: string; body: any }> } {
+export function fakePortal(routes: Record<string, (body: any) => unknown>): {
+  client: PortalClient;
+  calls: Array<{ path: string; body: any }>;
+} {
   const calls: Array<{ path: string; body: any }> = [];
   const fetcher: FetchLike = async (url, init) => {
     const path = new URL(url).pathname;
     const body = JSON.parse(init.body);
     calls.push({ path, body });
     const route = routes[path];
-    if (!route) return { ok: false, status: 404, json: async () => ({ error: { code: "internal", message: "no route" } }) };
+    if (!route)
+      return { ok: false, status: 404, json: async () => ({ error: { code: "internal", message: "no route" } }) };
     const answer = route(body);
     if (Array.isArray(answer)) {
       const [status, payload] = answer as [number, unknown];

@@ -28,7 +28,10 @@ test("waits for the hello, then matches replies to requests by id", async () => 
   const first = s.request({ type: "status" });
   const second = s.request({ type: "status" });
   await new Promise((r) => setImmediate(r));
-  assert.deepEqual(port.sent, [{ id: 1, type: "status" }, { id: 2, type: "status" }]);
+  assert.deepEqual(port.sent, [
+    { id: 1, type: "status" },
+    { id: 2, type: "status" },
+  ]);
   port.receive({ id: 2, result: { second: true } });
   port.receive({ id: 1, error: { code: "no-card", message: "No smartcard." } });
   assert.deepEqual(await second, { second: true });
@@ -75,11 +78,14 @@ test("a lost host fails pending requests and reconnects with backoff", async () 
   assert.equal(s.state.kind, "disconnected");
   const retry = timers.find((t) => t.ms === 500);
   assert.ok(retry, "a reconnect is scheduled after 500 ms");
-  retry!.f();
+  retry.f();
   assert.equal(ports.length, 2);
   // Failing again before a hello waits longer; a good connection starts the backoff afresh.
   ports[1]!.drop("gone again");
-  assert.ok(timers.some((t) => t.ms === 1000), "the next wait is longer");
+  assert.ok(
+    timers.some((t) => t.ms === 1000),
+    "the next wait is longer",
+  );
   timers.find((t) => t.ms === 1000)!.f();
   ports[2]!.receive(hello);
   await s.ready();

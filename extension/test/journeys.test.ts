@@ -37,7 +37,12 @@ test("registration goes card, passcode, questions, email, code, done", async () 
   const host = new FakeHost({ "find-card": () => card("usable"), "prove-possession": () => proof });
   const { client, calls } = fakePortal({
     "/api/v1/challenges": () => challenge,
-    "/api/v1/registration/start": () => ({ flowId: "f1", holderName: "Mr John Rigby", emailOnFile: "john.rigby@nhs.net", expiresAt: 9 }),
+    "/api/v1/registration/start": () => ({
+      flowId: "f1",
+      holderName: "Mr John Rigby",
+      emailOnFile: "john.rigby@nhs.net",
+      expiresAt: 9,
+    }),
     "/api/v1/registration/questions": () => ({}),
     "/api/v1/registration/email": () => ({ sentTo: "john.rigby@nhs.net", issuedAt: 1, expiresAt: 901 }),
     "/api/v1/registration/confirm": () => ({ message: "Self Service Registration is complete." }),
@@ -46,7 +51,14 @@ test("registration goes card, passcode, questions, email, code, done", async () 
   assert.equal((await journey.start()).step, "passcode");
   assert.equal((await journey.submitPasscode("583920")).step, "questions");
   const proveCall = host.calls.find((c) => c.type === "prove-possession");
-  assert.deepEqual(proveCall, { type: "prove-possession", purpose: "register", origin: "https://portal.test", nonce: challenge.nonce, passcode: "583920", reader: "Virtual PCD 00 00" });
+  assert.deepEqual(proveCall, {
+    type: "prove-possession",
+    purpose: "register",
+    origin: "https://portal.test",
+    nonce: challenge.nonce,
+    passcode: "583920",
+    reader: "Virtual PCD 00 00",
+  });
   // The choice rule is checked before anything is sent.
   const three = await journey.submitAnswers([{ questionId: "first-car", answer: "Nova" }]);
   assert.equal(three.step === "questions" && three.problem?.code, "wrong-count");
@@ -64,14 +76,22 @@ test("registration goes card, passcode, questions, email, code, done", async () 
   assert.equal((await journey.submitEmail("john.rigby@nhs.net")).step, "code");
   const badCode = await journey.submitCode("12a");
   assert.equal(badCode.step === "code" && badCode.problem?.code, "not-digits");
-  assert.deepEqual(await journey.submitCode("171 887"), { step: "done", message: "Self Service Registration is complete." });
+  assert.deepEqual(await journey.submitCode("171 887"), {
+    step: "done",
+    message: "Self Service Registration is complete.",
+  });
   assert.deepEqual(calls.at(-1)?.body, { flowId: "f1", code: "171887" });
 });
 
 test("registration reports a wrong passcode with the tries left, and a locked card", async () => {
   const host = new FakeHost({
     "find-card": () => card("usable"),
-    "prove-possession": () => hostError({ code: "wrong-passcode", retriesLeft: 2, message: "The passcode is wrong. You have 2 more tries before your smartcard locks." }),
+    "prove-possession": () =>
+      hostError({
+        code: "wrong-passcode",
+        retriesLeft: 2,
+        message: "The passcode is wrong. You have 2 more tries before your smartcard locks.",
+      }),
   });
   const { client } = fakePortal({ "/api/v1/challenges": () => challenge });
   const journey = new RegisterJourney(host, client, "RA");
@@ -79,7 +99,7 @@ test("registration reports a wrong passcode with the tries left, and a locked ca
   const view = await journey.submitPasscode("111111");
   assert.equal(view.step, "passcode");
   assert.equal(view.step === "passcode" && view.problem?.field, "passcode");
-  assert.match(view.step === "passcode" ? view.problem?.message ?? "" : "", /2 more tries/);
+  assert.match(view.step === "passcode" ? (view.problem?.message ?? "") : "", /2 more tries/);
   const locked = new RegisterJourney(new FakeHost({ "find-card": () => card("blocked") }), client, "RA");
   const first = await locked.start();
   assert.equal(first.step === "card" && first.problem?.code, "passcode-blocked");
@@ -90,10 +110,16 @@ test("no card, no reader and a missing portal each say what to do", async () => 
   const { client } = fakePortal({});
   const view = await new RegisterJourney(empty, client, "RA").start();
   assert.equal(view.step === "card" && view.problem?.code, "no-card");
-  const noReader = new FakeHost({ "find-card": () => hostError({ code: "no-reader", message: "No smartcard reader was found." }) });
+  const noReader = new FakeHost({
+    "find-card": () => hostError({ code: "no-reader", message: "No smartcard reader was found." }),
+  });
   const none = await new RegisterJourney(noReader, client, "RA").start();
   assert.equal(none.step === "card" && none.problem?.code, "no-reader");
-  const down = { client: new (client.constructor as any)("https://portal.test/", async () => { throw new TypeError("fetch failed"); }) };
+  const down = {
+    client: new (client.constructor as any)("https://portal.test/", async () => {
+      throw new TypeError("fetch failed");
+    }),
+  };
   const journey = new RegisterJourney(new FakeHost({ "find-card": () => card("usable") }), down.client, "RA");
   await journey.start();
   const unreachable = await journey.submitPasscode("583920");
@@ -103,11 +129,21 @@ test("no card, no reader and a missing portal each say what to do", async () => 
 function unlockPortal(overrides: Record<string, (body: any) => unknown> = {}) {
   return fakePortal({
     "/api/v1/challenges": () => challenge,
-    "/api/v1/unlock/start": () => ({ flowId: "u1", holderName: "Mr John Rigby", questionIds: ["first-car", "first-pet"], roundsLeft: 3, expiresAt: 9 }),
+    "/api/v1/unlock/start": () => ({
+      flowId: "u1",
+      holderName: "Mr John Rigby",
+      questionIds: ["first-car", "first-pet"],
+      roundsLeft: 3,
+      expiresAt: 9,
+    }),
     "/api/v1/unlock/answers": () => ({ sentTo: "j***@nhs.net", issuedAt: 1, expiresAt: 901 }),
     "/api/v1/unlock/code": () => ({}),
     "/api/v1/unlock/code/resend": () => ({ sentTo: "j***@nhs.net", issuedAt: 2, expiresAt: 902 }),
-    "/api/v1/unlock/authorization": () => ({ authorizationId: "a1", authorization: { payload: "p", signature: "s" }, expiresAt: 300 }),
+    "/api/v1/unlock/authorization": () => ({
+      authorizationId: "a1",
+      authorization: { payload: "p", signature: "s" },
+      expiresAt: 300,
+    }),
     "/api/v1/unlock/result": () => ({}),
     ...overrides,
   });
@@ -117,17 +153,40 @@ test("unlock warns with the holder's name, then questions, code, new passcode, d
   const host = new FakeHost({
     "find-card": () => card("blocked"),
     "prove-possession": () => proof,
-    unlock: () => ({ state: { unblocked: true, passcodeSet: true, pukRotated: true }, passcode: { state: "usable", retriesLeft: 3 }, receipt: { outcome: "o", signature: "s", algorithm: "ES256" } }),
+    unlock: () => ({
+      state: { unblocked: true, passcodeSet: true, pukRotated: true },
+      passcode: { state: "usable", retriesLeft: 3 },
+      receipt: { outcome: "o", signature: "s", algorithm: "ES256" },
+    }),
   });
   const { client, calls } = unlockPortal();
   const journey = new UnlockJourney(host, client, "RA");
   assert.deepEqual(await journey.start(), { step: "warning", holder: "Mr John Rigby" });
-  assert.equal(host.calls.find((c) => c.type === "prove-possession" && c.purpose === "unlock" && !("passcode" in c)) !== undefined, true);
+  assert.equal(
+    host.calls.find((c) => c.type === "prove-possession" && c.purpose === "unlock" && !("passcode" in c)) !== undefined,
+    true,
+  );
   const questions = journey.confirmWarning();
-  assert.deepEqual(questions, { step: "questions", holder: "Mr John Rigby", questionIds: ["first-car", "first-pet"], roundsLeft: 3 });
-  const blank = await journey.submitAnswers([{ questionId: "first-car", answer: "Nova" }, { questionId: "first-pet", answer: " " }]);
+  assert.deepEqual(questions, {
+    step: "questions",
+    holder: "Mr John Rigby",
+    questionIds: ["first-car", "first-pet"],
+    roundsLeft: 3,
+  });
+  const blank = await journey.submitAnswers([
+    { questionId: "first-car", answer: "Nova" },
+    { questionId: "first-pet", answer: " " },
+  ]);
   assert.equal(blank.step === "questions" && blank.problem?.field, "answer-1");
-  assert.equal((await journey.submitAnswers([{ questionId: "first-car", answer: "Nova" }, { questionId: "first-pet", answer: "Rex" }])).step, "code");
+  assert.equal(
+    (
+      await journey.submitAnswers([
+        { questionId: "first-car", answer: "Nova" },
+        { questionId: "first-pet", answer: "Rex" },
+      ])
+    ).step,
+    "code",
+  );
   const passcode = await journey.submitCode("171887");
   assert.equal(passcode.step, "passcode");
   assert.match(passcode.step === "passcode" ? passcode.rule.description : "", /between 6 and 8 numbers/);
@@ -143,7 +202,11 @@ test("unlock warns with the holder's name, then questions, code, new passcode, d
   const asked = calls.find((c) => c.path === "/api/v1/unlock/authorization");
   assert.deepEqual(asked?.body, { flowId: "u1", challengeId: challenge.challengeId, proof });
   assert.equal(host.calls.filter((c) => c.type === "prove-possession").length, 2);
-  assert.deepEqual(calls.at(-1)?.body, { flowId: "u1", authorizationId: "a1", receipt: { outcome: "o", signature: "s", algorithm: "ES256" } });
+  assert.deepEqual(calls.at(-1)?.body, {
+    flowId: "u1",
+    authorizationId: "a1",
+    receipt: { outcome: "o", signature: "s", algorithm: "ES256" },
+  });
   // Remove and reinsert: the card now reads unblocked.
   host.answers["find-card"] = () => card("usable");
   const changed = new Promise((resolve) => journey.onChange(resolve));
@@ -157,14 +220,27 @@ test("wrong answers count down, then self-service locks with the RA contact", as
     "/api/v1/unlock/answers": () => {
       round += 1;
       return round < 3
-        ? [403, { error: { code: "wrong-answers", roundsLeft: 3 - round, message: "One or more answers are not right." } }]
-        : [403, { error: { code: "self-service-locked", raContact: "Call the RA on 0300 123 4567.", message: "locked" } }];
+        ? [
+            403,
+            { error: { code: "wrong-answers", roundsLeft: 3 - round, message: "One or more answers are not right." } },
+          ]
+        : [
+            403,
+            { error: { code: "self-service-locked", raContact: "Call the RA on 0300 123 4567.", message: "locked" } },
+          ];
     },
   });
-  const journey = new UnlockJourney(new FakeHost({ "find-card": () => card("blocked"), "prove-possession": () => proof }), client, "RA");
+  const journey = new UnlockJourney(
+    new FakeHost({ "find-card": () => card("blocked"), "prove-possession": () => proof }),
+    client,
+    "RA",
+  );
   await journey.start();
   journey.confirmWarning();
-  const answers = [{ questionId: "first-car", answer: "x1" }, { questionId: "first-pet", answer: "x2" }];
+  const answers = [
+    { questionId: "first-car", answer: "x1" },
+    { questionId: "first-pet", answer: "x2" },
+  ];
   const first = await journey.submitAnswers(answers);
   assert.equal(first.step === "questions" && first.roundsLeft, 2);
   await journey.submitAnswers(answers);
@@ -174,11 +250,23 @@ test("wrong answers count down, then self-service locks with the RA contact", as
 });
 
 test("an expired code offers a new one", async () => {
-  const { client } = unlockPortal({ "/api/v1/unlock/code": () => [410, { error: { code: "code-expired", message: "This code has expired. Ask for a new code." } }] });
-  const journey = new UnlockJourney(new FakeHost({ "find-card": () => card("blocked"), "prove-possession": () => proof }), client, "RA");
+  const { client } = unlockPortal({
+    "/api/v1/unlock/code": () => [
+      410,
+      { error: { code: "code-expired", message: "This code has expired. Ask for a new code." } },
+    ],
+  });
+  const journey = new UnlockJourney(
+    new FakeHost({ "find-card": () => card("blocked"), "prove-possession": () => proof }),
+    client,
+    "RA",
+  );
   await journey.start();
   journey.confirmWarning();
-  await journey.submitAnswers([{ questionId: "first-car", answer: "a1" }, { questionId: "first-pet", answer: "a2" }]);
+  await journey.submitAnswers([
+    { questionId: "first-car", answer: "a1" },
+    { questionId: "first-pet", answer: "a2" },
+  ]);
   const expired = await journey.submitCode("171887");
   assert.equal(expired.step === "code" && expired.problem?.action, "new-code");
   const fresh = await journey.newCode();
@@ -193,15 +281,26 @@ test("a card pulled during the unlock is reported, and finishes when it comes ba
     unlock: () => {
       attempt += 1;
       return attempt === 1
-        ? hostError({ code: "card-removed", state: { unblocked: true, passcodeSet: false, pukRotated: false }, message: "removed" } as never)
-        : { state: { unblocked: true, passcodeSet: true, pukRotated: true }, passcode: { state: "usable", retriesLeft: 3 }, receipt: { outcome: "o", signature: "s", algorithm: "ES256" } };
+        ? hostError({
+            code: "card-removed",
+            state: { unblocked: true, passcodeSet: false, pukRotated: false },
+            message: "removed",
+          } as never)
+        : {
+            state: { unblocked: true, passcodeSet: true, pukRotated: true },
+            passcode: { state: "usable", retriesLeft: 3 },
+            receipt: { outcome: "o", signature: "s", algorithm: "ES256" },
+          };
     },
   });
   const { client, calls } = unlockPortal();
   const journey = new UnlockJourney(host, client, "RA");
   await journey.start();
   journey.confirmWarning();
-  await journey.submitAnswers([{ questionId: "first-car", answer: "a1" }, { questionId: "first-pet", answer: "a2" }]);
+  await journey.submitAnswers([
+    { questionId: "first-car", answer: "a1" },
+    { questionId: "first-pet", answer: "a2" },
+  ]);
   await journey.submitCode("171887");
   const pulled = await journey.submitPasscode("860245", "860245");
   assert.equal(pulled.step, "reinsert-to-finish");
@@ -221,7 +320,11 @@ test("an unlocked card is not taken through the unlock", async () => {
 });
 
 /** A locked card's unlock up to the new passcode; `unlock` answers each host unlock in turn. */
-async function pulledJourney(unlockAnswers: Array<() => unknown>, cardAnswers: Array<() => unknown>, overrides: Record<string, (body: any) => unknown> = {}) {
+async function pulledJourney(
+  unlockAnswers: Array<() => unknown>,
+  cardAnswers: Array<() => unknown>,
+  overrides: Record<string, (body: any) => unknown> = {},
+) {
   let unlocks = 0;
   // find-card answers the locked card until the first unlock, then each of `cardAnswers` in turn.
   const host = new FakeHost({
@@ -247,14 +350,26 @@ async function pulledJourney(unlockAnswers: Array<() => unknown>, cardAnswers: A
   });
   await journey.start();
   journey.confirmWarning();
-  await journey.submitAnswers([{ questionId: "first-car", answer: "a1" }, { questionId: "first-pet", answer: "a2" }]);
+  await journey.submitAnswers([
+    { questionId: "first-car", answer: "a1" },
+    { questionId: "first-pet", answer: "a2" },
+  ]);
   await journey.submitCode("171887");
   const live = () => timers.filter((t) => !t.cleared);
   return { host, journey, calls, timers: live, unlockCount: () => unlocks };
 }
 
-const removed = () => hostError({ code: "card-removed", state: { unblocked: true, passcodeSet: false, pukRotated: false }, message: "removed" } as never);
-const unlocked = () => ({ state: { unblocked: true, passcodeSet: true, pukRotated: true }, passcode: { state: "usable", retriesLeft: 3 }, receipt: { outcome: "o", signature: "s", algorithm: "ES256" } });
+const removed = () =>
+  hostError({
+    code: "card-removed",
+    state: { unblocked: true, passcodeSet: false, pukRotated: false },
+    message: "removed",
+  } as never);
+const unlocked = () => ({
+  state: { unblocked: true, passcodeSet: true, pukRotated: true },
+  passcode: { state: "usable", retriesLeft: 3 },
+  receipt: { outcome: "o", signature: "s", algorithm: "ES256" },
+});
 
 test("a card back while the removal is still being reported is not missed", async () => {
   let release: () => void = () => undefined;
@@ -290,7 +405,10 @@ test("two insertions while an unlock is with the host start one retry, not two",
 
 test("a pulled card not back in time: the page says what the card holds, and Try again finishes", async () => {
   const noCard = () => hostError({ code: "no-card", message: "No smartcard was found." });
-  const { journey, timers, unlockCount } = await pulledJourney([removed, removed, unlocked], [noCard, () => card("usable")]);
+  const { journey, timers, unlockCount } = await pulledJourney(
+    [removed, removed, unlocked],
+    [noCard, () => card("usable")],
+  );
   assert.equal((await journey.submitPasscode("860245", "860245")).step, "reinsert-to-finish");
   const [stuck] = timers();
   assert.equal(stuck?.ms, 30000);
@@ -316,7 +434,12 @@ test("a pulled card not back in time: the page says what the card holds, and Try
 });
 
 test("an authorization the host will not take says the card was not changed and to call IT", async () => {
-  const outdated = () => hostError({ code: "authorization-outdated", version: 1, message: "The portal sent an unlock in an old format. Contact your IT service desk." } as never);
+  const outdated = () =>
+    hostError({
+      code: "authorization-outdated",
+      version: 1,
+      message: "The portal sent an unlock in an old format. Contact your IT service desk.",
+    } as never);
   const { journey } = await pulledJourney([outdated], []);
   const view = await journey.submitPasscode("860245", "860245");
   assert.equal(view.step, "passcode");

@@ -15,11 +15,11 @@
 mod common;
 
 use common::*;
+use selfservice_vcard::bench::{self, Better, Figure, Part};
 use serde_json::json;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
-use virtual_card::bench::{self, Better, Figure, Part};
 
 fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0

@@ -1,4 +1,4 @@
-//! Checking the portal's unblock authorization (DESIGN 4.3) before any card command: the
+//! Checking the portal's unblock authorization (docs/DESIGN.md §4.3) before any card command: the
 //! Ed25519 signature with the configured portal key, then the version (a version 1
 //! authorization is refused with its own error), the origin, the time, and that it is sealed
 //! to this host session's key. No used-once record is needed: the box opens only with the

@@ -1,4 +1,4 @@
-//! The machine configuration IT manages (DESIGN 3.4): which portal origins may use the host,
+//! The machine configuration IT manages (docs/DESIGN.md §3.4): which portal origins may use the host,
 //! the portal's public key for unblock authorizations, and the organisation's passcode policy.
 //!
 //! Read from the system place: a JSON file under /etc (Linux) or /Library (macOS), a policy

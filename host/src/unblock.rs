@@ -1,4 +1,4 @@
-//! The unblock sequence on the card (DESIGN 4.3), and how it never guesses a PUK twice.
+//! The unblock sequence on the card (docs/DESIGN.md §4.3), and how it never guesses a PUK twice.
 //!
 //! In one transaction: RESET RETRY COUNTER (PUK, temporary PIN), CHANGE REFERENCE DATA PIN
 //! (temporary -> new passcode), CHANGE REFERENCE DATA PUK (held -> fresh), VERIFY (new

@@ -278,7 +278,7 @@ fn a_card_without_the_piv_application_is_unsupported() {
     world
         .card(0)
         .running
-        .set_fault(Some(virtual_card::runner::Fault::StatusWord {
+        .set_fault(Some(selfservice_vcard::runner::Fault::StatusWord {
             apdu: 1,
             sw: 0x6A82,
         }));

@@ -13,8 +13,8 @@ mod common;
 use std::time::Duration;
 
 use common::*;
+use selfservice_vcard::runner::Fault;
 use serde_json::{json, Value};
-use virtual_card::runner::Fault;
 
 const NEW_PASSCODE: &str = "860245";
 const NEW_PUK: &str = "55443322";

@@ -6,8 +6,8 @@
 mod common;
 
 use common::*;
+use selfservice_vcard::runner::Fault;
 use serde_json::json;
-use virtual_card::runner::Fault;
 
 const PASSCODE: &str = "583920";
 const NEW_PASSCODE: &str = "246813";

@@ -6,8 +6,8 @@
 mod common;
 
 use common::*;
+use selfservice_vcard::card_file::Quirk;
 use serde_json::{json, Value};
-use virtual_card::card_file::Quirk;
 
 const PASSCODE: &str = "583920";
 const NEW_PASSCODE: &str = "860245";
@@ -292,7 +292,7 @@ fn an_rsa_2048_card_proves_itself_for_registration_and_unlock() {
         "unlocked",
         0,
         &[Quirk::KeepsVerificationAcrossSelect],
-        |file| file.key_algorithm = virtual_card::card_file::KeyAlgorithm::Rsa2048,
+        |file| file.key_algorithm = selfservice_vcard::card_file::KeyAlgorithm::Rsa2048,
     );
     let mut host = ready(&world);
     let register = register_proof(&mut host, PASSCODE);

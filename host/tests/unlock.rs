@@ -7,8 +7,8 @@ use base64::Engine;
 use common::*;
 use ed25519_dalek::SigningKey;
 use selfservice_rules::authorization::UnblockAuthorization;
+use selfservice_vcard::runner::Fault;
 use serde_json::{json, Value};
-use virtual_card::runner::Fault;
 
 const NEW_PASSCODE: &str = "860245";
 const NEW_PUK: &str = "55443322";

@@ -1,4 +1,4 @@
-//! The portal's HTTP JSON API (DESIGN 3.3), shared by the reference portal and the extension.
+//! The portal's HTTP JSON API (docs/DESIGN.md §3.3), shared by the reference portal and the extension.
 //! Every path is under [`API_PREFIX`]; every body is JSON; flows are bound to the card by a
 //! signed challenge and carried by a random `flowId` in the body, never in a URL.
 

@@ -1,4 +1,4 @@
-//! The unblock authorization and its receipt (DESIGN 4.3, protocol version 2).
+//! The unblock authorization and its receipt (docs/DESIGN.md §4.3, protocol version 2).
 //!
 //! - The portal issues an [`UnblockAuthorization`], signed with its Ed25519 key. The card's
 //!   secrets (every PUK the card may hold, the fresh PUK, a temporary PIN) are not in it in

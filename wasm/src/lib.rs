@@ -13,6 +13,7 @@
 //!   digest that binds its signature to an origin, a challenge, a purpose and a host key
 //! - [`secret`]: passcodes, PUKs and temporary PINs in transit (zeroized, never printed)
 //! - [`origin`]: the web-origin check (https, or http on loopback) the host and portal apply
+//! - [`certificate`]: what the host and the portal read of a card certificate (feature `x509`)
 //! - [`seal`]: HPKE sealing of the card's secrets to the host (native builds, feature `seal`)
 //! - [`json_reader`]: JSON into typed values with field-naming errors (host requests, portal bodies)
 //! - [`names`]: product, host and extension names and ids
@@ -22,6 +23,8 @@
 
 pub mod api;
 pub mod authorization;
+#[cfg(feature = "x509")]
+pub mod certificate;
 pub mod codes;
 pub mod email;
 #[cfg(any(test, feature = "fuzzing"))]

@@ -1,4 +1,4 @@
-//! Passcode policy (DESIGN 4.4): the staff guides' rule, narrowed by what the card accepts and by the
+//! Passcode policy (docs/DESIGN.md §4.4): the staff guides' rule, narrowed by what the card accepts and by the
 //! organisation's override. One effective rule, shown to the user before they type and checked
 //! again by the host and the portal.
 

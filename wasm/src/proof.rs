@@ -1,5 +1,5 @@
 //! Binding a card's signature to one portal origin, one challenge, one purpose and (for an
-//! unlock) one host session (DESIGN 4.2). Like Web eID the card signs hashes of the origin and
+//! unlock) one host session (docs/DESIGN.md §4.2). Like Web eID the card signs hashes of the origin and
 //! the nonce; the purpose is in the digest so a proof made for one journey never passes for the
 //! other, and an unlock proof covers the host's ephemeral key so the portal seals the card's
 //! secrets to the host session the card was in.
@@ -17,7 +17,7 @@ pub const MAX_NONCE_BYTES: usize = 256;
 /// A challenge must be answered within this time.
 pub const CHALLENGE_LIFETIME_SECONDS: i64 = 5 * 60;
 
-/// Which key proves the card is present (DESIGN 4.2).
+/// Which key proves the card is present (docs/DESIGN.md §4.2).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(target_arch = "wasm32", derive(Tsify))]
 #[serde(rename_all = "kebab-case")]
@@ -28,7 +28,7 @@ pub enum ProofPurpose {
     Unlock,
 }
 
-/// The card's answer to a portal challenge (DESIGN 4.2).
+/// The card's answer to a portal challenge (docs/DESIGN.md §4.2).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(target_arch = "wasm32", derive(Tsify))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]

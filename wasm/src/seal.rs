@@ -1,4 +1,4 @@
-//! Sealing the card's secrets to the host (DESIGN 4.3): HPKE (RFC 9180) base mode,
+//! Sealing the card's secrets to the host (docs/DESIGN.md §4.3): HPKE (RFC 9180) base mode,
 //! DHKEM(X25519, HKDF-SHA256), HKDF-SHA256, ChaCha20-Poly1305. The host makes one
 //! [`HostKeyPair`] per unlock proof; the portal [`seal`]s to its public key; only that host
 //! process can open the box, once.

@@ -2,7 +2,7 @@
 //! pcsc floor; the portal's checks under load; the unlock in both browsers), the sizes, and
 //! then one `target/bench/summary.json`, `report.md` and `ratios.svg`.
 //!
-//! Each part writes `target/bench/parts/<part>.json` (see `virtual_card::bench`); this file
+//! Each part writes `target/bench/parts/<part>.json` (see `selfservice_vcard::bench`); this file
 //! only builds what they need, runs them and gathers.
 
 use anyhow::{bail, Context, Result};

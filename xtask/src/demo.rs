@@ -83,7 +83,7 @@ fn headless(runs: u32) -> Result<()> {
         let started = Instant::now();
         let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
             .current_dir(cmd::root())
-            .env("E2E_SCREENSHOTS", &shots)
+            .env("SMARTCARD_SELFSERVICE_E2E_SCREENSHOTS", &shots)
             .args([
                 "test",
                 "--quiet",
@@ -128,7 +128,7 @@ fn is_root() -> bool {
 
 fn interactive(firefox: bool) -> Result<()> {
     let root = cmd::root();
-    let virtual_card = root.join("target/debug/virtual-card");
+    let selfservice_vcard = root.join("target/debug/selfservice-vcard");
     for address in [format!("127.0.0.1:{PORTAL_PORT}"), CONTROL_PAGE.to_string()] {
         if std::net::TcpListener::bind(&address).is_err() {
             bail!("{address} is taken (is another demo running?); stop it and try again");
@@ -137,7 +137,7 @@ fn interactive(firefox: bool) -> Result<()> {
     cmd::step(
         "demo: starting the world (pcscd + vpcd, an unlocked card, the portal, the control page)",
     );
-    let up = Command::new(&virtual_card)
+    let up = Command::new(&selfservice_vcard)
         .args([
             "world",
             "up",
@@ -146,9 +146,9 @@ fn interactive(firefox: bool) -> Result<()> {
             "--control-page",
             CONTROL_PAGE,
         ])
-        .env("SELFSERVICE_PORTAL_PORT", PORTAL_PORT)
+        .env("SMARTCARD_SELFSERVICE_PORTAL_PORT", PORTAL_PORT)
         // A person takes real minutes: the emailed code's 15 minutes run on the real clock.
-        .env("SELFSERVICE_PORTAL_CLOCK", "real")
+        .env("SMARTCARD_SELFSERVICE_PORTAL_CLOCK", "real")
         .output()?;
     anyhow::ensure!(
         up.status.success(),
@@ -166,7 +166,7 @@ fn interactive(firefox: bool) -> Result<()> {
             .map(|(_, v)| v.clone())
             .unwrap_or_default()
     };
-    let world = var("SELFSERVICE_WORLD");
+    let world = var("SMARTCARD_SELFSERVICE_WORLD");
     let stop = Arc::new(AtomicBool::new(false));
     {
         let stop = Arc::clone(&stop);
@@ -183,7 +183,7 @@ fn interactive(firefox: bool) -> Result<()> {
             .stdout(Stdio::null())
             .status()?;
         anyhow::ensure!(status.success(), "registering the host failed");
-        let portal = format!("{}/profile", var("PORTAL_URL"));
+        let portal = format!("{}/profile", var("SMARTCARD_SELFSERVICE_PORTAL_URL"));
         let control = var("CONTROL_PAGE_URL");
         let world_env: Vec<(String, String)> = vars
             .iter()
@@ -277,7 +277,7 @@ fn interactive(firefox: bool) -> Result<()> {
         Ok(())
     })();
     cmd::step("demo: stopping everything the world started");
-    let _ = Command::new(&virtual_card)
+    let _ = Command::new(&selfservice_vcard)
         .args(["world", "down", "--dir", &world])
         .status();
     outcome

@@ -1,5 +1,6 @@
 //! The extension: bundled for Chromium/Edge and Firefox by `extension/build.mjs` (esbuild),
-//! type-checked in strict mode, linted with web-ext, packaged by `dist`.
+//! type-checked in strict mode, linted with ESLint and web-ext, formatted by Prettier, packaged
+//! by `dist`.
 
 use anyhow::{bail, Context, Result};
 use std::path::{Path, PathBuf};
@@ -11,6 +12,14 @@ pub fn build() -> Result<()> {
     cmd::run("node", &["extension/build.mjs"])
 }
 
+/// What Prettier formats: the extension's TypeScript and its build and lint scripts.
+const PRETTIER_FILES: &[&str] = &[
+    "extension/src/**/*.ts",
+    "extension/test/**/*.ts",
+    "extension/build.mjs",
+    "eslint.config.mjs",
+];
+
 pub fn check() -> Result<()> {
     cmd::step("extension: tsc --strict (pages, background, bridge, tests)");
     cmd::run("node_modules/.bin/tsc", &["-p", "extension/tsconfig.json"])?;
@@ -18,6 +27,15 @@ pub fn check() -> Result<()> {
         "node_modules/.bin/tsc",
         &["-p", "extension/tsconfig.test.json"],
     )?;
+    cmd::step("extension: eslint (eslint.config.mjs: recommended, type-checked)");
+    cmd::run(
+        "node_modules/.bin/eslint",
+        &["--max-warnings", "0", "extension", "eslint.config.mjs"],
+    )?;
+    cmd::step("extension: prettier --check (.prettierrc.json)");
+    let mut prettier = vec!["--check"];
+    prettier.extend_from_slice(PRETTIER_FILES);
+    cmd::run("node_modules/.bin/prettier", &prettier)?;
     cmd::step("extension: web-ext lint (no errors, no warnings)");
     let report = cmd::output(
         "node_modules/.bin/web-ext",

@@ -14,6 +14,7 @@ mod demo;
 mod extension;
 mod fuzz;
 mod installers;
+mod msrv;
 mod setup;
 mod test;
 mod wasm_pkg;
@@ -164,12 +165,12 @@ fn world(args: &[String]) -> anyhow::Result<()> {
         "build",
         "--quiet",
         "--package",
-        "virtual-card",
+        "selfservice-vcard",
         "--package",
         "selfservice-portal",
     ])?;
-    let program = cmd::root().join("target/debug/virtual-card");
+    let program = cmd::root().join("target/debug/selfservice-vcard");
     let mut full = vec!["world"];
     full.extend(args.iter().map(String::as_str));
-    cmd::run(program.to_str().unwrap_or("virtual-card"), &full)
+    cmd::run(program.to_str().unwrap_or("selfservice-vcard"), &full)
 }

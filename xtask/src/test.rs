@@ -2,7 +2,7 @@
 
 use anyhow::{Context, Result};
 
-use crate::{cmd, extension, installers, setup, wasm_pkg};
+use crate::{cmd, extension, installers, msrv, setup, wasm_pkg};
 
 pub fn run() -> Result<()> {
     setup::run(setup::Need::Everything)?;
@@ -23,6 +23,8 @@ pub fn run() -> Result<()> {
         "bans",
         "sources",
     ])?;
+
+    msrv::check()?;
 
     cmd::step("cargo clippy (native, all targets) -D warnings");
     cmd::cargo(&[

@@ -218,7 +218,7 @@ export class HostSession implements HostApi {
 
   private dispatch(message: HostMessage): void {
     if ("type" in message && message.type === "event") {
-      for (const listener of this.eventListeners) listener(message as HostEvent);
+      for (const listener of this.eventListeners) listener(message);
       return;
     }
     if (!("id" in message)) return;

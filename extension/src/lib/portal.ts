@@ -15,7 +15,10 @@ export class PortalError extends Error {
   }
 }
 
-export type FetchLike = (url: string, init: { method: string; headers: Record<string, string>; body: string }) => Promise<{
+export type FetchLike = (
+  url: string,
+  init: { method: string; headers: Record<string, string>; body: string },
+) => Promise<{
   ok: boolean;
   status: number;
   json(): Promise<unknown>;
@@ -57,7 +60,7 @@ export class PortalClient {
         code: "internal",
         message: "The self-service portal had a problem. Try again in a few minutes.",
       };
-      throw new PortalError(detail as ApiErrorDetail, response.status);
+      throw new PortalError(detail, response.status);
     }
     return payload as PortalApi[P]["response"];
   }

@@ -16,7 +16,12 @@ export interface Problem {
 
 export function problemFrom(error: unknown, raContact: string): Problem {
   if (error instanceof HostUnavailableError) {
-    return { code: `host-${error.state.kind}`, title: "The smartcard software is not available", message: error.message, action: "retry" };
+    return {
+      code: `host-${error.state.kind}`,
+      title: "The smartcard software is not available",
+      message: error.message,
+      action: "retry",
+    };
   }
   if (error instanceof HostRequestError) {
     const body = error.body;
@@ -33,16 +38,32 @@ export function problemFrom(error: unknown, raContact: string): Problem {
       case "no-reader":
         return { code: body.code, title: "No card reader found", message: body.message, action: "retry" };
       case "policy-violation":
-        return { code: body.code, title: "Choose a different passcode", message: body.message, field: "passcode", action: "retry" };
+        return {
+          code: body.code,
+          title: "Choose a different passcode",
+          message: body.message,
+          field: "passcode",
+          action: "retry",
+        };
       case "authorization-outdated":
       case "unlock-record-unreadable":
         // Nothing reached the card; only IT can put this right (the host's message says how).
         return { code: body.code, title: "Your smartcard was not changed", message: body.message, action: "none" };
       case "unlock-key-blocked":
       case "unsupported-card":
-        return { code: body.code, title: "This card cannot be unlocked here", message: `${body.message} ${raContact}`, action: "none" };
+        return {
+          code: body.code,
+          title: "This card cannot be unlocked here",
+          message: `${body.message} ${raContact}`,
+          action: "none",
+        };
       default:
-        return { code: body.code, title: "Something went wrong with the smartcard", message: body.message, action: "retry" };
+        return {
+          code: body.code,
+          title: "Something went wrong with the smartcard",
+          message: body.message,
+          action: "retry",
+        };
     }
   }
   if (error instanceof PortalError) {
@@ -58,24 +79,59 @@ export function problemFrom(error: unknown, raContact: string): Problem {
           action: "none",
         };
       case "wrong-answers":
-        return { code: detail.code, title: "Your answers do not match", message: detail.message, field: "answers", action: "retry" };
+        return {
+          code: detail.code,
+          title: "Your answers do not match",
+          message: detail.message,
+          field: "answers",
+          action: "retry",
+        };
       case "code-invalid":
-        return { code: detail.code, title: "The code is not right", message: detail.message, field: "code", action: "retry" };
+        return {
+          code: detail.code,
+          title: "The code is not right",
+          message: detail.message,
+          field: "code",
+          action: "retry",
+        };
       case "code-expired":
       case "code-spent":
-        return { code: detail.code, title: "Get a new code", message: detail.message, field: "code", action: "new-code" };
+        return {
+          code: detail.code,
+          title: "Get a new code",
+          message: detail.message,
+          field: "code",
+          action: "new-code",
+        };
       case "code-format":
         return { code: detail.code, title: "Check the code", message: detail.message, field: "code", action: "retry" };
       case "email-rejected":
-        return { code: detail.code, title: "Use an approved email address", message: detail.message, field: "email", action: "retry" };
+        return {
+          code: detail.code,
+          title: "Use an approved email address",
+          message: detail.message,
+          field: "email",
+          action: "retry",
+        };
       case "answers-rejected":
-        return { code: detail.code, title: "Check your questions and answers", message: detail.message, field: "answers", action: "retry" };
+        return {
+          code: detail.code,
+          title: "Check your questions and answers",
+          message: detail.message,
+          field: "answers",
+          action: "retry",
+        };
       case "flow-expired":
       case "challenge-invalid":
       case "out-of-order":
         return { code: detail.code, title: "Start again", message: detail.message, action: "restart" };
       case "self-service-unavailable":
-        return { code: detail.code, title: "Self-service is not available for this card", message: detail.message, action: "none" };
+        return {
+          code: detail.code,
+          title: "Self-service is not available for this card",
+          message: detail.message,
+          action: "none",
+        };
       default:
         return { code: detail.code, title: "The portal could not do that", message: detail.message, action: "retry" };
     }

@@ -47,7 +47,8 @@ export class RegisterJourney {
           problem: {
             code: "passcode-blocked",
             title: "Your smartcard is locked",
-            message: "A locked smartcard cannot be registered. If you have registered before, use Smartcard Unlock; otherwise contact your Registration Authority.",
+            message:
+              "A locked smartcard cannot be registered. If you have registered before, use Smartcard Unlock; otherwise contact your Registration Authority.",
             action: "none",
           },
         };
@@ -65,7 +66,17 @@ export class RegisterJourney {
     const card = this.card;
     if (!card) return this.start();
     if (passcode.length === 0) {
-      this.view = { step: "passcode", card, problem: { code: "empty", title: "Enter your passcode", message: "Enter your smartcard passcode.", field: "passcode", action: "retry" } };
+      this.view = {
+        step: "passcode",
+        card,
+        problem: {
+          code: "empty",
+          title: "Enter your passcode",
+          message: "Enter your smartcard passcode.",
+          field: "passcode",
+          action: "retry",
+        },
+      };
       return this.view;
     }
     try {
@@ -99,7 +110,13 @@ export class RegisterJourney {
       this.view = {
         step: "questions",
         holder: this.holder,
-        problem: { code: verdict.reason?.code ?? "answers", title: "Check your questions and answers", message: verdict.message ?? "", field: index === undefined ? "answers" : `answer-${index}`, action: "retry" },
+        problem: {
+          code: verdict.reason?.code ?? "answers",
+          title: "Check your questions and answers",
+          message: verdict.message ?? "",
+          field: index === undefined ? "answers" : `answer-${index}`,
+          action: "retry",
+        },
       };
       return this.view;
     }
@@ -115,9 +132,17 @@ export class RegisterJourney {
   async submitEmail(email: string): Promise<RegisterView> {
     const verdict = rules.checkEmail(email, undefined);
     const here = (problem: Problem): RegisterView =>
-      (this.view = this.emailOnFile ? { step: "email", emailOnFile: this.emailOnFile, problem } : { step: "email", problem });
+      (this.view = this.emailOnFile
+        ? { step: "email", emailOnFile: this.emailOnFile, problem }
+        : { step: "email", problem });
     if (!verdict.ok) {
-      return here({ code: verdict.reason?.code ?? "email", title: "Use an approved email address", message: verdict.message ?? "", field: "email", action: "retry" });
+      return here({
+        code: verdict.reason?.code ?? "email",
+        title: "Use an approved email address",
+        message: verdict.message ?? "",
+        field: "email",
+        action: "retry",
+      });
     }
     try {
       const sent = await this.portal.post(API_PATHS.REGISTRATION_EMAIL, { flowId: this.flowId, email });
@@ -138,7 +163,17 @@ export class RegisterJourney {
     const current = this.view.step === "code" ? this.view : null;
     const verdict = rules.parseCode(typed);
     if (!verdict.ok) {
-      if (current) this.view = { ...current, problem: { code: verdict.reason?.code ?? "code", title: "Check the code", message: verdict.message ?? "", field: "code", action: "retry" } };
+      if (current)
+        this.view = {
+          ...current,
+          problem: {
+            code: verdict.reason?.code ?? "code",
+            title: "Check the code",
+            message: verdict.message ?? "",
+            field: "code",
+            action: "retry",
+          },
+        };
       return this.view;
     }
     try {

@@ -113,14 +113,27 @@ export class UnlockJourney {
       const found = await findCard(this.host);
       card = found.card.passcode.state === "blocked" ? "locked" : "unlocked";
     } catch (error) {
-      if (error instanceof HostRequestError && (error.code === "no-card" || error.code === "no-reader")) card = "absent";
+      if (error instanceof HostRequestError && (error.code === "no-card" || error.code === "no-reader"))
+        card = "absent";
     }
     const ra = `If this keeps happening, contact your Registration Authority. ${this.raContact}`;
     const messages: Record<UnfinishedCard, [string, string]> = {
-      absent: ["Your smartcard is not in the reader", `The unlock has not finished. Put your smartcard back in the reader: the unlock will finish by itself. Or select Try again once it is in. ${ra}`],
-      locked: ["Your smartcard is still locked", `The unlock did not finish and your smartcard is still locked. Leave it in the reader and select Try again. ${ra}`],
-      unlocked: ["Your new passcode is not set yet", `Your smartcard was unblocked but the unlock did not finish, so your new passcode is not set. Leave it in the reader and select Try again. ${ra}`],
-      unknown: ["The unlock has not finished", `We could not read your smartcard. Check it is in the reader and select Try again. ${ra}`],
+      absent: [
+        "Your smartcard is not in the reader",
+        `The unlock has not finished. Put your smartcard back in the reader: the unlock will finish by itself. Or select Try again once it is in. ${ra}`,
+      ],
+      locked: [
+        "Your smartcard is still locked",
+        `The unlock did not finish and your smartcard is still locked. Leave it in the reader and select Try again. ${ra}`,
+      ],
+      unlocked: [
+        "Your new passcode is not set yet",
+        `Your smartcard was unblocked but the unlock did not finish, so your new passcode is not set. Leave it in the reader and select Try again. ${ra}`,
+      ],
+      unknown: [
+        "The unlock has not finished",
+        `We could not read your smartcard. Check it is in the reader and select Try again. ${ra}`,
+      ],
     };
     const [title, message] = messages[card];
     return { step: "unfinished", card, problem: { code: "unlock-unfinished", title, message, action: "retry" } };
@@ -147,7 +160,8 @@ export class UnlockJourney {
           problem: {
             code: "not-locked",
             title: "Your smartcard is not locked",
-            message: "This smartcard is not locked, so there is nothing to unlock. You can log in with your passcode as normal.",
+            message:
+              "This smartcard is not locked, so there is nothing to unlock. You can log in with your passcode as normal.",
             action: "none",
           },
         });
@@ -197,7 +211,16 @@ export class UnlockJourney {
     if (!current) return this.view;
     const blank = answers.findIndex((a) => a.answer.trim() === "");
     if (blank >= 0) {
-      return this.set({ ...current, problem: { code: "blank", title: "Answer every question", message: "Enter an answer to each question.", field: `answer-${blank}`, action: "retry" } });
+      return this.set({
+        ...current,
+        problem: {
+          code: "blank",
+          title: "Answer every question",
+          message: "Enter an answer to each question.",
+          field: `answer-${blank}`,
+          action: "retry",
+        },
+      });
     }
     try {
       const sent = await this.portal.post(API_PATHS.UNLOCK_ANSWERS, { flowId: this.flowId, answers });
@@ -225,7 +248,16 @@ export class UnlockJourney {
     if (!current) return this.view;
     const verdict = rules.parseCode(typed);
     if (!verdict.ok) {
-      return this.set({ ...current, problem: { code: verdict.reason?.code ?? "code", title: "Check the code", message: verdict.message ?? "", field: "code", action: "retry" } });
+      return this.set({
+        ...current,
+        problem: {
+          code: verdict.reason?.code ?? "code",
+          title: "Check the code",
+          message: verdict.message ?? "",
+          field: "code",
+          action: "retry",
+        },
+      });
     }
     try {
       await this.portal.post(API_PATHS.UNLOCK_CODE, { flowId: this.flowId, code: verdict.value });
@@ -249,7 +281,17 @@ export class UnlockJourney {
     const verdict = rules.checkPasscodePair(rule, passcode, confirmation);
     if (!verdict.ok) {
       const field = verdict.reason?.code === "mismatch" ? "confirm-passcode" : "new-passcode";
-      return this.set({ step: "passcode", rule, problem: { code: verdict.reason?.code ?? "passcode", title: "Check your new passcode", message: verdict.message ?? "", field, action: "retry" } });
+      return this.set({
+        step: "passcode",
+        rule,
+        problem: {
+          code: verdict.reason?.code ?? "passcode",
+          title: "Check your new passcode",
+          message: verdict.message ?? "",
+          field,
+          action: "retry",
+        },
+      });
     }
     this.newPasscode = passcode;
     return this.unblock();
@@ -277,7 +319,8 @@ export class UnlockJourney {
       problem: {
         code: "card-removed",
         title: "Put your smartcard back in",
-        message: "Your smartcard was removed before the unlock finished. Put it back in the reader: the unlock will finish by itself.",
+        message:
+          "Your smartcard was removed before the unlock finished. Put it back in the reader: the unlock will finish by itself.",
         action: "none",
       },
     });
@@ -303,7 +346,8 @@ export class UnlockJourney {
         proof,
       });
     } catch (error) {
-      const away = error instanceof HostRequestError && ["card-removed", "no-card", "timeout"].includes(error.body.code);
+      const away =
+        error instanceof HostRequestError && ["card-removed", "no-card", "timeout"].includes(error.body.code);
       if (retrying && away) return this.reinsert();
       return this.set({ step: "passcode", rule, problem: this.fail(error) });
     }

@@ -9,9 +9,15 @@ import { field, form, h, submit } from "./ui";
 
 async function main(): Promise<void> {
   const main = document.getElementById("main") as HTMLElement;
-  const config = await loadConfig(browser.storage as never);
+  const config = await loadConfig(browser.storage);
   const row = (key: string, value: string, source: string) =>
-    h("div", { class: "nhsuk-summary-list__row" }, h("dt", { class: "nhsuk-summary-list__key" }, key), h("dd", { class: "nhsuk-summary-list__value" }, value), h("dd", { class: "nhsuk-summary-list__actions config-source" }, source));
+    h(
+      "div",
+      { class: "nhsuk-summary-list__row" },
+      h("dt", { class: "nhsuk-summary-list__key" }, key),
+      h("dd", { class: "nhsuk-summary-list__value" }, value),
+      h("dd", { class: "nhsuk-summary-list__actions config-source" }, source),
+    );
   const content: HTMLElement[] = [
     h("h1", {}, "Smartcard Self-Service settings"),
     h("h2", {}, "Configuration"),
@@ -21,16 +27,29 @@ async function main(): Promise<void> {
       row("Portal", config.portalUrl, config.sources.portalUrl),
       row("Allowed portal origins", config.allowedOrigins.join(", "), config.sources.allowedOrigins),
       row("Registration Authority contact", config.raContact, config.sources.raContact),
-      row("Passcode policy", config.passcodePolicy ? JSON.stringify(config.passcodePolicy) : "The card's own rule", config.sources.passcodePolicy),
+      row(
+        "Passcode policy",
+        config.passcodePolicy ? JSON.stringify(config.passcodePolicy) : "The card's own rule",
+        config.sources.passcodePolicy,
+      ),
     ),
   ];
   if (config.sources.portalUrl !== "policy") {
-    const portal = field({ id: "portal-url", label: "Portal address on this computer (development)", value: config.portalUrl, hint: "IT normally sets this by policy; a policy value always wins." });
+    const portal = field({
+      id: "portal-url",
+      label: "Portal address on this computer (development)",
+      value: config.portalUrl,
+      hint: "IT normally sets this by policy; a policy value always wins.",
+    });
     content.push(
-      form(async () => {
-        await browser.storage.local.set({ [LOCAL_KEY]: { PortalUrl: portal.input.value } });
-        window.location.reload();
-      }, portal.group, submit("Save")),
+      form(
+        async () => {
+          await browser.storage.local.set({ [LOCAL_KEY]: { PortalUrl: portal.input.value } });
+          window.location.reload();
+        },
+        portal.group,
+        submit("Save"),
+      ),
     );
   }
   const diagnostics = h("div", { id: "diagnostics" }, h("p", {}, "Asking the smartcard software..."));
@@ -42,9 +61,23 @@ async function main(): Promise<void> {
     const status = await host.request({ type: "status" });
     const state = host.state;
     diagnostics.replaceChildren(
-      h("p", { id: "host-version" }, state.kind === "ready" ? `Smartcard software version ${state.version}` : describeHostState(state)),
+      h(
+        "p",
+        { id: "host-version" },
+        state.kind === "ready" ? `Smartcard software version ${state.version}` : describeHostState(state),
+      ),
       h("p", {}, `PC/SC service: ${status.service}`),
-      h("ul", {}, ...status.readers.map((r) => h("li", {}, `${r.name}: ${r.card ? `card of ${r.card.holderName ?? "unknown"} (${r.card.passcode.state})` : "no card"}`))),
+      h(
+        "ul",
+        {},
+        ...status.readers.map((r) =>
+          h(
+            "li",
+            {},
+            `${r.name}: ${r.card ? `card of ${r.card.holderName ?? "unknown"} (${r.card.passcode.state})` : "no card"}`,
+          ),
+        ),
+      ),
       h("p", {}, "For a full check of this computer, IT can run: smartcard-selfservice doctor"),
     );
   } catch (error) {

@@ -11,10 +11,11 @@ import { button, h } from "./ui";
 const EXPIRY_WARNING_DAYS = 30;
 
 async function main(): Promise<void> {
-  const config = await loadConfig(browser.storage as never);
+  const config = await loadConfig(browser.storage);
   const main = document.getElementById("main") as HTMLElement;
   const host = new HostRelay();
-  const open = (page: string) => () => void browser.tabs.create({ url: browser.runtime.getURL(`pages/${page}.html`) }).then(() => window.close());
+  const open = (page: string) => () =>
+    void browser.tabs.create({ url: browser.runtime.getURL(`pages/${page}.html`) }).then(() => window.close());
   let status: StatusResult | null = null;
   // The latest refresh asked for each reader ("" for all): an older answer arriving late is
   // not shown over a newer one.
@@ -29,9 +30,17 @@ async function main(): Promise<void> {
     try {
       answer = await host.request({ type: "status", ...(reader === undefined ? {} : { reader }) });
     } catch (error) {
-      const message = error instanceof HostUnavailableError ? describeHostState(error.state) : error instanceof HostRequestError ? error.message : String(error);
+      const message =
+        error instanceof HostUnavailableError
+          ? describeHostState(error.state)
+          : error instanceof HostRequestError
+            ? error.message
+            : String(error);
       status = null;
-      main.replaceChildren(h("h1", {}, "Smartcard Self-Service"), h("div", { class: "nhsuk-warning-callout", id: "host-problem" }, h("p", {}, message)));
+      main.replaceChildren(
+        h("h1", {}, "Smartcard Self-Service"),
+        h("div", { class: "nhsuk-warning-callout", id: "host-problem" }, h("p", {}, message)),
+      );
       return;
     }
     if (latest.get(key) !== mine || (reader !== undefined && (latest.get("") ?? 0) > mine)) return;
@@ -49,13 +58,23 @@ async function main(): Promise<void> {
   const render = (status: StatusResult): void => {
     const content: HTMLElement[] = [h("h1", {}, "Smartcard Self-Service")];
     if (status.service === "unavailable") {
-      content.push(h("p", { id: "service-problem" }, "The smartcard service on this computer is not running. Restart the computer; if that does not help, contact your IT service desk."));
+      content.push(
+        h(
+          "p",
+          { id: "service-problem" },
+          "The smartcard service on this computer is not running. Restart the computer; if that does not help, contact your IT service desk.",
+        ),
+      );
     } else if (status.readers.length === 0) {
       content.push(h("p", { id: "no-reader" }, "No smartcard reader is connected. Plug in your reader."));
     }
     for (const reader of status.readers) {
       content.push(h("h2", { class: "nhsuk-heading-s" }, reader.name));
-      content.push(reader.card ? cardSummary(reader.card, config.raContact, open) : h("p", { class: "no-card" }, "No smartcard in this reader."));
+      content.push(
+        reader.card
+          ? cardSummary(reader.card, config.raContact, open)
+          : h("p", { class: "no-card" }, "No smartcard in this reader."),
+      );
     }
     content.push(button("Register for self-service", open("register"), true));
     main.replaceChildren(...content);
@@ -71,16 +90,38 @@ function cardSummary(card: CardStatus, raContact: string, open: (page: string) =
   ];
   const days = card.daysLeft;
   if (days !== undefined && days < 0) {
-    rows.push(h("div", { class: "nhsuk-warning-callout expiry-warning" }, h("p", {}, `This smartcard has expired. ${raContact}`)));
+    rows.push(
+      h(
+        "div",
+        { class: "nhsuk-warning-callout expiry-warning" },
+        h("p", {}, `This smartcard has expired. ${raContact}`),
+      ),
+    );
   } else if (days !== undefined && days <= EXPIRY_WARNING_DAYS) {
-    rows.push(h("div", { class: "nhsuk-warning-callout expiry-warning" }, h("p", {}, `This smartcard expires in ${days} ${days === 1 ? "day" : "days"}. Arrange a new card with your Sponsor or Registration Authority: ${raContact}`)));
+    rows.push(
+      h(
+        "div",
+        { class: "nhsuk-warning-callout expiry-warning" },
+        h(
+          "p",
+          {},
+          `This smartcard expires in ${days} ${days === 1 ? "day" : "days"}. Arrange a new card with your Sponsor or Registration Authority: ${raContact}`,
+        ),
+      ),
+    );
   }
   if (card.passcode.state === "blocked") {
     rows.push(h("p", { class: "passcode-state" }, "Your smartcard is locked."));
     rows.push(button("Unlock my card", open("unlock")));
   } else {
     const left = card.passcode.retriesLeft;
-    rows.push(h("p", { class: "passcode-state" }, `Passcode: ${left} ${left === 1 ? "try" : "tries"} left before the card locks.`));
+    rows.push(
+      h(
+        "p",
+        { class: "passcode-state" },
+        `Passcode: ${left} ${left === 1 ? "try" : "tries"} left before the card locks.`,
+      ),
+    );
   }
   return h("div", { class: "card-summary" }, ...rows);
 }

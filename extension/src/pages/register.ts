@@ -5,7 +5,7 @@ import { loadConfig } from "../lib/config";
 import { PortalClient } from "../lib/portal";
 import { HostRelay } from "../lib/relay";
 import { RegisterJourney, type RegisterView } from "../lib/register";
-import { loadRules, rules, type Question, type QuestionAnswer } from "../lib/rules";
+import { loadRules, rules, type QuestionAnswer } from "../lib/rules";
 import { button, field, form, h, paragraph, show, submit } from "./ui";
 import { codeTimer } from "./shared";
 
@@ -13,7 +13,7 @@ const QUESTION_COUNT = 4;
 
 async function main(): Promise<void> {
   await loadRules(browser.runtime.getURL("wasm/selfservice_rules_bg.wasm"));
-  const config = await loadConfig(browser.storage as never);
+  const config = await loadConfig(browser.storage);
   const journey = new RegisterJourney(new HostRelay(), new PortalClient(config.portalUrl), config.raContact);
   const main = document.getElementById("main") as HTMLElement;
   const render = (view: RegisterView): void => renderStep(main, journey, view);
@@ -28,12 +28,20 @@ function renderStep(main: HTMLElement, journey: RegisterJourney, view: RegisterV
         main,
         "Insert your smartcard",
         view.problem,
-        paragraph("To register for Smartcard Self-Service, put your smartcard in the card reader. It must be unlocked: you will be asked for its passcode."),
+        paragraph(
+          "To register for Smartcard Self-Service, put your smartcard in the card reader. It must be unlocked: you will be asked for its passcode.",
+        ),
         button("Continue", () => void go(journey.start(30000))),
       );
       return;
     case "passcode": {
-      const passcode = field({ id: "passcode", label: "Passcode", type: "password", width: "10", problem: view.problem });
+      const passcode = field({
+        id: "passcode",
+        label: "Passcode",
+        type: "password",
+        width: "10",
+        problem: view.problem,
+      });
       show(
         main,
         "Enter your smartcard passcode",
@@ -45,7 +53,9 @@ function renderStep(main: HTMLElement, journey: RegisterJourney, view: RegisterV
           summaryRow("Card holder", view.card.card.holderName ?? "Not readable"),
           summaryRow("Card expires", view.card.card.expiry ?? "Unknown"),
         ),
-        paragraph("Enter your smartcard passcode to prove the card is yours. Self-service registration has 4 steps: passcode, security questions, email address, registration code."),
+        paragraph(
+          "Enter your smartcard passcode to prove the card is yours. Self-service registration has 4 steps: passcode, security questions, email address, registration code.",
+        ),
         form(() => go(journey.submitPasscode(passcode.input.value)), passcode.group, submit("Continue")),
       );
       return;
@@ -54,16 +64,36 @@ function renderStep(main: HTMLElement, journey: RegisterJourney, view: RegisterV
       renderQuestions(main, journey, view);
       return;
     case "email": {
-      const email = field({ id: "email", label: "Email address", type: "email", autocomplete: "email", value: view.emailOnFile, problem: view.problem, hint: "Use an address from a provider approved for use with the Spine, for example nhs.net, nhs.uk, gov.uk or mod.uk. We will send your registration code to it." });
+      const email = field({
+        id: "email",
+        label: "Email address",
+        type: "email",
+        autocomplete: "email",
+        value: view.emailOnFile,
+        problem: view.problem,
+        hint: "Use an address from a provider approved for use with the Spine, for example nhs.net, nhs.uk, gov.uk or mod.uk. We will send your registration code to it.",
+      });
       email.input.addEventListener("input", () => {
         const verdict = rules.checkEmail(email.input.value, undefined);
-        email.live.textContent = email.input.value && !verdict.ok ? verdict.message ?? "" : "";
+        email.live.textContent = email.input.value && !verdict.ok ? (verdict.message ?? "") : "";
       });
-      show(main, "Confirm your email address", view.problem, form(() => go(journey.submitEmail(email.input.value)), email.group, submit("Continue")));
+      show(
+        main,
+        "Confirm your email address",
+        view.problem,
+        form(() => go(journey.submitEmail(email.input.value)), email.group, submit("Continue")),
+      );
       return;
     }
     case "code": {
-      const code = field({ id: "code", label: "Registration code", inputmode: "numeric", width: "10", problem: view.problem, hint: `We have sent a registration code to ${view.sentTo}. It is valid for 15 minutes. Check your junk folder if it has not arrived.` });
+      const code = field({
+        id: "code",
+        label: "Registration code",
+        inputmode: "numeric",
+        width: "10",
+        problem: view.problem,
+        hint: `We have sent a registration code to ${view.sentTo}. It is valid for 15 minutes. Check your junk folder if it has not arrived.`,
+      });
       const timer = h("p", { class: "nhsuk-body", id: "time-left", "aria-live": "off" });
       codeTimer(timer, view.expiresAt);
       show(
@@ -82,18 +112,29 @@ function renderStep(main: HTMLElement, journey: RegisterJourney, view: RegisterV
         "Registration complete",
         undefined,
         h("div", { class: "nhsuk-panel", id: "success" }, h("p", { class: "nhsuk-body" }, `Success: ${view.message}`)),
-        paragraph("Now that you have registered, you can unlock your own smartcard if it locks. You can close this page."),
+        paragraph(
+          "Now that you have registered, you can unlock your own smartcard if it locks. You can close this page.",
+        ),
       );
       return;
   }
 }
 
 function summaryRow(key: string, value: string): HTMLElement {
-  return h("div", { class: "nhsuk-summary-list__row" }, h("dt", { class: "nhsuk-summary-list__key" }, key), h("dd", { class: "nhsuk-summary-list__value" }, value));
+  return h(
+    "div",
+    { class: "nhsuk-summary-list__row" },
+    h("dt", { class: "nhsuk-summary-list__key" }, key),
+    h("dd", { class: "nhsuk-summary-list__value" }, value),
+  );
 }
 
-function renderQuestions(main: HTMLElement, journey: RegisterJourney, view: Extract<RegisterView, { step: "questions" }>): void {
-  const catalogue = rules.questionCatalogue() as Question[];
+function renderQuestions(
+  main: HTMLElement,
+  journey: RegisterJourney,
+  view: Extract<RegisterView, { step: "questions" }>,
+): void {
+  const catalogue = rules.questionCatalogue();
   const selects: HTMLSelectElement[] = [];
   const answers: HTMLInputElement[] = [];
   const groups: HTMLElement[] = [];
@@ -110,7 +151,8 @@ function renderQuestions(main: HTMLElement, journey: RegisterJourney, view: Extr
       // Each question once: what is chosen in one list is not offered in the others.
       const chosen = new Set(selects.map((s) => s.value).filter(Boolean));
       for (const other of selects) {
-        for (const option of other.options) option.disabled = option.value !== "" && option.value !== other.value && chosen.has(option.value);
+        for (const option of other.options)
+          option.disabled = option.value !== "" && option.value !== other.value && chosen.has(option.value);
       }
       const question = catalogue.find((q) => q.id === select.value);
       answer.live.textContent = question ? question.hint : "";
@@ -118,7 +160,7 @@ function renderQuestions(main: HTMLElement, journey: RegisterJourney, view: Extr
     answer.input.addEventListener("input", () => {
       if (!select.value || !answer.input.value) return;
       const verdict = rules.checkAnswer(select.value, answer.input.value);
-      answer.live.textContent = verdict.ok ? "" : verdict.message ?? "";
+      answer.live.textContent = verdict.ok ? "" : (verdict.message ?? "");
     });
     selects.push(select);
     answers.push(answer.input);
@@ -127,18 +169,30 @@ function renderQuestions(main: HTMLElement, journey: RegisterJourney, view: Extr
         "fieldset",
         { class: "nhsuk-fieldset nhsuk-form-group" },
         h("legend", { class: "nhsuk-fieldset__legend nhsuk-fieldset__legend--s" }, `Security question ${i + 1}`),
-        h("div", { class: "nhsuk-form-group" }, h("label", { class: "nhsuk-label", for: selectId }, "Question"), select),
+        h(
+          "div",
+          { class: "nhsuk-form-group" },
+          h("label", { class: "nhsuk-label", for: selectId }, "Question"),
+          select,
+        ),
         answer.group,
       ),
     );
   }
-  const collect = (): QuestionAnswer[] => selects.map((s, i) => ({ questionId: s.value, answer: answers[i]?.value ?? "" }));
+  const collect = (): QuestionAnswer[] =>
+    selects.map((s, i) => ({ questionId: s.value, answer: answers[i]?.value ?? "" }));
   show(
     main,
     "Choose your security questions",
     view.problem,
-    paragraph(`Choose and answer 4 different security questions, ${view.holder}. They will be used to prove your identity if your smartcard locks. Choose questions you will remember the answers to; your answers are stored securely and cannot be seen by anyone.`),
-    form(() => journey.submitAnswers(collect()).then((v) => renderStep(main, journey, v)), ...groups, submit("Continue")),
+    paragraph(
+      `Choose and answer 4 different security questions, ${view.holder}. They will be used to prove your identity if your smartcard locks. Choose questions you will remember the answers to; your answers are stored securely and cannot be seen by anyone.`,
+    ),
+    form(
+      () => journey.submitAnswers(collect()).then((v) => renderStep(main, journey, v)),
+      ...groups,
+      submit("Continue"),
+    ),
   );
 }
 

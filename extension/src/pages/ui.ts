@@ -6,7 +6,11 @@ import type { Problem } from "../lib/problems";
 
 type Child = Node | string | null | undefined | false;
 
-export function h(tag: string, attributes: Record<string, string | boolean | undefined> = {}, ...children: Child[]): HTMLElement {
+export function h(
+  tag: string,
+  attributes: Record<string, string | boolean | undefined> = {},
+  ...children: Child[]
+): HTMLElement {
   const element = document.createElement(tag);
   for (const [name, value] of Object.entries(attributes)) {
     if (value === undefined || value === false) continue;
@@ -24,7 +28,11 @@ export function h(tag: string, attributes: Record<string, string | boolean | und
 export function show(main: HTMLElement, title: string, problem: Problem | undefined, ...content: Child[]): void {
   const heading = h("h1", { tabindex: "-1", id: "step-heading" }, title);
   const summary = problem ? errorSummary(problem) : null;
-  main.replaceChildren(...[summary, heading, ...content].filter((c): c is HTMLElement | string => Boolean(c)).map((c) => (typeof c === "string" ? document.createTextNode(c) : c)));
+  main.replaceChildren(
+    ...[summary, heading, ...content]
+      .filter((c): c is HTMLElement | string => Boolean(c))
+      .map((c) => (typeof c === "string" ? document.createTextNode(c) : c)),
+  );
   document.title = `${problem ? "Error: " : ""}${title} - Smartcard Self-Service`;
   (summary ?? heading).focus();
   // When each step was shown, for the bench's machine time (and the browser's performance tools).
@@ -35,9 +43,23 @@ export function errorSummary(problem: Problem): HTMLElement {
   const target = problem.field ? `#${problem.field}` : "#step-heading";
   return h(
     "div",
-    { class: "nhsuk-error-summary", "aria-labelledby": "error-summary-title", role: "alert", tabindex: "-1", "data-problem": problem.code },
+    {
+      class: "nhsuk-error-summary",
+      "aria-labelledby": "error-summary-title",
+      role: "alert",
+      tabindex: "-1",
+      "data-problem": problem.code,
+    },
     h("h2", { class: "nhsuk-error-summary__title", id: "error-summary-title" }, problem.title),
-    h("div", { class: "nhsuk-error-summary__body" }, h("ul", { class: "nhsuk-list nhsuk-error-summary__list" }, h("li", {}, h("a", { href: target }, problem.message)))),
+    h(
+      "div",
+      { class: "nhsuk-error-summary__body" },
+      h(
+        "ul",
+        { class: "nhsuk-list nhsuk-error-summary__list" },
+        h("li", {}, h("a", { href: target }, problem.message)),
+      ),
+    ),
   );
 }
 
@@ -54,7 +76,13 @@ export function field(options: {
   width?: string;
 }): { group: HTMLElement; input: HTMLInputElement; live: HTMLElement } {
   const erroneous = options.problem?.field === options.id;
-  const describedBy = [options.hint ? `${options.id}-hint` : "", erroneous ? `${options.id}-error` : "", `${options.id}-live`].filter(Boolean).join(" ");
+  const describedBy = [
+    options.hint ? `${options.id}-hint` : "",
+    erroneous ? `${options.id}-error` : "",
+    `${options.id}-live`,
+  ]
+    .filter(Boolean)
+    .join(" ");
   const input = h("input", {
     class: `nhsuk-input${options.width ? ` nhsuk-input--width-${options.width}` : ""}${erroneous ? " nhsuk-input--error" : ""}`,
     id: options.id,
@@ -73,7 +101,14 @@ export function field(options: {
     { class: `nhsuk-form-group${erroneous ? " nhsuk-form-group--error" : ""}` },
     h("label", { class: "nhsuk-label", for: options.id }, options.label),
     options.hint ? h("div", { class: "nhsuk-hint", id: `${options.id}-hint` }, options.hint) : null,
-    erroneous ? h("span", { class: "nhsuk-error-message", id: `${options.id}-error` }, h("span", { class: "nhsuk-u-visually-hidden" }, "Error: "), options.problem?.message ?? "") : null,
+    erroneous
+      ? h(
+          "span",
+          { class: "nhsuk-error-message", id: `${options.id}-error` },
+          h("span", { class: "nhsuk-u-visually-hidden" }, "Error: "),
+          options.problem?.message ?? "",
+        )
+      : null,
     input,
     live,
   );

@@ -1,4 +1,4 @@
-//! `prove-possession` (DESIGN 4.2): the card signs the proof digest over origin, nonce and
+//! `prove-possession` (docs/DESIGN.md §4.2): the card signs the proof digest over origin, nonce and
 //! purpose. Registration proves the passcode too (VERIFY, then the 9A key, then log out);
 //! unlock works on a locked card with the 9E key, which needs no passcode, and its digest also
 //! covers a fresh ephemeral key of this host session, which the portal seals the card's

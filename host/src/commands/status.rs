@@ -2,10 +2,10 @@
 //! spending a passcode try.
 
 use base64::Engine;
+use selfservice_rules::certificate::CertificateFacts;
 use selfservice_rules::protocol::{
     CardStatus, ExpirySource, ReaderStatus, ServiceState, StatusParams, StatusResult,
 };
-use x509_cert::der::Decode;
 
 use super::Host;
 use crate::piv::apdu::Slot;
@@ -84,10 +84,13 @@ fn read_card(
     let (identity, certificate, retries) = connection.transaction(|card| read_identity(card))?;
     let holder = certificate
         .as_deref()
-        .and_then(|der| certificate_facts(der).ok());
+        .and_then(|der| CertificateFacts::from_der(der).ok());
     let (expiry, expiry_source) = match (identity.expiry, holder.as_ref()) {
         (Some(date), _) => (Some(date), Some(ExpirySource::Chuid)),
-        (None, Some(certificate)) => (Some(certificate.not_after), Some(ExpirySource::Certificate)),
+        (None, Some(certificate)) => (
+            Some(date_of(certificate.not_after)),
+            Some(ExpirySource::Certificate),
+        ),
         (None, None) => (None, None),
     };
     let today = time::OffsetDateTime::now_utc().date();
@@ -123,47 +126,11 @@ fn read_identity(card: &mut dyn Transmit) -> Result<IdentityRead, CardError> {
     Ok((identity, certificate, retries))
 }
 
-/// What the status shows from a certificate.
-pub struct CertificateFacts {
-    pub subject: String,
-    pub common_name: Option<String>,
-    pub not_after: time::Date,
-}
-
-pub fn certificate_facts(der: &[u8]) -> Result<CertificateFacts, x509_cert::der::Error> {
-    let certificate = x509_cert::Certificate::from_der(der)?;
-    let subject = &certificate.tbs_certificate.subject;
-    const COMMON_NAME: x509_cert::der::asn1::ObjectIdentifier =
-        x509_cert::der::asn1::ObjectIdentifier::new_unwrap("2.5.4.3");
-    let common_name = subject
-        .0
-        .iter()
-        .flat_map(|rdn| rdn.0.iter())
-        .find(|atv| atv.oid == COMMON_NAME)
-        .and_then(|atv| {
-            atv.value
-                .decode_as::<x509_cert::der::asn1::Utf8StringRef<'_>>()
-                .map(|s| s.as_str().to_string())
-                .or_else(|_| {
-                    atv.value
-                        .decode_as::<x509_cert::der::asn1::PrintableStringRef<'_>>()
-                        .map(|s| s.as_str().to_string())
-                })
-                .ok()
-        });
-    let not_after = certificate
-        .tbs_certificate
-        .validity
-        .not_after
-        .to_unix_duration();
-    let not_after = time::OffsetDateTime::from_unix_timestamp(not_after.as_secs() as i64)
+/// The UTC date of a Unix time (a certificate's notAfter).
+fn date_of(unix: i64) -> time::Date {
+    time::OffsetDateTime::from_unix_timestamp(unix)
         .map(|t| t.date())
-        .unwrap_or(time::Date::MIN);
-    Ok(CertificateFacts {
-        subject: subject.to_string(),
-        common_name,
-        not_after,
-    })
+        .unwrap_or(time::Date::MIN)
 }
 
 /// The certificate in the base64 form the portal API carries.

@@ -1,4 +1,4 @@
-//! `unlock` (DESIGN 4.3): check the portal's signed authorization, open its sealed box with
+//! `unlock` (docs/DESIGN.md §4.3): check the portal's signed authorization, open its sealed box with
 //! this session's ephemeral key, then in one PC/SC transaction run the unblock (see
 //! [`crate::unblock`]), have the card sign the receipt with its 9E key, and log the PIN out
 //! (VERIFY `P1=FF`) whatever happened.

@@ -18,8 +18,8 @@ use selfservice_rules::secret::Secret;
 use crate::framing::{read_frame, Inbound};
 use crate::piv::transport::{follow_chaining, Response, Transmit};
 use crate::piv::{apdu::Slot, CardError, KeyKind, Piv};
-use virtual_card::card_file::CardFile;
-use virtual_card::piv::PivCard;
+use selfservice_vcard::card_file::CardFile;
+use selfservice_vcard::piv::PivCard;
 
 fn target_seeds(target: &str) -> Vec<Vec<u8>> {
     seeds(&corpus_dir(env!("CARGO_MANIFEST_DIR"), target))
@@ -199,13 +199,14 @@ impl Transmit for EditedCard {
 
 fn card(template: &str, change: impl FnOnce(&mut CardFile)) -> CardFile {
     let dir = tempfile::tempdir().expect("dir");
-    let ca = virtual_card::ca::TestCa::load_or_create(dir.path()).expect("ca");
+    let ca = selfservice_vcard::ca::TestCa::load_or_create(dir.path()).expect("ca");
     let path = dir.path().join("card.toml");
-    let mut file = CardFile::load(&virtual_card::world::resolve_card(template).expect("template"))
-        .expect("load");
+    let mut file =
+        CardFile::load(&selfservice_vcard::world::resolve_card(template).expect("template"))
+            .expect("load");
     change(&mut file);
     file.save(&path).expect("save");
-    virtual_card::runner::prepare_card(&path, &ca)
+    selfservice_vcard::runner::prepare_card(&path, &ca)
         .expect("card")
         .file
 }
@@ -237,7 +238,7 @@ fn card_answers() {
         card("locked", |_| {}),
         card("quirky", |_| {}),
         card("unlocked", |file| {
-            file.key_algorithm = virtual_card::card_file::KeyAlgorithm::Rsa2048;
+            file.key_algorithm = selfservice_vcard::card_file::KeyAlgorithm::Rsa2048;
         }),
     ];
     for file in &templates {

@@ -7,8 +7,8 @@
 use super::*;
 use crate::piv::transport::Response;
 use selfservice_rules::secret::Secret;
-use virtual_card::card_file::CardFile;
-use virtual_card::piv::PivCard;
+use selfservice_vcard::card_file::CardFile;
+use selfservice_vcard::piv::PivCard;
 
 const NEW_PASSCODE: &str = "860245";
 const OLD_PUK: &str = "19283746";
@@ -87,14 +87,14 @@ fn secrets(run: usize) -> UnlockSecrets {
 
 fn locked_card() -> PivCard {
     let dir = tempfile::tempdir().expect("dir");
-    let ca = virtual_card::ca::TestCa::load_or_create(dir.path()).expect("ca");
+    let ca = selfservice_vcard::ca::TestCa::load_or_create(dir.path()).expect("ca");
     let path = dir.path().join("card.toml");
     std::fs::copy(
-        virtual_card::world::resolve_card("locked").expect("template"),
+        selfservice_vcard::world::resolve_card("locked").expect("template"),
         &path,
     )
     .expect("copy");
-    virtual_card::runner::prepare_card(&path, &ca).expect("card")
+    selfservice_vcard::runner::prepare_card(&path, &ca).expect("card")
 }
 
 /// Runs the unlock once per cut, then clean runs until it finishes (at most 3).

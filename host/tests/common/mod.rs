@@ -14,12 +14,12 @@ use selfservice_rules::authorization::{
     PukCandidate, SignedAuthorization, UnblockAuthorization, UnlockSecrets,
 };
 use selfservice_rules::secret::Secret;
+use selfservice_vcard::ca::TestCa;
+use selfservice_vcard::card_file::{CardFile, Quirk};
+use selfservice_vcard::pcscd::{Lifetime, Pcscd};
+use selfservice_vcard::runner::{prepare_card, RunningCard};
+use selfservice_vcard::world::resolve_card;
 use serde_json::{json, Value};
-use virtual_card::ca::TestCa;
-use virtual_card::card_file::{CardFile, Quirk};
-use virtual_card::pcscd::{Lifetime, Pcscd};
-use virtual_card::runner::{prepare_card, RunningCard};
-use virtual_card::world::resolve_card;
 
 pub const PROGRAM: &str = env!("CARGO_BIN_EXE_smartcard-selfservice");
 

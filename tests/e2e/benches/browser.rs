@@ -14,9 +14,9 @@
 use anyhow::{bail, Context, Result};
 use selfservice_e2e::steps::{fill_answers, lock_the_card, registered_and_locked};
 use selfservice_e2e::{Browser, Session, World};
+use selfservice_vcard::bench::{self, Better, Figure, Part};
 use serde_json::{json, Value};
 use std::path::Path;
-use virtual_card::bench::{self, Better, Figure, Part};
 
 const SUBMIT: &str = "form button[type=submit]";
 

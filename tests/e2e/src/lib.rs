@@ -1,4 +1,4 @@
-//! The end-to-end world: `virtual-card world up` (pcscd + vpcd + cards + the reference portal +
+//! The end-to-end world: `selfservice-vcard world up` (pcscd + vpcd + cards + the reference portal +
 //! an SMTP sink), the host registered for a private browser profile with its own `install
 //! --browser-profile`, and a real headless browser with the extension loaded as a user has it.
 //! The browser inherits the driver's environment and hands it to the host it starts: that is
@@ -48,7 +48,7 @@ impl World {
     }
 
     fn start(slot0: &str, control_page: bool) -> Result<World> {
-        let mut command = Command::new(binary("virtual-card")?);
+        let mut command = Command::new(binary("selfservice-vcard")?);
         command.args(["world", "up", "--slot0", slot0]);
         if control_page {
             command.args(["--control-page", "127.0.0.1:0"]);
@@ -66,7 +66,7 @@ impl World {
     }
 
     pub fn portal_url(&self) -> &str {
-        &self.vars["PORTAL_URL"]
+        &self.vars["SMARTCARD_SELFSERVICE_PORTAL_URL"]
     }
 
     pub fn control_page_url(&self) -> Result<&str> {
@@ -76,8 +76,10 @@ impl World {
             .context("this world has no control page")
     }
 
-    pub fn card(&self) -> Result<virtual_card::card_file::CardFile> {
-        virtual_card::card_file::CardFile::load(Path::new(&self.vars["VCARD_FILE_0"]))
+    pub fn card(&self) -> Result<selfservice_vcard::card_file::CardFile> {
+        selfservice_vcard::card_file::CardFile::load(Path::new(
+            &self.vars["SMARTCARD_SELFSERVICE_VCARD_FILE_0"],
+        ))
     }
 
     /// Environment the driver (and so the browser and the host) runs with.
@@ -91,9 +93,10 @@ impl World {
 
 impl Drop for World {
     fn drop(&mut self) {
-        if let (Ok(program), Some(dir)) =
-            (binary("virtual-card"), self.vars.get("SELFSERVICE_WORLD"))
-        {
+        if let (Ok(program), Some(dir)) = (
+            binary("selfservice-vcard"),
+            self.vars.get("SMARTCARD_SELFSERVICE_WORLD"),
+        ) {
             let _ = Command::new(program)
                 .args(["world", "down", "--dir", dir])
                 .status();
@@ -501,23 +504,32 @@ fn geckodriver() -> PathBuf {
 }
 
 impl World {
-    /// Runs a `virtual-card ctl` command on the slot 0 card (remove, insert, fault ...).
+    /// Runs a `selfservice-vcard ctl` command on the slot 0 card (remove, insert, fault ...).
     pub fn card_control(&self, words: &[&str]) -> Result<()> {
-        let status = Command::new(binary("virtual-card")?)
-            .args(["ctl", "--control", &self.vars["VCARD_CONTROL_0"]])
+        let status = Command::new(binary("selfservice-vcard")?)
+            .args([
+                "ctl",
+                "--control",
+                &self.vars["SMARTCARD_SELFSERVICE_VCARD_CONTROL_0"],
+            ])
             .args(words)
             .stdout(Stdio::null())
             .status()?;
         if !status.success() {
-            bail!("virtual-card ctl {words:?} failed");
+            bail!("selfservice-vcard ctl {words:?} failed");
         }
         Ok(())
     }
 
     /// What the slot 0 card process reports: inserted, APDUs seen, the fault still armed.
-    pub fn card_status(&self) -> Result<virtual_card::runner::Status> {
-        let output = Command::new(binary("virtual-card")?)
-            .args(["ctl", "--control", &self.vars["VCARD_CONTROL_0"], "status"])
+    pub fn card_status(&self) -> Result<selfservice_vcard::runner::Status> {
+        let output = Command::new(binary("selfservice-vcard")?)
+            .args([
+                "ctl",
+                "--control",
+                &self.vars["SMARTCARD_SELFSERVICE_VCARD_CONTROL_0"],
+                "status",
+            ])
             .output()?;
         let reply: serde_json::Value = serde_json::from_slice(&output.stdout)?;
         Ok(serde_json::from_value(reply["status"].clone())?)
@@ -597,7 +609,10 @@ impl World {
     /// Runs a portal operator command against the world's portal.
     pub fn portal_command(&self, args: &[&str]) -> Result<String> {
         let output = Command::new(binary("selfservice-portal")?)
-            .args(["--config", &self.vars["PORTAL_CONFIG"]])
+            .args([
+                "--config",
+                &self.vars["SMARTCARD_SELFSERVICE_PORTAL_CONFIG"],
+            ])
             .args(args)
             .output()?;
         if !output.status.success() {
@@ -642,9 +657,9 @@ impl World {
     }
 }
 
-/// Where a run's screenshots go: E2E_SCREENSHOTS, or target/e2e-screenshots.
+/// Where a run's screenshots go: SMARTCARD_SELFSERVICE_E2E_SCREENSHOTS, or target/e2e-screenshots.
 pub fn screenshot_dir(scenario: &str, browser: Browser) -> PathBuf {
-    let base = std::env::var_os("E2E_SCREENSHOTS")
+    let base = std::env::var_os("SMARTCARD_SELFSERVICE_E2E_SCREENSHOTS")
         .map(PathBuf::from)
         .unwrap_or_else(|| root().join("target/e2e-screenshots"));
     base.join(format!("{browser:?}").to_lowercase())

@@ -54,7 +54,7 @@ pub async fn register(session: &Session, world: &World, shots: &Path) -> Result<
         session
             .fill(
                 &format!("#answer-{i}"),
-                virtual_card::world::demo_answer(question),
+                selfservice_vcard::world::demo_answer(question),
             )
             .await?;
     }
@@ -160,7 +160,7 @@ pub async fn fill_answers(session: &Session, right: bool) -> Result<()> {
             .fill(
                 &format!("#answer-{i}"),
                 if right {
-                    virtual_card::world::demo_answer(question)
+                    selfservice_vcard::world::demo_answer(question)
                 } else {
                     "wrong answer"
                 },

@@ -146,12 +146,12 @@ async fn unlock_journey_on(browser: Browser, card: &str, scenario: &str) -> Resu
             .contains("verified puk-rotated"),
         "the rotation, on the card's receipt, audited"
     );
-    // DESIGN 4.3: no PUK (old or new) and no temporary PIN in any message the extension's
+    // docs/DESIGN.md §4.3: no PUK (old or new) and no temporary PIN in any message the extension's
     // background exchanged with the host, or in any answer the portal gave its pages, in
     // clear or inside base64.
     let native = session.native_messages();
     let transcript = std::fs::read_to_string(
-        Path::new(&world.vars["SELFSERVICE_WORLD"]).join("portal-transcript.jsonl"),
+        Path::new(&world.vars["SMARTCARD_SELFSERVICE_WORLD"]).join("portal-transcript.jsonl"),
     )?;
     let seen = selfservice_e2e::with_base64_decoded(&format!("{native}\n{transcript}"));
     ensure!(

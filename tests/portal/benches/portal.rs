@@ -12,10 +12,10 @@
 mod common;
 
 use common::*;
+use selfservice_vcard::bench::{self, Figure, Part};
 use serde_json::{json, Value};
 use std::path::Path;
 use std::time::Instant;
-use virtual_card::bench::{self, Figure, Part};
 
 /// Flows in flight at once: more than the machine's cores, as at a peak.
 const FLOWS_AT_ONCE: usize = 8;

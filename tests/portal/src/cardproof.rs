@@ -1,4 +1,4 @@
-//! Checking what a card signs (DESIGN 4.2, 4.3): its certificates at enrolment (they chain to
+//! Checking what a card signs (docs/DESIGN.md §4.2, 4.3): its certificates at enrolment (they chain to
 //! the trusted issuing CA and are in date; their keys are then pinned), and afterwards each
 //! proof and receipt against the pinned key of the slot its purpose needs: register proofs
 //! with the 9A key, unlock proofs and receipts with the 9E key. Nothing is inferred from
@@ -13,6 +13,8 @@ use selfservice_rules::proof::proof_digest;
 use selfservice_rules::proof::{CardProof, ProofAlgorithm, ProofPurpose};
 use x509_cert::der::{Decode, DecodePem, Encode};
 use x509_cert::Certificate;
+
+use selfservice_rules::certificate::CertificateFacts;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ProofError {
@@ -105,9 +107,7 @@ pub fn certificate_key(
     ca.key
         .verify(&tbs_der, &issuer_signature)
         .map_err(|_| ProofError::UntrustedIssuer)?;
-    let not_before = tbs.validity.not_before.to_unix_duration().as_secs() as i64;
-    let not_after = tbs.validity.not_after.to_unix_duration().as_secs() as i64;
-    if now.is_some_and(|now| now < not_before || now > not_after) {
+    if now.is_some_and(|now| !CertificateFacts::of(tbs).valid_at(now)) {
         return Err(ProofError::OutOfDate);
     }
     tbs.subject_public_key_info

@@ -1,5 +1,5 @@
 //! `selfservice-portal`: a reference implementation of the server side of Smartcard
-//! Self-Service registration and unlock (DESIGN 2, 3.3, 4.2, 4.3, 4.5), for the end-to-end
+//! Self-Service registration and unlock (docs/DESIGN.md §2, 3.3, 4.2, 4.3, 4.5), for the end-to-end
 //! tests, the demo, and NHS integrators to read.
 //!
 //! - [`api`]: the `/api/v1` endpoints, one module per journey

@@ -75,7 +75,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("SELFSERVICE_PORTAL_LOG")
+            tracing_subscriber::EnvFilter::try_from_env("SMARTCARD_SELFSERVICE_PORTAL_LOG")
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
         )
         .with_writer(std::io::stderr)

@@ -23,7 +23,7 @@ pub struct Enrolment<'a> {
     pub uuid: &'a str,
     pub puk: &'a str,
     /// The 9A and 9E certificates (PEM or DER), checked against the trusted CA; their keys
-    /// are pinned (DESIGN 4.2).
+    /// are pinned (docs/DESIGN.md §4.2).
     pub certificate_9a: &'a [u8],
     pub certificate_9e: &'a [u8],
     pub email_on_file: Option<&'a str>,

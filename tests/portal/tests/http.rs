@@ -144,7 +144,8 @@ fn every_bad_body_in_the_catalogue_gets_its_typed_error_and_records_nothing() {
 fn a_slow_mail_relay_holds_up_only_the_request_waiting_for_it() {
     let portal = Portal::start();
     let (slow_card, other_card) = (portal.card("unlocked", None), portal.card("unlocked", None));
-    let email = |card: &virtual_card::card_file::CardFile| format!("u{}@nhs.net", &card.guid[24..]);
+    let email =
+        |card: &selfservice_vcard::card_file::CardFile| format!("u{}@nhs.net", &card.guid[24..]);
     let slow_flow = portal.registration_at_email_step(&slow_card);
     portal.sink.slow(true);
     std::thread::scope(|scope| {

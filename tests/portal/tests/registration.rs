@@ -3,8 +3,8 @@
 mod common;
 
 use common::*;
+use selfservice_vcard::card_file::CardFile;
 use serde_json::{json, Value};
-use virtual_card::card_file::CardFile;
 
 #[test]
 fn a_card_registers_from_proof_to_complete_and_the_audit_chain_verifies() {
@@ -166,14 +166,15 @@ fn a_card_from_another_ca_or_not_enrolled_or_expired_cannot_register() {
     let portal = Portal::start();
     // A card whose certificates another CA issued.
     let other_ca =
-        virtual_card::ca::TestCa::load_or_create(&portal.dir.path().join("other-ca")).expect("ca");
+        selfservice_vcard::ca::TestCa::load_or_create(&portal.dir.path().join("other-ca"))
+            .expect("ca");
     let path = portal.dir.path().join("stranger.toml");
     std::fs::copy(
-        virtual_card::world::resolve_card("unlocked").expect("t"),
+        selfservice_vcard::world::resolve_card("unlocked").expect("t"),
         &path,
     )
     .expect("copy");
-    let stranger = virtual_card::runner::prepare_card(&path, &other_ca)
+    let stranger = selfservice_vcard::runner::prepare_card(&path, &other_ca)
         .expect("card")
         .file;
     let (status, body) = portal.start_flow(&stranger, "registration");
@@ -184,11 +185,11 @@ fn a_card_from_another_ca_or_not_enrolled_or_expired_cannot_register() {
     // A card from the trusted CA that card management never enrolled.
     let path = portal.dir.path().join("unenrolled.toml");
     std::fs::copy(
-        virtual_card::world::resolve_card("legacy-printable").expect("t"),
+        selfservice_vcard::world::resolve_card("legacy-printable").expect("t"),
         &path,
     )
     .expect("copy");
-    let unenrolled = virtual_card::runner::prepare_card(&path, &portal.ca)
+    let unenrolled = selfservice_vcard::runner::prepare_card(&path, &portal.ca)
         .expect("card")
         .file;
     let (_, body) = portal.start_flow(&unenrolled, "registration");

@@ -10,13 +10,13 @@ use serde_json::{json, Value};
 
 const EMAIL: &str = "john.rigby@nhs.net";
 
-fn registered_locked_card(portal: &Portal) -> virtual_card::card_file::CardFile {
+fn registered_locked_card(portal: &Portal) -> selfservice_vcard::card_file::CardFile {
     let card = portal.card("locked", None);
     portal.register(&card, EMAIL);
     card
 }
 
-fn start(portal: &Portal, card: &virtual_card::card_file::CardFile) -> Value {
+fn start(portal: &Portal, card: &selfservice_vcard::card_file::CardFile) -> Value {
     let (status, started) = portal.start_flow(card, "unlock");
     assert_eq!(status, 200, "{started}");
     started
@@ -66,7 +66,7 @@ fn secrets(host: &HostKeyPair, payload: &Value) -> selfservice_rules::authorizat
 }
 
 /// A registered, locked card's unlock flow up to the new passcode (code accepted).
-fn flow_at_passcode(portal: &Portal) -> (virtual_card::card_file::CardFile, Value) {
+fn flow_at_passcode(portal: &Portal) -> (selfservice_vcard::card_file::CardFile, Value) {
     let card = registered_locked_card(portal);
     let started = start(portal, &card);
     let flow = started["flowId"].clone();

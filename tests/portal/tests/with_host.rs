@@ -1,6 +1,6 @@
 //! Both journeys with every real part but the browser: the host (over the real pcscd and the
 //! virtual card) and the portal (over HTTP, with real SMTP into the world's sink), talking
-//! through the same messages the extension carries. Needs the `virtual-card` and
+//! through the same messages the extension carries. Needs the `selfservice-vcard` and
 //! `smartcard-selfservice` binaries beside this package's (`cargo test --workspace` builds them).
 
 use serde_json::{json, Value};
@@ -28,9 +28,9 @@ struct World {
 impl World {
     fn up() -> World {
         // Every log at its most detailed: the nurse's journey checks none of it holds a secret.
-        let up = Command::new(sibling("virtual-card"))
+        let up = Command::new(sibling("selfservice-vcard"))
             .args(["world", "up", "--slot0", "unlocked"])
-            .env("SELFSERVICE_PORTAL_LOG", "trace")
+            .env("SMARTCARD_SELFSERVICE_PORTAL_LOG", "trace")
             .output()
             .expect("world up");
         assert!(
@@ -58,8 +58,8 @@ impl World {
                 let _ = portal.wait();
             }
             None => {
-                let state = virtual_card::world::WorldState::load(std::path::Path::new(
-                    &self.vars["SELFSERVICE_WORLD"],
+                let state = selfservice_vcard::world::WorldState::load(std::path::Path::new(
+                    &self.vars["SMARTCARD_SELFSERVICE_WORLD"],
                 ))
                 .expect("world state");
                 let pid = state.portal.expect("a portal").pid;
@@ -70,7 +70,7 @@ impl World {
                 assert!(killed.success());
             }
         }
-        let address = self.vars["PORTAL_URL"]
+        let address = self.vars["SMARTCARD_SELFSERVICE_PORTAL_URL"]
             .trim_start_matches("http://")
             .to_string();
         // The old process lets go of the port before the new one can take it.
@@ -79,7 +79,11 @@ impl World {
             std::thread::sleep(Duration::from_millis(20));
         }
         let portal = Command::new(sibling("selfservice-portal"))
-            .args(["--config", &self.vars["PORTAL_CONFIG"], "serve"])
+            .args([
+                "--config",
+                &self.vars["SMARTCARD_SELFSERVICE_PORTAL_CONFIG"],
+                "serve",
+            ])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -95,7 +99,7 @@ impl World {
     }
 
     fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.vars["PORTAL_URL"])
+        format!("{}{path}", self.vars["SMARTCARD_SELFSERVICE_PORTAL_URL"])
     }
 
     fn post(&self, path: &str, body: Value) -> Value {
@@ -115,7 +119,7 @@ impl World {
         while !path.exists() && Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(50));
         }
-        let mail = virtual_card::smtp_sink::Mail {
+        let mail = selfservice_vcard::smtp_sink::Mail {
             from: String::new(),
             to: Vec::new(),
             data: std::fs::read_to_string(&path).expect("mail"),
@@ -133,14 +137,19 @@ impl World {
     /// Sends a command to the card's control socket (`fault remove-after 4`, `insert`);
     /// returns the card's status.
     fn card(&self, command: &str) -> Value {
-        virtual_card::control::send(std::path::Path::new(&self.vars["VCARD_CONTROL_0"]), command)
-            .expect("card control")["status"]
+        selfservice_vcard::control::send(
+            std::path::Path::new(&self.vars["SMARTCARD_SELFSERVICE_VCARD_CONTROL_0"]),
+            command,
+        )
+        .expect("card control")["status"]
             .clone()
     }
 
-    fn card_file(&self) -> virtual_card::card_file::CardFile {
-        virtual_card::card_file::CardFile::load(&PathBuf::from(&self.vars["VCARD_FILE_0"]))
-            .expect("card")
+    fn card_file(&self) -> selfservice_vcard::card_file::CardFile {
+        selfservice_vcard::card_file::CardFile::load(&PathBuf::from(
+            &self.vars["SMARTCARD_SELFSERVICE_VCARD_FILE_0"],
+        ))
+        .expect("card")
     }
 }
 
@@ -150,8 +159,13 @@ impl Drop for World {
             let _ = portal.kill();
             let _ = portal.wait();
         }
-        let _ = Command::new(sibling("virtual-card"))
-            .args(["world", "down", "--dir", &self.vars["SELFSERVICE_WORLD"]])
+        let _ = Command::new(sibling("selfservice-vcard"))
+            .args([
+                "world",
+                "down",
+                "--dir",
+                &self.vars["SMARTCARD_SELFSERVICE_WORLD"],
+            ])
             .status();
     }
 }
@@ -251,7 +265,7 @@ fn read_frame(child: &mut Child) -> Value {
 fn proof(host: &mut Host, world: &World, purpose: &str, passcode: Option<&str>) -> (Value, Value) {
     let challenge = world.post("/api/v1/challenges", json!({"purpose": purpose}));
     let mut request = json!({
-        "type": "prove-possession", "purpose": purpose, "origin": world.vars["PORTAL_URL"],
+        "type": "prove-possession", "purpose": purpose, "origin": world.vars["SMARTCARD_SELFSERVICE_PORTAL_URL"],
         "nonce": challenge["nonce"], "waitForCardMs": 5000
     });
     if let Some(passcode) = passcode {
@@ -265,7 +279,7 @@ fn a_nurse_registers_locks_her_card_and_unlocks_it_with_the_host_and_the_portal(
     let world = World::up();
     let state = tempfile::tempdir().expect("state");
     let mut host = Host::start(&world, state.path());
-    let origin = world.vars["PORTAL_URL"].clone();
+    let origin = world.vars["SMARTCARD_SELFSERVICE_PORTAL_URL"].clone();
 
     // Register: passcode proof with 9A, questions, email, code.
     let (challenge, card_proof) = proof(&mut host, &world, "register", Some("583920"));
@@ -354,7 +368,7 @@ fn a_nurse_registers_locks_her_card_and_unlocks_it_with_the_host_and_the_portal(
     let card = world.card_file();
     assert_eq!((card.pin.as_str(), card.pin_retries_left), ("860245", 3));
     let config = selfservice_portal::config::PortalConfig::load(Some(&PathBuf::from(
-        &world.vars["PORTAL_CONFIG"],
+        &world.vars["SMARTCARD_SELFSERVICE_PORTAL_CONFIG"],
     )))
     .expect("config");
     let (portal_puk, pending) =
@@ -372,7 +386,7 @@ fn a_nurse_registers_locks_her_card_and_unlocks_it_with_the_host_and_the_portal(
     let verify = Command::new(PathBuf::from(env!("CARGO_BIN_EXE_selfservice-portal")))
         .args([
             "--config",
-            &world.vars["PORTAL_CONFIG"],
+            &world.vars["SMARTCARD_SELFSERVICE_PORTAL_CONFIG"],
             "audit",
             "--verify",
         ])
@@ -408,7 +422,7 @@ fn assert_nothing_secret_written(
     codes: &[String],
 ) {
     let mut scanned = 0;
-    let world_dir = PathBuf::from(&world.vars["SELFSERVICE_WORLD"]);
+    let world_dir = PathBuf::from(&world.vars["SMARTCARD_SELFSERVICE_WORLD"]);
     let sink = PathBuf::from(&world.vars["SMTP_SINK_DIR"]);
     for path in files_under(&world_dir).chain(files_under(host_state)) {
         let name = path.to_string_lossy().into_owned();
@@ -484,8 +498,10 @@ fn attempt(
     if let Some(fault) = fault {
         world.card(fault);
     }
-    let reply = host.request(json!({"type": "unlock", "origin": world.vars["PORTAL_URL"],
-        "authorization": issued["authorization"], "newPasscode": passcode, "waitForCardMs": 5000}));
+    let reply = host.request(
+        json!({"type": "unlock", "origin": world.vars["SMARTCARD_SELFSERVICE_PORTAL_URL"],
+        "authorization": issued["authorization"], "newPasscode": passcode, "waitForCardMs": 5000}),
+    );
     world.card("fault clear");
     let report = match reply.get("result") {
         Some(result) => {
@@ -517,7 +533,7 @@ fn unlock_to_passcode(world: &World, host: &mut Host) -> Value {
         .as_array()
         .expect("ids")
         .iter()
-        .map(|id| json!({"questionId": id, "answer": virtual_card::world::demo_answer(id.as_str().unwrap_or_default())}))
+        .map(|id| json!({"questionId": id, "answer": selfservice_vcard::world::demo_answer(id.as_str().unwrap_or_default())}))
         .collect();
     let mails = world.mail_count();
     world.post(
@@ -545,7 +561,7 @@ fn register(world: &World, host: &mut Host, passcode: &str) {
         "first-pet",
     ]
     .iter()
-    .map(|id| json!({"questionId": id, "answer": virtual_card::world::demo_answer(id)}))
+    .map(|id| json!({"questionId": id, "answer": selfservice_vcard::world::demo_answer(id)}))
     .collect();
     world.post(
         "/api/v1/registration/questions",
@@ -565,13 +581,13 @@ fn register(world: &World, host: &mut Host, passcode: &str) {
 fn lock(world: &World, host: &mut Host) {
     for _ in 0..3 {
         host.request(json!({"type": "prove-possession", "purpose": "register",
-            "origin": world.vars["PORTAL_URL"],
+            "origin": world.vars["SMARTCARD_SELFSERVICE_PORTAL_URL"],
             "nonce": "q2Fy9Yk3qv5oVx1oZ0lZb1pQm9yq1S3dXr8W0vT6kYc", "passcode": "000000"}));
     }
     assert_eq!(world.card_file().pin_retries_left, 0);
 }
 
-/// DESIGN 4.3's promise, through the real stack: the card pulled before or after each APDU
+/// docs/DESIGN.md §4.3's promise, through the real stack: the card pulled before or after each APDU
 /// of the unlock, then a retry (the card put back, the host killed, the browser closed, the
 /// portal restarted) that is itself cut at the same APDU the other way, then a clean retry.
 /// Every time: the card
@@ -584,7 +600,7 @@ fn every_interruption_point_spends_at_most_one_wrong_puk_try_and_the_card_stays_
     let mut host = Host::start(&world, state.path());
     register(&world, &mut host, "583920");
     let config = selfservice_portal::config::PortalConfig::load(Some(&PathBuf::from(
-        &world.vars["PORTAL_CONFIG"],
+        &world.vars["SMARTCARD_SELFSERVICE_PORTAL_CONFIG"],
     )))
     .expect("config");
     // How many APDUs a clean unlock sends: the points to cut at.
@@ -596,8 +612,10 @@ fn every_interruption_point_spends_at_most_one_wrong_puk_try_and_the_card_stays_
         json!({"flowId": flow, "challengeId": challenge["challengeId"], "proof": card_proof}),
     );
     let counted = world.card("status")["apdus"].as_u64().expect("apdus");
-    let clean = host.result(json!({"type": "unlock", "origin": world.vars["PORTAL_URL"],
-        "authorization": issued["authorization"], "newPasscode": "860245"}));
+    let clean = host.result(
+        json!({"type": "unlock", "origin": world.vars["SMARTCARD_SELFSERVICE_PORTAL_URL"],
+        "authorization": issued["authorization"], "newPasscode": "860245"}),
+    );
     let apdus = world.card("status")["apdus"].as_u64().expect("apdus") - counted;
     assert!((8..40).contains(&apdus), "{apdus} APDUs");
     world.post(

@@ -1,18 +1,18 @@
-//! `virtual-card world up` with the portal: the world's portal answers, its mail goes to the
+//! `selfservice-vcard world up` with the portal: the world's portal answers, its mail goes to the
 //! world's SMTP sink, the host configuration trusts it, and `world down` stops it all.
-//! Needs the `virtual-card` binary beside this package's (as `cargo test --workspace` and
+//! Needs the `selfservice-vcard` binary beside this package's (as `cargo test --workspace` and
 //! `cargo xtask test` build it).
 
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::process::Command;
 
-fn virtual_card() -> PathBuf {
+fn selfservice_vcard() -> PathBuf {
     let program =
-        PathBuf::from(env!("CARGO_BIN_EXE_selfservice-portal")).with_file_name("virtual-card");
+        PathBuf::from(env!("CARGO_BIN_EXE_selfservice-portal")).with_file_name("selfservice-vcard");
     assert!(
         program.exists(),
-        "build virtual-card first: cargo build -p virtual-card"
+        "build selfservice-vcard first: cargo build -p selfservice-vcard"
     );
     program
 }
@@ -28,7 +28,7 @@ fn alive(pid: &str) -> bool {
 
 #[test]
 fn the_world_runs_the_portal_with_its_mail_sink_and_stops_it() {
-    let up = Command::new(virtual_card())
+    let up = Command::new(selfservice_vcard())
         .args(["world", "up", "--slot0", "locked"])
         .output()
         .expect("world up");
@@ -42,7 +42,7 @@ fn the_world_runs_the_portal_with_its_mail_sink_and_stops_it() {
         .filter_map(|l| l.strip_prefix("export ")?.split_once('='))
         .map(|(k, v)| (k.to_string(), v.trim_matches('\'').to_string()))
         .collect();
-    let url = &vars["PORTAL_URL"];
+    let url = &vars["SMARTCARD_SELFSERVICE_PORTAL_URL"];
     let response: serde_json::Value = ureq::post(&format!("{url}/api/v1/challenges"))
         .send_json(serde_json::json!({"purpose": "unlock"}))
         .expect("portal answers")
@@ -56,11 +56,11 @@ fn the_world_runs_the_portal_with_its_mail_sink_and_stops_it() {
     assert_eq!(host_config["portalOrigins"][0], url.as_str());
     assert_eq!(
         host_config["portalPublicKey"],
-        vars["PORTAL_PUBLIC_KEY"].as_str()
+        vars["SMARTCARD_SELFSERVICE_PORTAL_PUBLIC_KEY"].as_str()
     );
     assert!(PathBuf::from(&vars["SMTP_SINK_DIR"]).is_dir());
 
-    let dir = vars["SELFSERVICE_WORLD"].clone();
+    let dir = vars["SMARTCARD_SELFSERVICE_WORLD"].clone();
     let state: serde_json::Value = serde_json::from_str(
         &std::fs::read_to_string(PathBuf::from(&dir).join("world.json")).expect("state"),
     )
@@ -70,7 +70,7 @@ fn the_world_runs_the_portal_with_its_mail_sink_and_stops_it() {
         state["portal"]["sink_pid"].to_string(),
     ];
     assert!(pids.iter().all(|p| alive(p)));
-    let down = Command::new(virtual_card())
+    let down = Command::new(selfservice_vcard())
         .args(["world", "down", "--dir", &dir])
         .output()
         .expect("down");

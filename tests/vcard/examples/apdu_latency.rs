@@ -1,6 +1,6 @@
 //! Measures the APDU round trip through pcscd and vpcd to the virtual card (a VERIFY status
 //! query, which changes nothing). Run inside a world:
-//!   eval "$(cargo xtask world up)"; cargo run --release -p virtual-card --example apdu_latency
+//!   eval "$(cargo xtask world up)"; cargo run --release -p selfservice-vcard --example apdu_latency
 use std::time::Instant;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {

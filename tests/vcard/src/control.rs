@@ -1,4 +1,4 @@
-//! The control socket of a running `virtual-card run`: one line in, one JSON line out.
+//! The control socket of a running `selfservice-vcard run`: one line in, one JSON line out.
 //!
 //! Commands: `insert`, `remove`, `status`, `fault remove-before N`, `fault remove-after N`,
 //! `fault remove-before-ins XX`, `fault remove-after-ins XX` (the first command with that INS),

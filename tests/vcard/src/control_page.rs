@@ -1,4 +1,4 @@
-//! The world's control page (`virtual-card world control-page`), for a person trying the
+//! The world's control page (`selfservice-vcard world control-page`), for a person trying the
 //! product by hand beside the portal: each slot's card with its state (passcode tries left,
 //! blocked, registered with the portal), buttons to put a card in, take it out, or lock it the
 //! way a person does (wrong passcodes typed through PC/SC), and the mailbox with the emailed

@@ -1,4 +1,4 @@
-//! `virtual-card`: a PIV smartcard (NIST SP 800-73) that plugs into the real PC/SC stack
+//! `selfservice-vcard`: a PIV smartcard (NIST SP 800-73) that plugs into the real PC/SC stack
 //! through the vsmartcard `vpcd` reader driver, so the host is tested on its real PC/SC path.
 //!
 //! - [`piv`]: the card application: SELECT, GET DATA, VERIFY, CHANGE REFERENCE DATA, RESET

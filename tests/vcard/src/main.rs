@@ -1,14 +1,14 @@
-//! The `virtual-card` command line. See `tests/vcard/README.md`.
+//! The `selfservice-vcard` command line. See `tests/vcard/README.md`.
 
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 
-use virtual_card::{ca::TestCa, control, control_page, runner, world};
+use selfservice_vcard::{ca::TestCa, control, control_page, runner, world};
 
 #[derive(Parser)]
 #[command(
-    name = "virtual-card",
+    name = "selfservice-vcard",
     version,
     about = "A virtual PIV smartcard for pcscd's vpcd driver"
 )]
@@ -41,7 +41,7 @@ enum Cmd {
     /// fault remove-before N, fault remove-after N, fault remove-before-ins XX,
     /// fault remove-after-ins XX, fault sw N XXXX, fault clear.
     Ctl {
-        #[arg(long, env = "VCARD_CONTROL_0")]
+        #[arg(long, env = "SMARTCARD_SELFSERVICE_VCARD_CONTROL_0")]
         control: PathBuf,
         #[arg(required = true, num_args = 1..)]
         words: Vec<String>,
@@ -76,7 +76,7 @@ enum Cmd {
 
 #[derive(Subcommand)]
 enum WorldAction {
-    /// Start it and print `export` lines: eval "$(virtual-card world up)".
+    /// Start it and print `export` lines: eval "$(selfservice-vcard world up)".
     Up {
         /// The card in slot 0: a template name or a card file.
         #[arg(long, default_value = "unlocked")]
@@ -116,7 +116,7 @@ fn main() -> std::process::ExitCode {
     match run(Cli::parse()) {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(error) => {
-            eprintln!("virtual-card: {error:#}");
+            eprintln!("selfservice-vcard: {error:#}");
             std::process::ExitCode::FAILURE
         }
     }
@@ -135,7 +135,7 @@ fn run(cli: Cli) -> Result<()> {
             let piv = runner::prepare_card(&card, &ca)?;
             let running = runner::RunningCard::start(piv, Some(card), port, !removed);
             eprintln!(
-                "virtual-card: serving vpcd port {port}, control {}",
+                "selfservice-vcard: serving vpcd port {port}, control {}",
                 socket.display()
             );
             control::serve(&running, &socket)?;
@@ -162,7 +162,7 @@ fn run(cli: Cli) -> Result<()> {
         }
         Cmd::SmtpSink { dir, port } => {
             std::fs::create_dir_all(&dir)?;
-            let sink = virtual_card::smtp_sink::SmtpSink::start_on(port, Some(dir))?;
+            let sink = selfservice_vcard::smtp_sink::SmtpSink::start_on(port, Some(dir))?;
             println!("smtp sink on {}", sink.port);
             loop {
                 std::thread::park();
@@ -182,13 +182,14 @@ fn run(cli: Cli) -> Result<()> {
                 if let Some(slot1) = slot1 {
                     cards.push((1, world::resolve_card(&slot1)?));
                 }
-                let program = std::env::current_exe().context("finding virtual-card itself")?;
+                let program =
+                    std::env::current_exe().context("finding selfservice-vcard itself")?;
                 let portal = program.with_file_name("selfservice-portal");
                 let portal = (!no_portal && portal.exists()).then_some(portal);
                 let state = world::up(&cards, &program, portal.as_deref(), control_page)?;
                 print!("{}", state.exports());
                 eprintln!(
-                    "world up in {}; stop it with: virtual-card world down (or cargo xtask world down)",
+                    "world up in {}; stop it with: selfservice-vcard world down (or cargo xtask world down)",
                     state.dir.display()
                 );
                 Ok(())

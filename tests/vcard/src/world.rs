@@ -15,7 +15,7 @@ use crate::pcscd::{alive, reader_name, terminate, Lifetime, Pcscd};
 
 pub const STATE_FILE: &str = "world.json";
 /// The shell variable `up` exports and `down` reads.
-pub const WORLD_VARIABLE: &str = "SELFSERVICE_WORLD";
+pub const WORLD_VARIABLE: &str = "SMARTCARD_SELFSERVICE_WORLD";
 
 /// The ready-made cards, by name, in `tests/vcard/cards/`.
 pub fn templates_dir() -> PathBuf {
@@ -105,24 +105,36 @@ impl WorldState {
             format!("export {WORLD_VARIABLE}={}", quote(&self.dir)),
             format!("export PCSCLITE_CSOCK_NAME={}", quote(&self.pcscd_socket)),
             format!("export VPCD_PORT={}", self.vpcd_port),
-            format!("export SELFSERVICE_TEST_CA={}", quote(&self.ca_certificate)),
+            format!(
+                "export SMARTCARD_SELFSERVICE_TEST_CA={}",
+                quote(&self.ca_certificate)
+            ),
         ];
         for card in &self.cards {
             lines.push(format!(
-                "export VCARD_FILE_{}={}",
+                "export SMARTCARD_SELFSERVICE_VCARD_FILE_{}={}",
                 card.slot,
                 quote(&card.file)
             ));
             lines.push(format!(
-                "export VCARD_CONTROL_{}={}",
+                "export SMARTCARD_SELFSERVICE_VCARD_CONTROL_{}={}",
                 card.slot,
                 quote(&card.control)
             ));
         }
         if let Some(portal) = &self.portal {
-            lines.push(format!("export PORTAL_URL={}", portal.url));
-            lines.push(format!("export PORTAL_CONFIG={}", quote(&portal.config)));
-            lines.push(format!("export PORTAL_PUBLIC_KEY={}", portal.public_key));
+            lines.push(format!(
+                "export SMARTCARD_SELFSERVICE_PORTAL_URL={}",
+                portal.url
+            ));
+            lines.push(format!(
+                "export SMARTCARD_SELFSERVICE_PORTAL_CONFIG={}",
+                quote(&portal.config)
+            ));
+            lines.push(format!(
+                "export SMARTCARD_SELFSERVICE_PORTAL_PUBLIC_KEY={}",
+                portal.public_key
+            ));
             lines.push(format!("export SMTP_SINK_PORT={}", portal.sink_port));
             lines.push(format!("export SMTP_SINK_DIR={}", quote(&portal.mail_dir)));
             lines.push(format!(
@@ -148,7 +160,7 @@ fn quote(path: &Path) -> String {
 }
 
 /// Starts pcscd and one card per `(slot, card file)`, then returns. `program` is the
-/// `virtual-card` binary that runs each card.
+/// `selfservice-vcard` binary that runs each card.
 /// With `portal_program`, also starts an SMTP sink and the reference portal (test mode,
 /// trusting the world's CA, the cards enrolled) and writes the host's configuration for it.
 /// With `control_page`, also serves the control page on that loopback address.
@@ -218,7 +230,7 @@ fn start(
             .stderr(log)
             .process_group(0)
             .spawn()
-            .context("starting virtual-card run")?;
+            .context("starting selfservice-vcard run")?;
         state.cards.push(WorldCard {
             slot: *slot,
             reader: reader_name(*slot),
@@ -291,13 +303,13 @@ fn spawn_and_wait(command: &mut Command, log: &Path, prefix: &str) -> Result<(u3
 fn start_portal(
     dir: &Path,
     state: &WorldState,
-    virtual_card: &Path,
+    selfservice_vcard: &Path,
     program: &Path,
     record: &mut dyn FnMut(&WorldPortal) -> Result<()>,
 ) -> Result<WorldPortal> {
     let mail_dir = dir.join("mail");
     let (sink_pid, sink_port) = spawn_and_wait(
-        Command::new(virtual_card)
+        Command::new(selfservice_vcard)
             .arg("smtp-sink")
             .arg("--dir")
             .arg(&mail_dir),
@@ -316,8 +328,8 @@ fn start_portal(
         host_config: dir.join("host-config.json"),
     };
     record(&portal)?;
-    // SELFSERVICE_PORTAL_PORT fixes the port (the demo uses the extension's default portal).
-    let port = match std::env::var("SELFSERVICE_PORTAL_PORT")
+    // SMARTCARD_SELFSERVICE_PORTAL_PORT fixes the port (the demo uses the extension's default portal).
+    let port = match std::env::var("SMARTCARD_SELFSERVICE_PORTAL_PORT")
         .ok()
         .and_then(|p| p.parse().ok())
     {
@@ -400,10 +412,10 @@ fn toml_string(path: &Path) -> String {
 }
 
 /// "Mrs Amina Okafor" -> "amina.okafor@nhs.net": the address on the user's contact details.
-/// The portal's clock: stopped (tests move it) unless SELFSERVICE_PORTAL_CLOCK=real (the
+/// The portal's clock: stopped (tests move it) unless SMARTCARD_SELFSERVICE_PORTAL_CLOCK=real (the
 /// demo driven by hand, where a person takes real minutes).
 fn portal_clock() -> &'static str {
-    match std::env::var("SELFSERVICE_PORTAL_CLOCK").as_deref() {
+    match std::env::var("SMARTCARD_SELFSERVICE_PORTAL_CLOCK").as_deref() {
         Ok("real") => "real",
         _ => "stopped",
     }
@@ -443,13 +455,13 @@ fn wait_for_control(socket: &Path, pid: u32) -> Result<()> {
         }
         if !alive(pid) {
             bail!(
-                "virtual-card exited; see its log beside {}",
+                "selfservice-vcard exited; see its log beside {}",
                 socket.display()
             );
         }
         std::thread::sleep(Duration::from_millis(50));
     }
-    bail!("virtual-card did not answer on {}", socket.display())
+    bail!("selfservice-vcard did not answer on {}", socket.display())
 }
 
 /// Stops every process the world started (cards first, then pcscd) and removes its folder.
@@ -518,7 +530,7 @@ pub fn status(dir: &Path) -> Result<String> {
     }
     for card in &state.cards {
         out.push_str(&format!(
-            "slot {} '{}': virtual-card pid {} {}\n",
+            "slot {} '{}': selfservice-vcard pid {} {}\n",
             card.slot,
             card.reader,
             card.pid,

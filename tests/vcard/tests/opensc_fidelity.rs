@@ -30,7 +30,7 @@ fn opensc_tool_lists_the_reader_and_recognises_a_piv_card() {
     }
 }
 
-fn recognised(quirks: &[virtual_card::card_file::Quirk]) {
+fn recognised(quirks: &[selfservice_vcard::card_file::Quirk]) {
     let mut world = world();
     let _card = world.insert_quirky("unlocked", 0, quirks);
     let list = opensc("opensc-tool", &["--list-readers"]);
@@ -51,7 +51,7 @@ fn pkcs15_tool_lists_and_reads_the_certificates() {
     }
 }
 
-fn certificates_read(quirks: &[virtual_card::card_file::Quirk]) {
+fn certificates_read(quirks: &[selfservice_vcard::card_file::Quirk]) {
     let mut world = world();
     let card = world.insert_quirky("unlocked", 0, quirks);
     let list = opensc("pkcs15-tool", &["--reader", "0", "--list-certificates"]);
@@ -84,7 +84,7 @@ fn pkcs15_tool_verifies_and_changes_the_pin() {
     }
 }
 
-fn pin_verified_and_changed(quirks: &[virtual_card::card_file::Quirk]) {
+fn pin_verified_and_changed(quirks: &[selfservice_vcard::card_file::Quirk]) {
     let mut world = world();
     let card = world.insert_quirky("unlocked", 0, quirks);
     let wrong = opensc(
@@ -144,7 +144,7 @@ fn pkcs15_tool_unblocks_a_locked_card_with_the_puk() {
     }
 }
 
-fn unblocked(quirks: &[virtual_card::card_file::Quirk]) {
+fn unblocked(quirks: &[selfservice_vcard::card_file::Quirk]) {
     let mut world = world();
     let card = world.insert_quirky("locked", 0, quirks);
     let unblock = opensc(
@@ -191,7 +191,7 @@ fn unblocked(quirks: &[virtual_card::card_file::Quirk]) {
 fn opensc_reads_an_rsa_2048_card_and_verifies_its_pin() {
     let mut world = world();
     let card = world.insert_changed("unlocked", 0, |file| {
-        file.key_algorithm = virtual_card::card_file::KeyAlgorithm::Rsa2048;
+        file.key_algorithm = selfservice_vcard::card_file::KeyAlgorithm::Rsa2048;
     });
     let list = opensc("pkcs15-tool", &["--reader", "0", "--list-public-keys"]);
     let listing = text(&list);

@@ -7,9 +7,9 @@ use p256::ecdsa::signature::hazmat::PrehashVerifier;
 use p256::ecdsa::signature::Verifier;
 use p256::ecdsa::{DerSignature, VerifyingKey};
 use p256::pkcs8::DecodePublicKey;
-use virtual_card::apdu::find_tlv;
-use virtual_card::piv::pem_to_der;
-use virtual_card::runner::Fault;
+use selfservice_vcard::apdu::find_tlv;
+use selfservice_vcard::piv::pem_to_der;
+use selfservice_vcard::runner::Fault;
 use x509_cert::der::{Decode, Encode};
 
 const CHUID: &[u8] = &[0x5F, 0xC1, 0x02];
@@ -463,7 +463,7 @@ fn a_chosen_status_word_answers_the_nth_apdu() {
 
 #[test]
 fn quirks_answer_as_other_piv_cards_do() {
-    use virtual_card::card_file::Quirk;
+    use selfservice_vcard::card_file::Quirk;
     let mut world = world();
 
     // Blocked as 63C0: asked about a blocked PIN, and PUK tries run out the same way.

@@ -1,11 +1,11 @@
-//! `virtual-card world up|status|down` as a shell uses it.
+//! `selfservice-vcard world up|status|down` as a shell uses it.
 
 use std::collections::HashMap;
 use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-const PROGRAM: &str = env!("CARGO_BIN_EXE_virtual-card");
+const PROGRAM: &str = env!("CARGO_BIN_EXE_selfservice-vcard");
 
 fn exports(text: &str) -> HashMap<String, String> {
     text.lines()
@@ -53,9 +53,9 @@ fn world_up_prints_exports_status_reports_and_down_leaves_nothing() {
         String::from_utf8_lossy(&up.stderr)
     );
     let vars = exports(&String::from_utf8_lossy(&up.stdout));
-    let dir = vars["SELFSERVICE_WORLD"].clone();
+    let dir = vars["SMARTCARD_SELFSERVICE_WORLD"].clone();
     let socket = vars["PCSCLITE_CSOCK_NAME"].clone();
-    assert!(Path::new(&vars["SELFSERVICE_TEST_CA"]).exists());
+    assert!(Path::new(&vars["SMARTCARD_SELFSERVICE_TEST_CA"]).exists());
     let state: serde_json::Value = serde_json::from_str(
         &std::fs::read_to_string(Path::new(&dir).join("world.json")).expect("state"),
     )
@@ -82,7 +82,12 @@ fn world_up_prints_exports_status_reports_and_down_leaves_nothing() {
 
     // Pull the slot 0 card out through its control socket.
     let ctl = Command::new(PROGRAM)
-        .args(["ctl", "--control", &vars["VCARD_CONTROL_0"], "remove"])
+        .args([
+            "ctl",
+            "--control",
+            &vars["SMARTCARD_SELFSERVICE_VCARD_CONTROL_0"],
+            "remove",
+        ])
         .output()
         .expect("ctl");
     assert!(ctl.status.success());

@@ -1,4 +1,4 @@
-//! The native-messaging protocol between the extension and the host (DESIGN 3.1): every
+//! The native-messaging protocol between the extension and the host (docs/DESIGN.md §3.1): every
 //! message type, the frame limits, and the request parser both sides rely on. One file a
 //! direction: [`requests`] (extension to host, and `parse_request`), [`messages`] (host to
 //! extension: hello, replies, errors, events), [`results`] (each command's result).

@@ -162,7 +162,7 @@ pub fn check_rpm(rpm: &Path) -> Result<()> {
         let status = std::process::Command::new("sh")
             .arg(scripts_dir.join(name))
             .arg(arg)
-            .env("SSS_ROOT", &scratch)
+            .env("SMARTCARD_SELFSERVICE_ROOT", &scratch)
             .status()?;
         ensure!(status.success(), "{name} failed");
         Ok(())

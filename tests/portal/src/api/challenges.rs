@@ -1,4 +1,4 @@
-//! Challenges (DESIGN 4.2): a single-use 256-bit nonce with a short life, answered by the card.
+//! Challenges (docs/DESIGN.md §4.2): a single-use 256-bit nonce with a short life, answered by the card.
 //! Also the shared first step of both journeys: consume the challenge, check the card's proof,
 //! find the enrolled card.
 

@@ -1,7 +1,7 @@
 //! Unlock (staff guide: "Smartcard Unlock"): card proof with 9E, 2 to 4 of the user's questions (the
 //! same until a round passes), one generic failure for wrong answers and a lock after 3 failed
 //! rounds, the emailed unlock code, then the signed unblock authorization (the card's secrets
-//! sealed to the host, DESIGN 4.3) and the card-signed receipt. The PUK record moves to the
+//! sealed to the host, docs/DESIGN.md §4.3) and the card-signed receipt. The PUK record moves to the
 //! fresh PUK only on a receipt that verifies with the card's pinned 9E key.
 
 use axum::extract::{ConnectInfo, State};

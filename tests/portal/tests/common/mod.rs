@@ -8,16 +8,16 @@ use base64::Engine;
 use p256::ecdsa::signature::hazmat::PrehashSigner;
 use p256::ecdsa::{DerSignature, SigningKey};
 use p256::pkcs8::DecodePrivateKey;
+use selfservice_vcard::ca::TestCa;
+use selfservice_vcard::card_file::CardFile;
+use selfservice_vcard::piv::pem_to_der;
+use selfservice_vcard::smtp_sink::{Mail, SmtpSink};
+use selfservice_vcard::world::resolve_card;
 use serde_json::{json, Value};
 use std::io::BufRead;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
-use virtual_card::ca::TestCa;
-use virtual_card::card_file::CardFile;
-use virtual_card::piv::pem_to_der;
-use virtual_card::smtp_sink::{Mail, SmtpSink};
-use virtual_card::world::resolve_card;
 
 pub const PROGRAM: &str = env!("CARGO_BIN_EXE_selfservice-portal");
 
@@ -230,7 +230,7 @@ from = "smartcard.servicecentre@nhs.net"
             .collect::<Vec<_>>()
             .join("\n");
         std::fs::write(&path, text).expect("write card");
-        let card = virtual_card::runner::prepare_card(&path, &self.ca)
+        let card = selfservice_vcard::runner::prepare_card(&path, &self.ca)
             .expect("prepare")
             .file;
         let keys = card.keys.as_ref().expect("keys");

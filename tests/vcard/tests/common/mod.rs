@@ -9,11 +9,11 @@ use std::sync::{Mutex, MutexGuard, OnceLock};
 use std::time::Duration;
 
 use pcsc::{Context, Disposition, Protocols, ReaderState, Scope, ShareMode, State};
-use virtual_card::ca::TestCa;
-use virtual_card::card_file::{CardFile, Quirk};
-use virtual_card::pcscd::{reader_name, Lifetime, Pcscd};
-use virtual_card::runner::{prepare_card, Fault, RunningCard};
-use virtual_card::world::resolve_card;
+use selfservice_vcard::ca::TestCa;
+use selfservice_vcard::card_file::{CardFile, Quirk};
+use selfservice_vcard::pcscd::{reader_name, Lifetime, Pcscd};
+use selfservice_vcard::runner::{prepare_card, Fault, RunningCard};
+use selfservice_vcard::world::resolve_card;
 
 pub struct World {
     pub pcscd: Pcscd,
@@ -199,7 +199,7 @@ pub const SELECT_PIV: &[u8] = &[
 pub const VERIFY_STATUS: &[u8] = &[0x00, 0x20, 0x00, 0x80];
 
 pub fn block(value: &str) -> Vec<u8> {
-    virtual_card::piv::padded(value).to_vec()
+    selfservice_vcard::piv::padded(value).to_vec()
 }
 
 pub fn verify(pin: &str) -> Vec<u8> {
