@@ -10,6 +10,7 @@
 
 mod bench;
 mod cmd;
+mod crx;
 mod demo;
 mod extension;
 mod fuzz;
@@ -53,8 +54,20 @@ enum Task {
     Build,
     /// Run setup, the format and lint checks, and every test suite.
     Test,
-    /// The deliverables in dist/: the extension's zip and xpi, the MSI, the .deb and the .rpm.
+    /// The deliverables in dist/: the extension's zip, CRX and updates.xml, and xpi, the MSI,
+    /// the .deb and the .rpm.
     Dist,
+    /// Only the Chromium/Edge CRX and its updates.xml, from the built extension (key:
+    /// SMARTCARD_SELFSERVICE_CRX_KEY; without it a throwaway key, for tests).
+    Crx {
+        /// Where to write them.
+        #[arg(long, default_value = "dist")]
+        out: std::path::PathBuf,
+        /// The URL the CRX and updates.xml are published under, ending in '/' (default:
+        /// SMARTCARD_SELFSERVICE_UPDATE_BASE, else the example URL the policy examples name).
+        #[arg(long)]
+        update_base: Option<String>,
+    },
     /// Build the installers from the current build and check them (part of `test`).
     Installers,
     /// Rewrite installers/windows/msi-tables.golden from the current MSI, for review with
@@ -116,6 +129,7 @@ fn main() -> std::process::ExitCode {
         }),
         Task::Fuzz { seconds } => fuzz::run(seconds),
         Task::Dist => dist(),
+        Task::Crx { out, update_base } => crx_only(&out, update_base),
         Task::Installers => test::installers_check(),
         Task::UpdateGolden => test::update_golden(),
         Task::Windows => windows::run(),
@@ -144,6 +158,7 @@ fn dist() -> anyhow::Result<()> {
     let version = env!("CARGO_PKG_VERSION");
     extension::package(version)?;
     let root = cmd::root();
+    crx_only(&root.join("dist"), None)?;
     let windows_host = windows::build_release_host()?;
     let dist = root.join("dist");
     installers::build_msi(
@@ -155,6 +170,29 @@ fn dist() -> anyhow::Result<()> {
     installers::build_linux_packages(&dist)?;
     installers::check_policies()?;
     cmd::step(&format!("deliverables in {}", dist.display()));
+    Ok(())
+}
+
+fn crx_only(out: &std::path::Path, update_base: Option<String>) -> anyhow::Result<()> {
+    let update_base = update_base
+        .or_else(|| std::env::var(crx::UPDATE_BASE_VARIABLE).ok())
+        .unwrap_or_else(|| crx::DEFAULT_UPDATE_BASE.to_string());
+    let packed = crx::pack(env!("CARGO_PKG_VERSION"), out, &update_base)?;
+    if packed.throwaway {
+        eprintln!(
+            "note: {} was signed with a throwaway key (id {}): set {} to the release key's \
+             PEM file for the published id {}",
+            packed.crx.display(),
+            packed.id,
+            crx::KEY_VARIABLE,
+            selfservice_rules::names::CHROMIUM_EXTENSION_ID
+        );
+    }
+    eprintln!(
+        "{} and {}",
+        packed.crx.display(),
+        packed.updates_xml.display()
+    );
     Ok(())
 }
 

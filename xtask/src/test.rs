@@ -129,7 +129,8 @@ pub fn installers_check() -> Result<()> {
     let (deb, rpm) = installers::build_linux_packages(&root.join("target/installers-test"))?;
     installers::check_deb(&deb)?;
     installers::check_rpm(&rpm)?;
-    installers::check_macos_payload(&root.join("target/release/smartcard-selfservice"))
+    installers::check_macos_payload(&root.join("target/release/smartcard-selfservice"))?;
+    crate::crx::check_policy_install(env!("CARGO_PKG_VERSION"))
 }
 
 /// The MSI the checks look at, from the debug builds.
