@@ -140,7 +140,15 @@ impl Wine {
             None => args.push("/ve"),
         }
         let output = self.run(&args)?;
+        let said = text(&output);
         if !output.status.success() {
+            // Absent only when reg says so; any other failure is reported, not read as absent
+            // (an intermittent "None" once could not be told apart from a missing key).
+            ensure!(
+                said.contains("Unable to find the specified registry"),
+                "reg query {key} failed ({}): {said}",
+                output.status
+            );
             return Ok(None);
         }
         let shown = name.unwrap_or("(Default)");
