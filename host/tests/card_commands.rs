@@ -18,6 +18,18 @@ fn reader(status: &Value, slot: u8) -> Value {
         .expect("reader listed")
 }
 
+/// A world with a card in each reader, and a host that has seen both.
+fn two_cards(first: &str, second: &str) -> (World, Host) {
+    let mut world = World::new();
+    world.insert(first, 0);
+    world.insert(second, 1);
+    let mut host = world.host();
+    host.hello();
+    host.wait_for_card(0);
+    host.wait_for_card(1);
+    (world, host)
+}
+
 fn prove(host: &mut Host, purpose: &str, passcode: Option<&str>) -> Value {
     let mut request =
         json!({"type": "prove-possession", "purpose": purpose, "origin": ORIGIN, "nonce": NONCE});
@@ -247,13 +259,7 @@ fn a_wait_can_be_cancelled_and_times_out_otherwise() {
 
 #[test]
 fn two_cards_need_a_reader_named() {
-    let mut world = World::new();
-    world.insert("locked", 0);
-    world.insert("unlocked", 1);
-    let mut host = world.host();
-    host.hello();
-    host.wait_for_card(0);
-    host.wait_for_card(1);
+    let (world, mut host) = two_cards("locked", "unlocked");
     let ambiguous = host.request(
         json!({"type": "prove-possession", "purpose": "unlock", "origin": ORIGIN, "nonce": NONCE}),
     );
@@ -331,13 +337,7 @@ fn find_card_is_the_hosts_one_choice_of_card_and_can_wait_for_one() {
 
 #[test]
 fn status_of_the_reader_an_event_names_reads_no_other_card() {
-    let mut world = World::new();
-    world.insert("unlocked", 0);
-    world.insert("locked", 1);
-    let mut host = world.host();
-    host.hello();
-    host.wait_for_card(0);
-    host.wait_for_card(1);
+    let (world, mut host) = two_cards("unlocked", "locked");
     world.card(0).running.start_recording();
     world.card(1).running.start_recording();
     let one = host.request(json!({"type": "status", "reader": "Virtual PCD 00 01"}));

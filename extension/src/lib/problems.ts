@@ -14,6 +14,17 @@ export interface Problem {
   action?: "retry" | "new-code" | "restart" | "none";
 }
 
+/** A typed code the rules refused (before it reaches the portal). */
+export function codeFormatProblem(refused: { reason: { code: string }; message: string }): Problem {
+  return {
+    code: refused.reason.code,
+    title: "Check the code",
+    message: refused.message,
+    field: "code",
+    action: "retry",
+  };
+}
+
 export function problemFrom(error: unknown, raContact: string): Problem {
   if (error instanceof HostUnavailableError) {
     return {

@@ -5,7 +5,7 @@
 import { API_PATHS } from "./constants";
 import type { HostApi } from "./host";
 import type { PortalClient } from "./portal";
-import { problemFrom, type Problem } from "./problems";
+import { codeFormatProblem, problemFrom, type Problem } from "./problems";
 import type { CardStatus, QuestionAnswer, StatusResult } from "./rules";
 import { rules } from "./rules";
 import { findCard, type CardInReader } from "./cards";
@@ -163,17 +163,7 @@ export class RegisterJourney {
     const current = this.view.step === "code" ? this.view : null;
     const verdict = rules.parseCode(typed);
     if (!verdict.ok) {
-      if (current)
-        this.view = {
-          ...current,
-          problem: {
-            code: verdict.reason?.code ?? "code",
-            title: "Check the code",
-            message: verdict.message ?? "",
-            field: "code",
-            action: "retry",
-          },
-        };
+      if (current) this.view = { ...current, problem: codeFormatProblem(verdict) };
       return this.view;
     }
     try {

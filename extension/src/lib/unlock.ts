@@ -5,7 +5,7 @@
 import { API_PATHS } from "./constants";
 import { HostRequestError, type HostApi } from "./host";
 import type { PortalClient } from "./portal";
-import { problemFrom, type Problem } from "./problems";
+import { codeFormatProblem, problemFrom, type Problem } from "./problems";
 import type {
   AuthorizationIssued,
   CardProof,
@@ -248,16 +248,7 @@ export class UnlockJourney {
     if (!current) return this.view;
     const verdict = rules.parseCode(typed);
     if (!verdict.ok) {
-      return this.set({
-        ...current,
-        problem: {
-          code: verdict.reason?.code ?? "code",
-          title: "Check the code",
-          message: verdict.message ?? "",
-          field: "code",
-          action: "retry",
-        },
-      });
+      return this.set({ ...current, problem: codeFormatProblem(verdict) });
     }
     try {
       await this.portal.post(API_PATHS.UNLOCK_CODE, { flowId: this.flowId, code: verdict.value });
