@@ -157,13 +157,13 @@ fn a_new_passcode_outside_the_rule_is_refused_before_anything_reaches_the_card()
 }
 
 #[test]
-fn a_seed_rule_card_accepts_a_printable_passcode() {
+fn a_legacy_rule_card_accepts_a_printable_passcode() {
     let mut world = World::new();
     world.insert("legacy-printable", 0);
     let mut host = world.host();
     host.hello();
     host.wait_for_card(0);
-    let authorization = world.authorization(&mut host, 0, "auth-seed", NEW_PUK);
+    let authorization = world.authorization(&mut host, 0, "auth-legacy", NEW_PUK);
     assert_eq!(
         unlock(&mut host, &authorization, "ab1")["error"]["rule"]["minLength"],
         4

@@ -270,15 +270,15 @@ fn a_blocked_puk_cannot_unblock() {
 }
 
 #[test]
-fn a_seed_rule_card_takes_printable_passcodes_and_a_strict_card_does_not() {
+fn a_legacy_rule_card_takes_printable_passcodes_and_a_strict_card_does_not() {
     let mut world = world();
-    let seed = world.insert("legacy-printable", 0);
+    let legacy = world.insert("legacy-printable", 0);
     let strict = world.insert("locked", 1);
-    let pcsc = world.connect(&seed);
+    let pcsc = world.connect(&legacy);
     transmit(&pcsc, SELECT_PIV);
     assert_eq!(sw_of(&pcsc, &verify("Tea4two")), 0x9000);
     assert_eq!(sw_of(&pcsc, &change(0x80, "Tea4two", "Sun 2day")), 0x9000);
-    assert_eq!(seed.file().pin, "Sun 2day");
+    assert_eq!(legacy.file().pin, "Sun 2day");
     assert_eq!(sw_of(&pcsc, &change(0x80, "Sun 2day", "abc")), 0x6A80);
     disconnect(pcsc);
     let pcsc = world.connect(&strict);

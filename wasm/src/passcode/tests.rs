@@ -6,7 +6,7 @@ fn piv() -> PasscodeRule {
     PasscodeRule::effective(CardPinConstraint::PivStrict, &OrganisationPolicy::default())
         .expect("valid rule")
 }
-fn seed() -> PasscodeRule {
+fn legacy() -> PasscodeRule {
     PasscodeRule::effective(
         CardPinConstraint::LegacyPrintable,
         &OrganisationPolicy::default(),
@@ -15,8 +15,8 @@ fn seed() -> PasscodeRule {
 }
 
 #[test]
-fn seed_rule_is_four_to_eight_keyboard_characters() {
-    let rule = seed();
+fn legacy_rule_is_four_to_eight_keyboard_characters() {
+    let rule = legacy();
     assert_eq!((rule.min_length, rule.max_length), (4, 8));
     assert_eq!(rule.charset, Charset::Keyboard);
     assert_eq!(rule.check("Ab3$"), Ok(()));
@@ -47,7 +47,7 @@ fn piv_card_narrows_to_six_to_eight_digits() {
 
 #[test]
 fn characters_outside_the_keyboard_are_refused() {
-    let rule = seed();
+    let rule = legacy();
     for bad in [
         "caf\u{e9}12",
         "ab\u{1F600}12",
@@ -67,14 +67,14 @@ fn characters_outside_the_keyboard_are_refused() {
 fn non_ascii_length_counts_characters_not_bytes() {
     // Four characters, nine bytes: refused for the character, not for its length.
     assert_eq!(
-        seed().check("\u{e9}\u{e9}\u{e9}\u{e9}"),
+        legacy().check("\u{e9}\u{e9}\u{e9}\u{e9}"),
         Err(PasscodeRejection::CharacterNotAllowed)
     );
 }
 
 #[test]
 fn leading_or_trailing_space_is_refused_inner_space_allowed() {
-    let rule = seed();
+    let rule = legacy();
     assert_eq!(rule.check(" ab12"), Err(PasscodeRejection::EdgeSpace));
     assert_eq!(rule.check("ab12 "), Err(PasscodeRejection::EdgeSpace));
     assert_eq!(rule.check("ab 12"), Ok(()));
@@ -82,7 +82,7 @@ fn leading_or_trailing_space_is_refused_inner_space_allowed() {
 
 #[test]
 fn trivial_values_are_refused() {
-    let rule = seed();
+    let rule = legacy();
     for bad in [
         "1234", "0000", "PASSWORD", "abcd", "4321", "zzzzzz", "123456",
     ] {
