@@ -16,6 +16,7 @@ mod extension;
 mod fuzz;
 mod installers;
 mod msrv;
+mod policy_install;
 mod setup;
 mod test;
 mod wasm_pkg;

@@ -130,7 +130,8 @@ pub fn installers_check() -> Result<()> {
     installers::check_deb(&deb)?;
     installers::check_rpm(&rpm)?;
     installers::check_macos_payload(&root.join("target/release/smartcard-selfservice"))?;
-    crate::crx::check_policy_install(env!("CARGO_PKG_VERSION"))
+    crate::policy_install::chromium(env!("CARGO_PKG_VERSION"))?;
+    crate::policy_install::firefox()
 }
 
 /// The MSI the checks look at, from the debug builds.
