@@ -3,7 +3,7 @@
 // browser names), and the configuration for the pages.
 
 import browser, { type Runtime } from "webextension-polyfill";
-import { HostRequestError, HostSession, HostUnavailableError, type PortLike } from "./lib/host";
+import { HostRequestError, HostSession, HostUnavailableError, type HostState, type PortLike } from "./lib/host";
 import { JOURNEY_PORT, type FromBackground, type ToBackground } from "./lib/relay";
 import { loadConfig, originOf } from "./lib/config";
 import { NATIVE_HOST_NAME } from "./lib/constants";
@@ -61,17 +61,28 @@ async function senderAllowed(sender: Runtime.MessageSender): Promise<boolean> {
   return config.allowedOrigins.includes(origin);
 }
 
+/** What the portal page learns of the host: whether it answers, and if not, why not. */
+interface HostPresence {
+  installed: boolean;
+  version?: string;
+  /** The host connection's state: `ready`, `not-installed`, `blocked-by-policy`, `wrong-version`, or `no-answer`. */
+  state: HostState["kind"] | "no-answer";
+}
+
 /** Whether the host answers, for the portal page's "is it installed?" question. */
-async function hostPresence(): Promise<{ installed: boolean; version?: string }> {
+async function hostPresence(): Promise<HostPresence> {
   const session = new HostSession(connectHost, { retryDelaysMs: [60000], helloTimeoutMs: 3000, lastError });
   try {
     await Promise.race([
       session.ready(),
       new Promise((_, reject) => setTimeout(() => reject(new Error("no hello")), 3500)),
     ]);
-    return session.state.kind === "ready" ? { installed: true, version: session.state.version } : { installed: false };
+    return session.state.kind === "ready"
+      ? { installed: true, version: session.state.version, state: "ready" }
+      : { installed: false, state: session.state.kind };
   } catch {
-    return { installed: false };
+    const kind = session.state.kind;
+    return { installed: false, state: kind === "connecting" || kind === "disconnected" ? "no-answer" : kind };
   } finally {
     session.close();
   }

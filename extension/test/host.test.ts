@@ -57,6 +57,19 @@ test("a host that is not installed is said so, without retrying", async () => {
   assert.equal(timers.filter((t) => t.ms === 500).length, 0);
 });
 
+test("a host a browser policy refuses is said so (IT must allow it), without retrying", async () => {
+  const ports: FakePort[] = [];
+  const { s, timers } = session(ports);
+  // Chromium's text for NativeMessagingBlocklist without our host in NativeMessagingAllowlist.
+  ports[0]!.drop("Access to the native messaging host was disabled by the system administrator.");
+  assert.equal(s.state.kind, "blocked-by-policy");
+  await assert.rejects(
+    s.ready(),
+    (e: unknown) => e instanceof HostUnavailableError && /browser settings do not allow/.test(e.message) && /smartcard_selfservice/.test(e.message),
+  );
+  assert.equal(timers.filter((t) => t.ms === 500).length, 0);
+});
+
 test("a host speaking another protocol is refused", async () => {
   const ports: FakePort[] = [];
   const { s } = session(ports);

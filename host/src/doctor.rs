@@ -5,6 +5,7 @@
 use serde::Serialize;
 use std::path::Path;
 
+use crate::browser_policy;
 use crate::commands::{self, Host};
 use crate::config::{ConfigSource, Overrides, OVERRIDE_VARIABLE};
 use crate::install::{self, Browser, Scope, ALL_BROWSERS};
@@ -111,17 +112,51 @@ fn pcsc_checks(host: &Host, checks: &mut Vec<Check>) {
 fn browser_checks(program: &Path, checks: &mut Vec<Check>) {
     let mut registered = 0;
     for browser in ALL_BROWSERS {
-        let found = [Scope::User, Scope::System].into_iter().find_map(|scope| {
-            install::registered_manifest(browser, scope).map(|path| (scope, path))
-        });
         let area = format!("browser {}", browser.label());
-        let Some((scope, path)) = found else {
+        let policy = browser_policy::read(browser);
+        if policy.blocks_our_host() {
             checks.push(check(
                 &area,
-                Level::Warning,
-                "the host is not registered (fine if this browser is not used)",
-                Some("run: smartcard-selfservice install --system (or reinstall the package)"),
+                Level::Problem,
+                format!(
+                    "the browser policy refuses the host: NativeMessagingBlocklist {:?} without {} in NativeMessagingAllowlist ({})",
+                    policy.blocklist.clone().unwrap_or_default(),
+                    names::NATIVE_HOST_NAME,
+                    policy.sources.join(", ")
+                ),
+                Some(&format!(
+                    "add {} to NativeMessagingAllowlist in this browser's policy (installers/README.md)",
+                    names::NATIVE_HOST_NAME
+                )),
             ));
+        }
+        let scopes: &[Scope] = if policy.ignores_user_level_hosts() {
+            &[Scope::System]
+        } else {
+            &[Scope::User, Scope::System]
+        };
+        let found = scopes.iter().find_map(|&scope| {
+            install::registered_manifest(browser, scope).map(|path| (scope, path))
+        });
+        let Some((scope, path)) = found else {
+            match install::registered_manifest(browser, Scope::User) {
+                Some(path) if policy.ignores_user_level_hosts() => checks.push(check(
+                    &area,
+                    Level::Problem,
+                    format!(
+                        "registered for this user only ({}), and the browser policy NativeMessagingUserLevelHosts is false, so the browser ignores it ({})",
+                        path.display(),
+                        policy.sources.join(", ")
+                    ),
+                    Some("run: smartcard-selfservice install --system (or install the package)"),
+                )),
+                _ => checks.push(check(
+                    &area,
+                    Level::Warning,
+                    "the host is not registered (fine if this browser is not used)",
+                    Some("run: smartcard-selfservice install --system (or reinstall the package)"),
+                )),
+            }
             continue;
         };
         registered += 1;

@@ -6,6 +6,7 @@
 //! `doctor`, `--version`.
 
 mod authorization;
+mod browser_policy;
 mod commands;
 mod config;
 mod doctor;

@@ -18,7 +18,9 @@ pub const CHROMIUM_EXTENSION_PUBLIC_KEY: &str = "MIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8
 /// The page bridge: `window.postMessage` between a portal page and the extension's content
 /// script. The page sends `{source: PAGE_MESSAGE_SOURCE, type: "presence" | "open", journey?:
 /// "register" | "unlock"}`; the content script answers `{source: EXTENSION_MESSAGE_SOURCE, type:
-/// "presence", version, host: {installed, version?}}`.
+/// "presence", version, host: {installed, version?, state}}`, where `state` is `ready`,
+/// `not-installed`, `blocked-by-policy` (a browser policy refuses the host), `wrong-version` or
+/// `no-answer`.
 pub const PAGE_MESSAGE_SOURCE: &str = "smartcard-selfservice-page";
 pub const EXTENSION_MESSAGE_SOURCE: &str = "smartcard-selfservice-extension";
 

@@ -3,7 +3,7 @@
 // not installed or speaks another protocol version.
 
 import type { Command, CommandResult, ErrorBody, Hello, HostEvent, HostMessage, ResultOf } from "./rules";
-import { PROTOCOL_VERSION } from "./constants";
+import { NATIVE_HOST_NAME, PROTOCOL_VERSION } from "./constants";
 
 /** The part of a runtime.Port this class uses (a fake one in tests). */
 export interface PortLike {
@@ -25,6 +25,7 @@ export type HostState =
   | { kind: "connecting" }
   | { kind: "ready"; version: string; capabilities: string[] }
   | { kind: "not-installed"; detail: string }
+  | { kind: "blocked-by-policy"; detail: string }
   | { kind: "wrong-version"; protocol: number; version: string }
   | { kind: "disconnected"; detail: string; retryInMs: number };
 
@@ -55,6 +56,8 @@ export function describeHostState(state: HostState): string {
       return `The smartcard software (version ${state.version}) is ready.`;
     case "not-installed":
       return "The smartcard software (Smartcard Self-Service) is not installed on this computer. Contact your IT service desk and ask them to install it.";
+    case "blocked-by-policy":
+      return `Your organisation's browser settings do not allow this browser to use the smartcard software (Smartcard Self-Service). Contact your IT service desk and ask them to allow the native messaging host ${NATIVE_HOST_NAME} in the browser policy.`;
     case "wrong-version":
       return `The smartcard software on this computer (version ${state.version}) does not match this extension. Contact your IT service desk and ask them to update Smartcard Self-Service.`;
     case "disconnected":
@@ -64,6 +67,8 @@ export function describeHostState(state: HostState): string {
 
 /** Browser error texts for a host that is not registered (Chromium, then Firefox). */
 const NOT_INSTALLED = [/not found/i, /no such native application/i, /forbidden/i, /not allowed/i];
+/** Chromium's text when NativeMessagingBlocklist (without our host in the allowlist) refuses it. */
+const BLOCKED_BY_POLICY = [/disabled by the system administrator/i];
 
 type Pending = { resolve: (value: CommandResult) => void; reject: (error: Error) => void };
 
@@ -117,7 +122,7 @@ export class HostSession implements HostApi {
   /** Resolves once the host has said hello with our protocol; rejects if it cannot. */
   ready(): Promise<void> {
     if (this.state.kind === "ready") return Promise.resolve();
-    if (this.state.kind === "not-installed" || this.state.kind === "wrong-version") {
+    if (this.state.kind === "not-installed" || this.state.kind === "blocked-by-policy" || this.state.kind === "wrong-version") {
       return Promise.reject(new HostUnavailableError(this.state));
     }
     return new Promise((resolve, reject) => this.readyWaiters.push({ resolve, reject }));
@@ -196,6 +201,13 @@ export class HostSession implements HostApi {
     port.onDisconnect.addListener((gone) => {
       this.clearTimer(helloTimer);
       const detail = gone.error?.message ?? port.error?.message ?? this.lastError() ?? "the host closed the connection";
+      // Retrying cannot help either of these: say so at once rather than reconnect for ever.
+      if (!greeted && BLOCKED_BY_POLICY.some((pattern) => pattern.test(detail))) {
+        this.port = null;
+        this.setState({ kind: "blocked-by-policy", detail });
+        this.failPending(new HostUnavailableError(this.state));
+        return;
+      }
       if (!greeted && NOT_INSTALLED.some((pattern) => pattern.test(detail))) {
         this.port = null;
         this.setState({ kind: "not-installed", detail });

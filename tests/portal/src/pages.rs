@@ -7,7 +7,9 @@ use axum::extract::State;
 use axum::response::Html;
 use axum::routing::get;
 use axum::Router;
-use selfservice_rules::names::{EXTENSION_MESSAGE_SOURCE, PAGE_MESSAGE_SOURCE, PRODUCT_NAME};
+use selfservice_rules::names::{
+    EXTENSION_MESSAGE_SOURCE, NATIVE_HOST_NAME, PAGE_MESSAGE_SOURCE, PRODUCT_NAME,
+};
 
 use crate::api::AppState;
 
@@ -74,6 +76,9 @@ fn bridge_script(journey: &str) -> String {
       status.textContent = "Smartcard Self-Service is ready on this computer.";
       status.className = "panel";
       button.disabled = false;
+    }} else if (message.host && message.host.state === "blocked-by-policy") {{
+      status.textContent = "Your organisation's browser settings do not allow Smartcard Self-Service to use the smartcard software on this computer. Contact your IT service desk and ask them to allow the native messaging host {NATIVE_HOST_NAME} in the browser policy.";
+      status.className = "panel warning";
     }} else {{
       status.textContent = "The Smartcard Self-Service extension is installed, but the smartcard software it needs is missing from this computer. Contact your IT service desk and ask them to install Smartcard Self-Service.";
       status.className = "panel warning";
