@@ -16,7 +16,7 @@ mod extension;
 mod fuzz;
 mod installers;
 mod msrv;
-mod policy_install;
+mod rollout_packages;
 mod setup;
 mod test;
 mod wasm_pkg;
@@ -69,6 +69,9 @@ enum Task {
         #[arg(long)]
         update_base: Option<String>,
     },
+    /// The packages the rollout tests install by policy, in target/rollout/ (part of `test`;
+    /// run it before `cargo test -p selfservice-e2e --test rollout` by hand).
+    RolloutPackages,
     /// Build the installers from the current build and check them (part of `test`).
     Installers,
     /// Rewrite installers/windows/msi-tables.golden from the current MSI, for review with
@@ -131,6 +134,7 @@ fn main() -> std::process::ExitCode {
         Task::Fuzz { seconds } => fuzz::run(seconds),
         Task::Dist => dist(),
         Task::Crx { out, update_base } => crx_only(&out, update_base),
+        Task::RolloutPackages => rollout_packages(),
         Task::Installers => test::installers_check(),
         Task::UpdateGolden => test::update_golden(),
         Task::Windows => windows::run(),
@@ -151,6 +155,12 @@ fn build() -> anyhow::Result<()> {
     wasm_pkg::build()?;
     extension::build()?;
     Ok(())
+}
+
+fn rollout_packages() -> anyhow::Result<()> {
+    wasm_pkg::build()?;
+    extension::build()?;
+    rollout_packages::packages(env!("CARGO_PKG_VERSION"))
 }
 
 fn dist() -> anyhow::Result<()> {

@@ -2,7 +2,7 @@
 // development override for unmanaged machines, and diagnostics of the host and readers.
 
 import browser from "webextension-polyfill";
-import { loadConfig, LOCAL_KEY } from "../lib/config";
+import { loadConfig, LOCAL_KEY, type ConfigSource } from "../lib/config";
 import { describeHostState } from "../lib/host";
 import { HostRelay } from "../lib/relay";
 import { field, form, h, submit } from "./ui";
@@ -10,13 +10,19 @@ import { field, form, h, submit } from "./ui";
 async function main(): Promise<void> {
   const main = document.getElementById("main") as HTMLElement;
   const config = await loadConfig(browser.storage);
-  const row = (key: string, value: string, source: string) =>
+  // Where a value came from, as IT and staff read it: a policy value is managed, not editable here.
+  const SOURCE_LABEL: Record<ConfigSource, string> = {
+    policy: "Managed by your organisation",
+    "this computer": "Set on this computer",
+    default: "Default",
+  };
+  const row = (key: string, value: string, source: ConfigSource) =>
     h(
       "div",
       { class: "nhsuk-summary-list__row" },
       h("dt", { class: "nhsuk-summary-list__key" }, key),
       h("dd", { class: "nhsuk-summary-list__value" }, value),
-      h("dd", { class: "nhsuk-summary-list__actions config-source" }, source),
+      h("dd", { class: "nhsuk-summary-list__actions config-source", "data-source": source }, SOURCE_LABEL[source]),
     );
   const content: HTMLElement[] = [
     h("h1", {}, "Smartcard Self-Service settings"),
@@ -34,6 +40,15 @@ async function main(): Promise<void> {
       ),
     ),
   ];
+  if (Object.values(config.sources).includes("policy")) {
+    content.push(
+      h(
+        "p",
+        { id: "managed-note" },
+        "Your organisation manages these settings by policy: they cannot be changed here. Ask your IT service desk if one is wrong.",
+      ),
+    );
+  }
   if (config.sources.portalUrl !== "policy") {
     const portal = field({
       id: "portal-url",

@@ -4,6 +4,7 @@
 //! The browser inherits the driver's environment and hands it to the host it starts: that is
 //! how the host finds the world's private pcscd and configuration.
 
+pub mod rollout;
 pub mod steps;
 
 use anyhow::{bail, ensure, Context, Result};
@@ -21,7 +22,7 @@ pub fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
-fn binary(name: &str) -> Result<PathBuf> {
+pub(crate) fn binary(name: &str) -> Result<PathBuf> {
     let path = root().join("target/debug").join(name);
     if !path.exists() {
         bail!(
@@ -83,7 +84,7 @@ impl World {
     }
 
     /// Environment the driver (and so the browser and the host) runs with.
-    fn env(&self) -> Vec<(String, String)> {
+    pub fn env(&self) -> Vec<(String, String)> {
         ["PCSCLITE_CSOCK_NAME", "SMARTCARD_SELFSERVICE_CONFIG"]
             .iter()
             .map(|k| (k.to_string(), self.vars[*k].clone()))
@@ -117,40 +118,46 @@ pub struct Session {
     /// The base of the extension's own pages (`chrome-extension://ID/` or `moz-extension://UUID/`).
     pub extension_base: String,
     driver: Child,
+    /// Where the recording wrapper writes the native messages.
+    recorded: PathBuf,
     _profile: tempfile::TempDir,
+    /// Installed by policy: the machine the browser runs in (its overlays, its package server).
+    pub machine: Option<rollout::Machine>,
 }
 
-/// Points the host manifest installed in `profile` at a wrapper that copies every byte the
-/// browser and the host exchange into the profile (`to-host.bin`, `from-host.bin`): what the
-/// extension's background handled, for tests that look for secrets in it.
-fn record_native_messages(profile: &Path) -> Result<()> {
+/// Every host manifest file under `dir`.
+pub(crate) fn manifests_in(dir: &Path) -> Result<Vec<PathBuf>> {
     let name = format!("{}.json", selfservice_rules::names::NATIVE_HOST_NAME);
     let mut manifests = Vec::new();
-    let mut dirs = vec![profile.to_path_buf()];
+    let mut dirs = vec![dir.to_path_buf()];
     while let Some(dir) = dirs.pop() {
         for entry in std::fs::read_dir(&dir)?.flatten() {
             let path = entry.path();
-            if path.is_dir() {
+            if path.is_dir() && !path.is_symlink() {
                 dirs.push(path);
             } else if path.file_name().is_some_and(|n| n == name.as_str()) {
                 manifests.push(path);
             }
         }
     }
-    ensure!(
-        !manifests.is_empty(),
-        "no host manifest in {}",
-        profile.display()
-    );
-    let wrapper = profile.join("record-host.sh");
+    Ok(manifests)
+}
+
+/// Points every host manifest under `dir` at a wrapper that copies every byte the browser and
+/// the host exchange into `out` (`to-host.bin`, `from-host.bin`): what the extension's
+/// background handled, for tests that look for secrets in it.
+pub(crate) fn record_native_messages_in(dir: &Path, out: &Path) -> Result<()> {
+    let manifests = manifests_in(dir)?;
+    ensure!(!manifests.is_empty(), "no host manifest in {}", dir.display());
+    let wrapper = out.join("record-host.sh");
     let quote = |p: &Path| format!("'{}'", p.display().to_string().replace('\'', "'\\''"));
     std::fs::write(
         &wrapper,
         format!(
             "#!/bin/sh\ntee -a {} | {} \"$@\" | tee -a {}\n",
-            quote(&profile.join("to-host.bin")),
+            quote(&out.join("to-host.bin")),
             quote(&binary("smartcard-selfservice")?),
-            quote(&profile.join("from-host.bin")),
+            quote(&out.join("from-host.bin")),
         ),
     )?;
     use std::os::unix::fs::PermissionsExt;
@@ -192,15 +199,15 @@ pub fn with_base64_decoded(text: &str) -> String {
 }
 
 /// The Firefox add-on's internal UUID, pinned so its pages have a known address.
-const FIREFOX_UUID: &str = "5c3a1d2e-7f60-4b8a-9d1e-2a6b7c8d9e0f";
+pub(crate) const FIREFOX_UUID: &str = "5c3a1d2e-7f60-4b8a-9d1e-2a6b7c8d9e0f";
 
-fn free_port() -> Result<u16> {
+pub(crate) fn free_port() -> Result<u16> {
     Ok(std::net::TcpListener::bind(("127.0.0.1", 0))?
         .local_addr()?
         .port())
 }
 
-fn wait_for_port(port: u16) -> Result<()> {
+pub(crate) fn wait_for_port(port: u16) -> Result<()> {
     let deadline = Instant::now() + Duration::from_secs(20);
     while Instant::now() < deadline {
         if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
@@ -265,7 +272,7 @@ impl Session {
             if !status.success() {
                 bail!("smartcard-selfservice install failed");
             }
-            record_native_messages(profile.path())?;
+            record_native_messages_in(profile.path(), profile.path())?;
         }
         let mut driver = match browser {
             Browser::Chromium => Command::new("chromedriver"),
@@ -341,7 +348,9 @@ impl Session {
             browser,
             extension_base,
             driver,
+            recorded: profile.path().to_path_buf(),
             _profile: profile,
+            machine: None,
         })
     }
 
@@ -438,7 +447,7 @@ impl Session {
             .iter()
             .map(|name| {
                 String::from_utf8_lossy(
-                    &std::fs::read(self._profile.path().join(name)).unwrap_or_default(),
+                    &std::fs::read(self.recorded.join(name)).unwrap_or_default(),
                 )
                 .into_owned()
             })
@@ -462,7 +471,7 @@ impl Drop for Session {
 }
 
 /// Prints, once per test binary, the browsers and drivers this run uses.
-fn announce_browsers() {
+pub(crate) fn announce_browsers() {
     static ONCE: std::sync::Once = std::sync::Once::new();
     ONCE.call_once(|| {
         let versions: Vec<String> = [
@@ -491,7 +500,7 @@ fn announce_browsers() {
 }
 
 /// geckodriver from crates.io (`cargo install geckodriver`), found on PATH or in ~/.cargo/bin.
-fn geckodriver() -> PathBuf {
+pub(crate) fn geckodriver() -> PathBuf {
     let home = std::env::var_os("HOME")
         .map(PathBuf::from)
         .unwrap_or_default();
