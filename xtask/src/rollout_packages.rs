@@ -11,7 +11,9 @@ use crate::cmd;
 use crate::crx::{pack, DEFAULT_UPDATE_BASE};
 
 pub fn packages(version: &str) -> Result<()> {
-    cmd::step("rollout packages: the CRX, updates.xml and xpi the policy tests install (target/rollout)");
+    cmd::step(
+        "rollout packages: the CRX, updates.xml and xpi the policy tests install (target/rollout)",
+    );
     let out = cmd::root().join("target/rollout");
     let _ = std::fs::remove_dir_all(&out);
     let chromium = out.join("chromium");

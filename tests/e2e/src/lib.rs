@@ -148,7 +148,11 @@ pub(crate) fn manifests_in(dir: &Path) -> Result<Vec<PathBuf>> {
 /// background handled, for tests that look for secrets in it.
 pub(crate) fn record_native_messages_in(dir: &Path, out: &Path) -> Result<()> {
     let manifests = manifests_in(dir)?;
-    ensure!(!manifests.is_empty(), "no host manifest in {}", dir.display());
+    ensure!(
+        !manifests.is_empty(),
+        "no host manifest in {}",
+        dir.display()
+    );
     let wrapper = out.join("record-host.sh");
     let quote = |p: &Path| format!("'{}'", p.display().to_string().replace('\'', "'\\''"));
     std::fs::write(

@@ -58,6 +58,9 @@ pub struct Machine {
     /// Every path the browser asked the package server for.
     pub requests: Arc<Mutex<Vec<String>>>,
     mounts: std::sync::atomic::AtomicUsize,
+    /// The system folders overlaid: only those this browser reads policy and hosts from
+    /// (no more of the machine than each needs is replaced).
+    layers: &'static [&'static str],
 }
 
 impl Machine {
@@ -84,6 +87,10 @@ impl Machine {
             extension_id: String::new(),
             requests: serve(listener, served.clone()),
             mounts: Default::default(),
+            layers: match browser {
+                Browser::Chromium => &["etc"],
+                Browser::Firefox => &["usr"],
+            },
             dir,
         };
         let (example, policy_file) = match browser {
@@ -97,8 +104,8 @@ impl Machine {
                         std::fs::copy(&path, served.join(path.file_name().context("name")?))?;
                     }
                 }
-                let updates = std::fs::read_to_string(chromium.join("updates.xml"))
-                    .with_context(missing)?;
+                let updates =
+                    std::fs::read_to_string(chromium.join("updates.xml")).with_context(missing)?;
                 std::fs::write(
                     served.join("updates.xml"),
                     updates.replace(PUBLISHED_UPDATE_BASE, &base),
@@ -142,6 +149,10 @@ impl Machine {
             if !rollout.policy_allows_host {
                 policy["NativeMessagingAllowlist"] = json!(["com.example.other_host"]);
             }
+            // The one setting only the test adds: by default (0) Chromium detaches DevTools,
+            // and so WebDriver, from the pages of an extension installed by policy. Staff
+            // machines keep that default.
+            policy["DeveloperToolsAvailability"] = json!(1);
         }
         let path = machine.dir.path().join(policy_file);
         std::fs::create_dir_all(path.parent().context("policy folder")?)?;
@@ -181,10 +192,8 @@ impl Machine {
         if browser == Browser::Chromium {
             for manifest in &manifests {
                 let mut json: Value = serde_json::from_str(&std::fs::read_to_string(manifest)?)?;
-                json["allowed_origins"] = json!([format!(
-                    "chrome-extension://{}/",
-                    self.extension_id
-                )]);
+                json["allowed_origins"] =
+                    json!([format!("chrome-extension://{}/", self.extension_id)]);
                 std::fs::write(manifest, json.to_string())?;
             }
         }
@@ -203,19 +212,17 @@ impl Machine {
         let n = self
             .mounts
             .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-        let work = |layer: &str| self.dir.path().join(format!("{layer}/work-{n}"));
-        for layer in ["etc", "usr"] {
-            let _ = std::fs::create_dir_all(work(layer));
+        let mut script = String::new();
+        for layer in self.layers {
+            let work = self.dir.path().join(format!("{layer}/work-{n}"));
+            let _ = std::fs::create_dir_all(&work);
+            script.push_str(&format!(
+                "mount -t overlay overlay -o lowerdir=/{layer},upperdir='{}',workdir='{}' /{layer} && ",
+                self.dir.path().join(format!("{layer}/upper")).display(),
+                work.display(),
+            ));
         }
-        let script = format!(
-            "mount -t overlay overlay -o lowerdir=/etc,upperdir='{eu}',workdir='{ew}' /etc \
-             && mount -t overlay overlay -o lowerdir=/usr,upperdir='{uu}',workdir='{uw}' /usr \
-             && exec \"$0\" \"$@\"",
-            eu = self.dir.path().join("etc/upper").display(),
-            ew = work("etc").display(),
-            uu = self.dir.path().join("usr/upper").display(),
-            uw = work("usr").display(),
-        );
+        script.push_str("exec \"$0\" \"$@\"");
         let mut command = Command::new("unshare");
         command
             .args(["--mount", "--propagation", "private", "sh", "-c", &script])
@@ -298,7 +305,8 @@ const INSTALL_DEADLINE: std::time::Duration = std::time::Duration::from_secs(120
 impl crate::Session {
     /// Starts `browser` on a machine IT has set up: the extension only from the policy (never
     /// loaded unpacked), its portal from the policy's managed storage, the host as `rollout`
-    /// registers it. Returns once the browser has installed the extension.
+    /// registers it. Returns once the browser has installed the extension and handed it the
+    /// policy's settings, with the extension's options page open.
     pub async fn start_by_policy(
         browser: Browser,
         world: &crate::World,
@@ -335,7 +343,7 @@ impl crate::Session {
                 "browserName": "chrome",
                 "goog:chromeOptions": {
                     "binary": "/usr/bin/chromium",
-                    "excludeSwitches": ["disable-background-networking", "disable-extensions", "disable-default-apps"],
+                    "excludeSwitches": ["disable-background-networking"],
                     "args": [
                         "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                         "--disable-component-update", "--disable-sync", "--window-size=1200,1000",
@@ -383,28 +391,63 @@ impl crate::Session {
         Ok(session)
     }
 
-    /// Waits until the policy's package is installed: its options page opens.
+    /// Whether the options page shows a value the policy set: the browser hands an extension
+    /// its managed settings a moment after installing it.
+    async fn policy_settings_shown(&self) -> bool {
+        use fantoccini::Locator;
+        for _ in 0..20 {
+            if self
+                .client
+                .find(Locator::Css(".config-source[data-source=policy]"))
+                .await
+                .is_ok()
+            {
+                return true;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        false
+    }
+
+    /// Waits until the policy's package is installed and its settings have arrived (its
+    /// options page opens and shows them; the page is left open). Chromium
+    /// is watched through its profile (the unpacked copy appears): a navigation to an
+    /// extension page it does not have yet detaches the tab, which no later command survives.
     async fn wait_installed_by_policy(&self) -> Result<()> {
         let deadline = std::time::Instant::now() + INSTALL_DEADLINE;
+        let machine = self.machine.as_ref().context("installed by policy")?;
+        let unpacked = machine
+            .home()
+            .join(".config/chromium/Default/Extensions")
+            .join(&machine.extension_id);
+        let installed = || {
+            std::fs::read_dir(&unpacked).is_ok_and(|entries| {
+                entries
+                    .flatten()
+                    .any(|e| e.path().join("manifest.json").is_file())
+            })
+        };
         let options = self.page("pages/options.html");
+        let mut last_error = String::new();
         loop {
-            if self.client.goto(&options).await.is_ok()
-                && self
-                    .client
-                    .title()
-                    .await
-                    .is_ok_and(|t| t.contains("settings"))
-            {
-                return Ok(());
+            let ready = self.browser == Browser::Firefox || installed();
+            if ready {
+                match self.client.goto(&options).await {
+                    Ok(()) if self.policy_settings_shown().await => return Ok(()),
+                    Ok(()) => {
+                        last_error = "the options page shows no setting from the policy yet".into()
+                    }
+                    Err(e) => last_error = e.to_string(),
+                }
             }
             if std::time::Instant::now() > deadline {
-                let asked = self
-                    .machine
-                    .as_ref()
-                    .and_then(|m| m.requests.lock().ok().map(|r| r.clone()))
+                let asked = machine
+                    .requests
+                    .lock()
+                    .map(|r| r.clone())
                     .unwrap_or_default();
                 bail!(
-                    "{:?} did not install the extension by policy within {} s (it asked the package server for {asked:?})",
+                    "{:?} did not install the extension by policy within {} s (it asked the package server for {asked:?}; last: {last_error})",
                     self.browser,
                     INSTALL_DEADLINE.as_secs()
                 );

@@ -19,15 +19,23 @@ async fn rolled_out_by_policy(browser: Browser) -> Result<()> {
     let session = Session::start_by_policy(browser, &world, Rollout::AS_IT_DOES_IT).await?;
     let shots = screenshot_dir("rollout", browser);
     let machine = session.machine.as_ref().expect("installed by policy");
-    let asked = machine.requests.lock().map(|r| r.clone()).unwrap_or_default();
+    let asked = machine
+        .requests
+        .lock()
+        .map(|r| r.clone())
+        .unwrap_or_default();
     match browser {
         Browser::Chromium => ensure!(
-            asked.iter().any(|p| p.starts_with("/extension/updates.xml"))
+            asked
+                .iter()
+                .any(|p| p.starts_with("/extension/updates.xml"))
                 && asked.iter().any(|p| p.ends_with(".crx")),
             "Chromium installed without asking for updates.xml and the CRX: {asked:?}"
         ),
         Browser::Firefox => ensure!(
-            asked.iter().any(|p| p.ends_with("/smartcard-selfservice.xpi")),
+            asked
+                .iter()
+                .any(|p| p.ends_with("/smartcard-selfservice.xpi")),
             "Firefox installed without asking for the xpi: {asked:?}"
         ),
     }
@@ -115,13 +123,13 @@ async fn host_out_of_reach(
             .is_some(),
         "Start stays disabled"
     );
-    // The extension's own page says the same, at once: no endless "connecting".
+    // The extension's own popup says the same, at once: no endless "connecting".
     session
         .client
-        .goto(&session.page("pages/unlock.html"))
+        .goto(&session.page("pages/popup.html"))
         .await?;
-    session.wait_text("main", extension_says).await?;
-    session.step(&shots, "unlock-page").await?;
+    session.wait_text("#host-problem", extension_says).await?;
+    session.step(&shots, "popup").await?;
 
     let machine = session.machine.as_ref().expect("installed by policy");
     let (report, problem) = machine.doctor(&world.env())?;
@@ -140,7 +148,10 @@ async fn policy_refuses_the_host(browser: Browser) -> Result<()> {
             policy_allows_host: false,
         },
         "rollout-host-refused-by-policy",
-        ("browser settings do not allow", "browser settings do not allow"),
+        (
+            "browser settings do not allow",
+            "browser settings do not allow",
+        ),
         "the browser policy refuses the host",
     )
     .await
@@ -154,7 +165,10 @@ async fn user_level_host_ignored_by_policy(browser: Browser) -> Result<()> {
             policy_allows_host: true,
         },
         "rollout-user-level-host-ignored",
-        ("smartcard software it needs is missing", "is not installed on this computer"),
+        (
+            "smartcard software it needs is missing",
+            "is not installed on this computer",
+        ),
         "NativeMessagingUserLevelHosts is false",
     )
     .await
@@ -170,7 +184,10 @@ async fn host_never_registered(browser: Browser) -> Result<()> {
             policy_allows_host: true,
         },
         "rollout-host-not-registered",
-        ("smartcard software it needs is missing", "is not installed on this computer"),
+        (
+            "smartcard software it needs is missing",
+            "is not installed on this computer",
+        ),
         "no browser can start the host",
     )
     .await
@@ -192,8 +209,8 @@ async fn chromium_says_so_when_its_policy_refuses_the_host() -> Result<()> {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn chromium_says_so_when_the_host_is_registered_only_where_policy_does_not_look(
-) -> Result<()> {
+async fn chromium_says_so_when_the_host_is_registered_only_where_policy_does_not_look() -> Result<()>
+{
     user_level_host_ignored_by_policy(Browser::Chromium).await
 }
 
