@@ -65,7 +65,10 @@ test("a host a browser policy refuses is said so (IT must allow it), without ret
   assert.equal(s.state.kind, "blocked-by-policy");
   await assert.rejects(
     s.ready(),
-    (e: unknown) => e instanceof HostUnavailableError && /browser settings do not allow/.test(e.message) && /smartcard_selfservice/.test(e.message),
+    (e: unknown) =>
+      e instanceof HostUnavailableError &&
+      /browser settings do not allow/.test(e.message) &&
+      /smartcard_selfservice/.test(e.message),
   );
   assert.equal(timers.filter((t) => t.ms === 500).length, 0);
 });

@@ -122,7 +122,11 @@ export class HostSession implements HostApi {
   /** Resolves once the host has said hello with our protocol; rejects if it cannot. */
   ready(): Promise<void> {
     if (this.state.kind === "ready") return Promise.resolve();
-    if (this.state.kind === "not-installed" || this.state.kind === "blocked-by-policy" || this.state.kind === "wrong-version") {
+    if (
+      this.state.kind === "not-installed" ||
+      this.state.kind === "blocked-by-policy" ||
+      this.state.kind === "wrong-version"
+    ) {
       return Promise.reject(new HostUnavailableError(this.state));
     }
     return new Promise((resolve, reject) => this.readyWaiters.push({ resolve, reject }));
