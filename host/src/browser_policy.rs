@@ -146,11 +146,11 @@ fn read_registry(browser: Browser) -> Vec<NativeMessagingPolicy> {
             continue;
         };
         let list = |sub: &str| {
+            // REG_SZ values hold UTF-16: read each by name as a string.
             key.open_subkey(sub).ok().map(|k| {
                 k.enum_values()
                     .flatten()
-                    .filter_map(|(_, value)| String::from_utf8(value.bytes).ok())
-                    .map(|s| s.trim_end_matches('\0').to_string())
+                    .filter_map(|(name, _)| k.get_value::<String, _>(&name).ok())
                     .collect::<Vec<_>>()
             })
         };

@@ -236,6 +236,7 @@ pub fn run() -> Result<()> {
     );
     user_install(&wine, &exe_z)?;
     machine_configuration(&wine, &exe_z)?;
+    browser_policies(&wine, &exe_z)?;
 
     wine.step("the host's framing tests against the Windows build (wine64 <exe>)");
     let status = Command::new("cargo")
@@ -404,6 +405,82 @@ fn machine_configuration(wine: &Wine, exe: &str) -> Result<()> {
     }
     let deleted = wine.run(&["reg", "delete", POLICY_KEY, "/f"])?;
     ensure!(deleted.status.success(), "reg delete the policy key");
+    Ok(())
+}
+
+/// Edge's native-messaging policy in `HKLM\SOFTWARE\Policies\Microsoft\Edge`, as GPO writes it,
+/// read by doctor: a blocklist of `*` refuses our host until the allowlist names it, and
+/// `NativeMessagingUserLevelHosts` = 0 makes a registration for this user only count for nothing.
+fn browser_policies(wine: &Wine, exe: &str) -> Result<()> {
+    wine.step("Edge's native-messaging policy (HKLM\\SOFTWARE\\Policies\\Microsoft\\Edge), as doctor reads it");
+    const EDGE: &str = "HKLM\\SOFTWARE\\Policies\\Microsoft\\Edge";
+    let add = |key: &str, name: &str, kind: &str, value: &str| -> Result<()> {
+        let output = wine.run(&["reg", "add", key, "/v", name, "/t", kind, "/d", value, "/f"])?;
+        ensure!(
+            output.status.success(),
+            "reg add {key} {name}: {}",
+            text(&output)
+        );
+        Ok(())
+    };
+    let edge_problems = || -> Result<Vec<String>> {
+        let (_, checks) = wine.doctor(exe)?;
+        Ok(at_level(&checks, "problem")
+            .into_iter()
+            .filter(|p| p.starts_with("browser Microsoft Edge"))
+            .collect())
+    };
+    let installed = wine.run(&[exe, "install", "--user", "--browser", "edge"])?;
+    ensure!(
+        installed.status.success(),
+        "install --user --browser edge: {}",
+        text(&installed)
+    );
+
+    add(
+        &format!("{EDGE}\\NativeMessagingBlocklist"),
+        "1",
+        "REG_SZ",
+        "*",
+    )?;
+    let refused = edge_problems()?;
+    ensure!(
+        refused
+            .iter()
+            .any(|p| p.contains("the browser policy refuses the host")
+                && p.contains("Policies\\Microsoft\\Edge")),
+        "doctor does not report Edge's blocklist: {refused:?}"
+    );
+    add(
+        &format!("{EDGE}\\NativeMessagingAllowlist"),
+        "1",
+        "REG_SZ",
+        "smartcard_selfservice",
+    )?;
+    let allowed = edge_problems()?;
+    ensure!(
+        allowed.is_empty(),
+        "the allowlist names our host, yet: {allowed:?}"
+    );
+
+    add(EDGE, "NativeMessagingUserLevelHosts", "REG_DWORD", "0")?;
+    let ignored = edge_problems()?;
+    ensure!(
+        ignored
+            .iter()
+            .any(|p| p.contains("registered for this user only")
+                && p.contains("NativeMessagingUserLevelHosts is false")),
+        "doctor does not report the ignored user-level registration: {ignored:?}"
+    );
+
+    let deleted = wine.run(&["reg", "delete", EDGE, "/f"])?;
+    ensure!(deleted.status.success(), "reg delete {EDGE}");
+    let uninstalled = wine.run(&[exe, "uninstall", "--user", "--browser", "edge"])?;
+    ensure!(
+        uninstalled.status.success(),
+        "uninstall --user --browser edge: {}",
+        text(&uninstalled)
+    );
     Ok(())
 }
 
