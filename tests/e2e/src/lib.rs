@@ -205,13 +205,13 @@ pub fn with_base64_decoded(text: &str) -> String {
 /// The Firefox add-on's internal UUID, pinned so its pages have a known address.
 pub(crate) const FIREFOX_UUID: &str = "5c3a1d2e-7f60-4b8a-9d1e-2a6b7c8d9e0f";
 
-pub(crate) fn free_port() -> Result<u16> {
+fn free_port() -> Result<u16> {
     Ok(std::net::TcpListener::bind(("127.0.0.1", 0))?
         .local_addr()?
         .port())
 }
 
-pub(crate) fn wait_for_port(port: u16) -> Result<()> {
+fn wait_for_port(port: u16) -> Result<()> {
     let deadline = Instant::now() + Duration::from_secs(20);
     while Instant::now() < deadline {
         if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
@@ -220,6 +220,35 @@ pub(crate) fn wait_for_port(port: u16) -> Result<()> {
         std::thread::sleep(Duration::from_millis(50));
     }
     bail!("the WebDriver server did not listen on {port}")
+}
+
+/// Starts a WebDriver server (`driver`, with its own arguments) on a free port, with the
+/// environment the browser and the host need from the world, in its own process group (so
+/// stopping it also stops the browser it started); returns once it listens.
+pub(crate) fn start_driver(mut driver: Command, world: &World) -> Result<(Child, u16)> {
+    let port = free_port()?;
+    let child = driver
+        .arg(format!("--port={port}"))
+        .envs(world.env())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .process_group(0)
+        .spawn()
+        .context("starting the WebDriver server")?;
+    wait_for_port(port)?;
+    Ok((child, port))
+}
+
+/// Opens a WebDriver session with these capabilities (which start the browser).
+pub(crate) async fn connect(capabilities: Value, port: u16) -> Result<Client> {
+    let Value::Object(capabilities) = capabilities else {
+        bail!("capabilities must be an object");
+    };
+    ClientBuilder::native()
+        .capabilities(capabilities)
+        .connect(&format!("http://127.0.0.1:{port}"))
+        .await
+        .context("starting the browser")
 }
 
 /// geckodriver's vendor command for a temporary add-on.
@@ -252,7 +281,6 @@ impl Session {
     pub async fn start(browser: Browser, world: &World, register_host: bool) -> Result<Session> {
         announce_browsers();
         let profile = tempfile::Builder::new().prefix("e2e-").tempdir()?;
-        let port = free_port()?;
         let extension_dir = root().join("extension/dist").join(match browser {
             Browser::Chromium => "chromium",
             Browser::Firefox => "firefox",
@@ -278,26 +306,19 @@ impl Session {
             }
             record_native_messages_in(profile.path(), profile.path())?;
         }
-        let mut driver = match browser {
-            Browser::Chromium => Command::new("chromedriver"),
-            Browser::Firefox => {
-                let mut command = Command::new(geckodriver());
-                command
-                    .arg("--allow-system-access")
-                    .env("HOME", profile.path());
-                command
-            }
-        };
-        let driver = driver
-            .arg(format!("--port={port}"))
-            .envs(world.env())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            // Its own process group, so stopping it also stops the browser it started.
-            .process_group(0)
-            .spawn()
-            .context("starting the WebDriver server")?;
-        wait_for_port(port)?;
+        let (driver, port) = start_driver(
+            match browser {
+                Browser::Chromium => Command::new("chromedriver"),
+                Browser::Firefox => {
+                    let mut command = Command::new(geckodriver());
+                    command
+                        .arg("--allow-system-access")
+                        .env("HOME", profile.path());
+                    command
+                }
+            },
+            world,
+        )?;
         let capabilities = match browser {
             Browser::Chromium => json!({
                 "browserName": "chrome",
@@ -325,15 +346,7 @@ impl Session {
                 }
             }),
         };
-        let capabilities = match capabilities {
-            Value::Object(map) => map,
-            _ => bail!("capabilities"),
-        };
-        let client = ClientBuilder::native()
-            .capabilities(capabilities)
-            .connect(&format!("http://127.0.0.1:{port}"))
-            .await
-            .context("starting the browser")?;
+        let client = connect(capabilities, port).await?;
         let extension_base = match browser {
             Browser::Chromium => format!(
                 "chrome-extension://{}/",

@@ -312,30 +312,20 @@ impl crate::Session {
         world: &crate::World,
         rollout: Rollout,
     ) -> Result<crate::Session> {
-        use fantoccini::ClientBuilder;
-        use std::os::unix::process::CommandExt;
-        use std::process::Stdio;
         crate::announce_browsers();
         let machine = Machine::prepare(browser, world.portal_url(), rollout)?;
-        let port = crate::free_port()?;
         let profile = tempfile::Builder::new().prefix("e2e-policy-").tempdir()?;
-        let mut driver = match browser {
-            Browser::Chromium => machine.command(Path::new("chromedriver")),
-            Browser::Firefox => {
-                let mut command = machine.command(&crate::geckodriver());
-                command.arg("--allow-system-access");
-                command
-            }
-        };
-        let driver = driver
-            .arg(format!("--port={port}"))
-            .envs(world.env())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .process_group(0)
-            .spawn()
-            .context("starting the WebDriver server inside the test machine")?;
-        crate::wait_for_port(port)?;
+        let (driver, port) = crate::start_driver(
+            match browser {
+                Browser::Chromium => machine.command(Path::new("chromedriver")),
+                Browser::Firefox => {
+                    let mut command = machine.command(&crate::geckodriver());
+                    command.arg("--allow-system-access");
+                    command
+                }
+            },
+            world,
+        )?;
         let capabilities = match browser {
             // Chromium's own user folder under the machine's home: where a user-level host is
             // looked for. Background networking stays on: it is what fetches a policy's package.
@@ -366,14 +356,7 @@ impl crate::Session {
                 }
             }),
         };
-        let Value::Object(capabilities) = capabilities else {
-            bail!("capabilities");
-        };
-        let client = ClientBuilder::native()
-            .capabilities(capabilities)
-            .connect(&format!("http://127.0.0.1:{port}"))
-            .await
-            .context("starting the browser")?;
+        let client = crate::connect(capabilities, port).await?;
         let extension_base = match browser {
             Browser::Chromium => format!("chrome-extension://{}/", machine.extension_id),
             Browser::Firefox => format!("moz-extension://{}/", crate::FIREFOX_UUID),
