@@ -62,6 +62,35 @@ pub fn check() -> Result<()> {
         )?;
         bail!("web-ext lint reported problems");
     }
+    check_icons()
+}
+
+/// The icon sizes the browsers and their stores ask for (16 and 32 for the toolbar, 48 for
+/// the extensions page, 128 for the store and installation), each a PNG of its stated size.
+fn check_icons() -> Result<()> {
+    cmd::step("extension: icons at 16, 32, 48 and 128 px, each of its stated size");
+    for browser in ["chromium", "firefox"] {
+        let dist = cmd::root().join("extension/dist").join(browser);
+        let manifest: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(dist.join("manifest.json"))?)?;
+        for size in [16u32, 32, 48, 128] {
+            let path = manifest["icons"][size.to_string()]
+                .as_str()
+                .with_context(|| format!("{browser}: the manifest has no {size} px icon"))?;
+            let png = std::fs::read(dist.join(path))?;
+            // A PNG's IHDR chunk holds the width and height at bytes 16..24.
+            let dimension = |at: usize| {
+                png.get(at..at + 4)
+                    .map(|b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]))
+            };
+            if !png.starts_with(b"\x89PNG\r\n\x1a\n")
+                || dimension(16) != Some(size)
+                || dimension(20) != Some(size)
+            {
+                bail!("{browser}: {path} is not a {size}x{size} PNG");
+            }
+        }
+    }
     Ok(())
 }
 
