@@ -77,9 +77,12 @@ async function hostPresence(): Promise<HostPresence> {
       session.ready(),
       new Promise((_, reject) => setTimeout(() => reject(new Error("no hello")), 3500)),
     ]);
-    return session.state.kind === "ready"
-      ? { installed: true, version: session.state.version, state: "ready" }
-      : { installed: false, state: session.state.kind };
+    // ready() resolves only once the host has said hello with our protocol.
+    return {
+      installed: true,
+      version: session.state.kind === "ready" ? session.state.version : undefined,
+      state: "ready",
+    };
   } catch {
     const kind = session.state.kind;
     return { installed: false, state: kind === "connecting" || kind === "disconnected" ? "no-answer" : kind };

@@ -323,10 +323,16 @@ fn user_install(wine: &Wine, exe: &str) -> Result<()> {
 }
 
 fn reg_add(wine: &Wine, name: &str, kind: &str, value: &str) -> Result<()> {
-    let output = wine.run(&[
-        "reg", "add", POLICY_KEY, "/v", name, "/t", kind, "/d", value, "/f",
-    ])?;
-    ensure!(output.status.success(), "reg add {name}: {}", text(&output));
+    reg_add_at(wine, POLICY_KEY, name, kind, value)
+}
+
+fn reg_add_at(wine: &Wine, key: &str, name: &str, kind: &str, value: &str) -> Result<()> {
+    let output = wine.run(&["reg", "add", key, "/v", name, "/t", kind, "/d", value, "/f"])?;
+    ensure!(
+        output.status.success(),
+        "reg add {key} {name}: {}",
+        text(&output)
+    );
     Ok(())
 }
 
@@ -414,15 +420,6 @@ fn machine_configuration(wine: &Wine, exe: &str) -> Result<()> {
 fn browser_policies(wine: &Wine, exe: &str) -> Result<()> {
     wine.step("Edge's native-messaging policy (HKLM\\SOFTWARE\\Policies\\Microsoft\\Edge), as doctor reads it");
     const EDGE: &str = "HKLM\\SOFTWARE\\Policies\\Microsoft\\Edge";
-    let add = |key: &str, name: &str, kind: &str, value: &str| -> Result<()> {
-        let output = wine.run(&["reg", "add", key, "/v", name, "/t", kind, "/d", value, "/f"])?;
-        ensure!(
-            output.status.success(),
-            "reg add {key} {name}: {}",
-            text(&output)
-        );
-        Ok(())
-    };
     let edge_problems = || -> Result<Vec<String>> {
         let (_, checks) = wine.doctor(exe)?;
         Ok(at_level(&checks, "problem")
@@ -437,7 +434,8 @@ fn browser_policies(wine: &Wine, exe: &str) -> Result<()> {
         text(&installed)
     );
 
-    add(
+    reg_add_at(
+        wine,
         &format!("{EDGE}\\NativeMessagingBlocklist"),
         "1",
         "REG_SZ",
@@ -451,7 +449,8 @@ fn browser_policies(wine: &Wine, exe: &str) -> Result<()> {
                 && p.contains("Policies\\Microsoft\\Edge")),
         "doctor does not report Edge's blocklist: {refused:?}"
     );
-    add(
+    reg_add_at(
+        wine,
         &format!("{EDGE}\\NativeMessagingAllowlist"),
         "1",
         "REG_SZ",
@@ -463,7 +462,13 @@ fn browser_policies(wine: &Wine, exe: &str) -> Result<()> {
         "the allowlist names our host, yet: {allowed:?}"
     );
 
-    add(EDGE, "NativeMessagingUserLevelHosts", "REG_DWORD", "0")?;
+    reg_add_at(
+        wine,
+        EDGE,
+        "NativeMessagingUserLevelHosts",
+        "REG_DWORD",
+        "0",
+    )?;
     let ignored = edge_problems()?;
     ensure!(
         ignored
