@@ -47,6 +47,7 @@ pub mod paths {
 
 /// `POST challenges`
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 #[cfg_attr(target_arch = "wasm32", derive(Tsify))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ChallengeRequest {
@@ -54,6 +55,7 @@ pub struct ChallengeRequest {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 #[cfg_attr(target_arch = "wasm32", derive(Tsify))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Challenge {
@@ -66,6 +68,7 @@ pub struct Challenge {
 
 /// `POST registration/start` and `POST unlock/start`: the card's answer to a challenge.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 #[cfg_attr(target_arch = "wasm32", derive(Tsify))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct StartFlow {
@@ -74,6 +77,7 @@ pub struct StartFlow {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 #[cfg_attr(target_arch = "wasm32", derive(Tsify))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct RegistrationStarted {
@@ -89,6 +93,7 @@ pub struct RegistrationStarted {
 
 /// Any step of a flow that needs nothing but the flow.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 #[cfg_attr(target_arch = "wasm32", derive(Tsify))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct FlowStep {
@@ -97,6 +102,7 @@ pub struct FlowStep {
 
 /// `POST registration/questions` and `POST unlock/answers`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 #[cfg_attr(target_arch = "wasm32", derive(Tsify))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Answers {
@@ -106,6 +112,7 @@ pub struct Answers {
 
 /// `POST registration/email`
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 #[cfg_attr(target_arch = "wasm32", derive(Tsify))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct EmailStep {
@@ -115,6 +122,7 @@ pub struct EmailStep {
 
 /// `POST registration/confirm` and `POST unlock/code`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 #[cfg_attr(target_arch = "wasm32", derive(Tsify))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct CodeStep {
@@ -124,6 +132,7 @@ pub struct CodeStep {
 
 /// A code was emailed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 #[cfg_attr(target_arch = "wasm32", derive(Tsify))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct CodeSent {
@@ -134,6 +143,7 @@ pub struct CodeSent {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 #[cfg_attr(target_arch = "wasm32", derive(Tsify))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct RegistrationComplete {
@@ -142,6 +152,7 @@ pub struct RegistrationComplete {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 #[cfg_attr(target_arch = "wasm32", derive(Tsify))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct UnlockStarted {
@@ -155,6 +166,7 @@ pub struct UnlockStarted {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 #[cfg_attr(target_arch = "wasm32", derive(Tsify))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct CodeAccepted {}
@@ -163,6 +175,7 @@ pub struct CodeAccepted {}
 /// unlock proof from the card (a new challenge) that carries this host session's key; again
 /// for each retry, so every authorization is sealed to the host that will use it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 #[cfg_attr(target_arch = "wasm32", derive(Tsify))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct AuthorizationRequest {
@@ -172,6 +185,7 @@ pub struct AuthorizationRequest {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 #[cfg_attr(target_arch = "wasm32", derive(Tsify))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct AuthorizationIssued {
@@ -184,6 +198,7 @@ pub struct AuthorizationIssued {
 /// `receipt` that verifies with the card's pinned 9E key; without one it records the report
 /// and changes nothing.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 #[cfg_attr(target_arch = "wasm32", derive(Tsify))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct UnlockReport {
@@ -199,12 +214,14 @@ pub struct UnlockReport {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 #[cfg_attr(target_arch = "wasm32", derive(Tsify))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Acknowledged {}
 
 /// Every failure the API reports, with what the page needs to say what to do.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 #[cfg_attr(target_arch = "wasm32", derive(Tsify))]
 #[serde(
     tag = "code",
@@ -255,8 +272,33 @@ pub enum ApiError {
     Internal,
 }
 
+impl ApiError {
+    /// The HTTP statuses this error is sent with, the usual one first (the contract:
+    /// `docs/portal-api.openapi.json`). `bad-request` is 413 for a body over the size limit;
+    /// `internal` is 503 when a step could not finish for now (an email that must go first).
+    pub fn statuses(&self) -> &'static [u16] {
+        match self {
+            ApiError::BadRequest { .. } => &[400, 413],
+            ApiError::ChallengeInvalid
+            | ApiError::AnswersRejected { .. }
+            | ApiError::EmailRejected { .. }
+            | ApiError::CodeFormat { .. }
+            | ApiError::CodeInvalid { .. } => &[400],
+            ApiError::ProofRejected
+            | ApiError::SelfServiceUnavailable
+            | ApiError::WrongAnswers { .. }
+            | ApiError::SelfServiceLocked { .. } => &[403],
+            ApiError::OutOfOrder => &[409],
+            ApiError::FlowExpired | ApiError::CodeExpired | ApiError::CodeSpent => &[410],
+            ApiError::Throttled { .. } => &[429],
+            ApiError::Internal => &[500, 503],
+        }
+    }
+}
+
 /// The body of every non-2xx response.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 #[cfg_attr(target_arch = "wasm32", derive(Tsify))]
 pub struct ApiErrorBody {
     pub error: ApiErrorDetail,
@@ -264,6 +306,13 @@ pub struct ApiErrorBody {
 
 /// (Its TypeScript type, `ApiError & { message: string }`, is declared in `wasm_api`.)
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
+#[cfg_attr(
+    feature = "openapi",
+    schemars(
+        description = "One failure: its stable `code` with the data a page needs, and `message`, an English sentence for logs (pages key their own text on `code`)."
+    )
+)]
 pub struct ApiErrorDetail {
     #[serde(flatten)]
     pub error: ApiError,

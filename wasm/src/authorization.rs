@@ -33,6 +33,7 @@ const RECEIPT_LABEL: &[u8] = b"smartcard-selfservice unlock receipt v2";
 /// As it travels through the extension, which can read the payload (nothing secret is in it in
 /// clear) but not alter it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 #[cfg_attr(target_arch = "wasm32", derive(Tsify))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct SignedAuthorization {
@@ -50,6 +51,7 @@ pub struct VersionOnly {
 
 /// What the portal allows the host to do to one card, once, in one host session.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct UnblockAuthorization {
     pub version: u32,
@@ -73,6 +75,7 @@ pub struct UnblockAuthorization {
 
 /// An HPKE box: the encapsulated key and the ciphertext, both base64url without padding.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct SealedBox {
     pub enc: String,
@@ -86,6 +89,7 @@ pub fn seal_aad(authorization_id: &str, card_guid: &str) -> Vec<u8> {
 
 /// What only the host may read. Zeroized when dropped, never printed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct UnlockSecrets {
     /// Every PUK the card may hold now (one or two), in the portal's order of likelihood.
@@ -100,6 +104,7 @@ pub struct UnlockSecrets {
 /// A PUK and the portal's name for it. The id is not secret: the host remembers ids, never
 /// PUKs, and the receipt says by id which PUK the card holds.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct PukCandidate {
     pub id: String,
@@ -108,6 +113,7 @@ pub struct PukCandidate {
 
 /// The card's word that an unlock finished: signed by the 9E key over [`receipt_digest`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 #[cfg_attr(target_arch = "wasm32", derive(Tsify))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct UnlockReceipt {
@@ -120,6 +126,7 @@ pub struct UnlockReceipt {
 
 /// What the card signed to.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ReceiptOutcome {
     pub authorization_id: String,

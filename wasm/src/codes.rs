@@ -26,6 +26,7 @@ pub enum CodePurpose {
 
 /// Why a typed code cannot be a code at all (checked before anything is sent).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 #[cfg_attr(target_arch = "wasm32", derive(Tsify))]
 #[serde(
     tag = "code",

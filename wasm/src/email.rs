@@ -34,6 +34,7 @@ impl Default for EmailPolicy {
 
 /// Why an address was refused.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 #[cfg_attr(target_arch = "wasm32", derive(Tsify))]
 #[serde(
     tag = "code",

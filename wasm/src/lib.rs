@@ -16,6 +16,7 @@
 //! - [`certificate`]: what the host and the portal read of a card certificate (feature `x509`)
 //! - [`seal`]: HPKE sealing of the card's secrets to the host (native builds, feature `seal`)
 //! - [`json_reader`]: JSON into typed values with field-naming errors (host requests, portal bodies)
+//! - `openapi` (feature `openapi`, xtask): the API above as the OpenAPI 3.1 document
 //! - [`names`]: product, host and extension names and ids
 //! - [`nfkc`]: Unicode NFKC (natively a crate; in the wasm build, the browser's)
 //! - [`verdict`]: the one shape every check returns to JavaScript and to the shared vectors
@@ -32,6 +33,8 @@ pub mod fuzzing;
 pub mod json_reader;
 pub mod names;
 pub mod nfkc;
+#[cfg(feature = "openapi")]
+pub mod openapi;
 pub mod origin;
 pub mod passcode;
 pub mod proof;

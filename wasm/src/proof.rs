@@ -19,6 +19,7 @@ pub const CHALLENGE_LIFETIME_SECONDS: i64 = 5 * 60;
 
 /// Which key proves the card is present (docs/DESIGN.md §4.2).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 #[cfg_attr(target_arch = "wasm32", derive(Tsify))]
 #[serde(rename_all = "kebab-case")]
 pub enum ProofPurpose {
@@ -30,6 +31,7 @@ pub enum ProofPurpose {
 
 /// The card's answer to a portal challenge (docs/DESIGN.md §4.2).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 #[cfg_attr(target_arch = "wasm32", derive(Tsify))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct CardProof {
@@ -48,6 +50,7 @@ pub struct CardProof {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 #[cfg_attr(target_arch = "wasm32", derive(Tsify))]
 pub enum ProofAlgorithm {
     /// ECDSA P-256 with SHA-256; the signature DER-encoded.

@@ -184,6 +184,7 @@ pub fn question(id: &str) -> Option<&'static Question> {
 
 /// One chosen question and its answer, as typed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 #[cfg_attr(target_arch = "wasm32", derive(Tsify))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct QuestionAnswer {
@@ -199,6 +200,7 @@ impl zeroize::Zeroize for QuestionAnswer {
 
 /// Why an answer cannot be used.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 #[cfg_attr(target_arch = "wasm32", derive(Tsify))]
 #[serde(
     tag = "code",
@@ -221,6 +223,7 @@ pub enum AnswerRejection {
 /// Why a registration's choice of questions cannot be accepted. `index` is the position of
 /// the offending entry (0-based), so the page can tie the message to its field.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 #[cfg_attr(target_arch = "wasm32", derive(Tsify))]
 #[serde(
     tag = "code",

@@ -11,8 +11,13 @@ use tsify::Tsify;
 /// A passcode, PUK or temporary PIN in transit: zeroized when dropped, never printed.
 #[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(target_arch = "wasm32", derive(Tsify))]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 #[serde(transparent)]
-pub struct Secret(#[cfg_attr(target_arch = "wasm32", tsify(type = "string"))] Zeroizing<String>);
+pub struct Secret(
+    #[cfg_attr(target_arch = "wasm32", tsify(type = "string"))]
+    #[cfg_attr(feature = "openapi", schemars(with = "String"))]
+    Zeroizing<String>,
+);
 
 impl Secret {
     pub fn new(value: String) -> Secret {

@@ -5,6 +5,7 @@
 //!   npm packages); safe to run again.
 //! - `build`: the workspace in release mode and the wasm package the extension imports.
 //! - `test`: setup, format and lint checks with warnings as errors, then every test suite.
+//! - `openapi`: writes the portal API's OpenAPI document from the rules crate's types.
 //! - `bench`: the host's speed and memory targets, measured.
 //! - `world up|status|down`: a private pcscd with vpcd and virtual cards, for a shell.
 
@@ -16,6 +17,7 @@ mod extension;
 mod fuzz;
 mod installers;
 mod msrv;
+mod openapi;
 mod rollout_packages;
 mod setup;
 mod test;
@@ -51,6 +53,9 @@ enum Task {
     },
     /// Install what the build and tests need, if it is missing.
     Setup,
+    /// Write docs/portal-api.openapi.json from the rules crate's API types (`test` checks it
+    /// is current).
+    Openapi,
     /// Build everything, including the wasm package in wasm/pkg.
     Build,
     /// Run setup, the format and lint checks, and every test suite.
@@ -121,6 +126,7 @@ fn main() -> std::process::ExitCode {
             runs,
         }),
         Task::Setup => setup::run(setup::Need::Everything),
+        Task::Openapi => openapi::write(),
         Task::Build => build(),
         Task::Test => test::run(),
         Task::World { args } => world(&args),

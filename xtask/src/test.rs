@@ -25,6 +25,7 @@ pub fn run() -> Result<()> {
     ])?;
 
     msrv::check()?;
+    crate::openapi::check()?;
 
     cmd::step("cargo clippy (native, all targets) -D warnings");
     cmd::cargo(&[

@@ -127,6 +127,11 @@ pub struct Failure {
 
 impl Failure {
     pub fn new(status: StatusCode, error: ApiError, message: impl Into<String>) -> Failure {
+        // The published contract gives each error its statuses; every test run checks them.
+        debug_assert!(
+            error.statuses().contains(&status.as_u16()),
+            "{error:?} is never sent with {status}"
+        );
         Failure {
             status,
             error,
