@@ -9,6 +9,7 @@ export default tseslint.config(
   {
     ignores: [
       "extension/dist/**",
+      "page-library/dist/**",
       "wasm/pkg/**",
       "node_modules/**",
       "target/**",
@@ -26,6 +27,17 @@ export default tseslint.config(
     },
     rules: {
       // Handled promises must be awaited or marked `void` on purpose.
+      "@typescript-eslint/no-floating-promises": "error",
+      "@typescript-eslint/consistent-type-imports": "error",
+      eqeqeq: "error",
+    },
+  },
+  {
+    files: ["page-library/src/**/*.ts"],
+    languageOptions: {
+      parserOptions: { project: ["page-library/tsconfig.json"], tsconfigRootDir: import.meta.dirname },
+    },
+    rules: {
       "@typescript-eslint/no-floating-promises": "error",
       "@typescript-eslint/consistent-type-imports": "error",
       eqeqeq: "error",
@@ -52,7 +64,13 @@ export default tseslint.config(
     files: ["**/*.mjs"],
     ...tseslint.configs.disableTypeChecked,
     languageOptions: {
-      globals: { process: "readonly", console: "readonly", URL: "readonly", structuredClone: "readonly" },
+      globals: {
+        process: "readonly",
+        console: "readonly",
+        URL: "readonly",
+        structuredClone: "readonly",
+        setTimeout: "readonly",
+      },
     },
   },
 );

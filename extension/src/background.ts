@@ -69,23 +69,38 @@ interface HostPresence {
   state: HostState["kind"] | "no-answer";
 }
 
-/** Whether the host answers, for the portal page's "is it installed?" question. */
-async function hostPresence(): Promise<HostPresence> {
+/** A reader as the portal page sees it: its name and whether a card is in it and usable or locked. */
+interface ReaderBrief {
+  name: string;
+  card: "none" | "ready" | "locked";
+}
+
+/** Whether the host answers, and the readers in brief, for the portal page's "is it here?" question. */
+async function hostPresence(): Promise<{ host: HostPresence; readers: ReaderBrief[] }> {
   const session = new HostSession(connectHost, { retryDelaysMs: [60000], helloTimeoutMs: 3000, lastError });
+  const timeout = <T>(ms: number) =>
+    new Promise<T>((_, reject) => setTimeout(() => reject(new Error("no answer")), ms));
   try {
-    await Promise.race([
-      session.ready(),
-      new Promise((_, reject) => setTimeout(() => reject(new Error("no hello")), 3500)),
-    ]);
+    await Promise.race([session.ready(), timeout(3500)]);
     // ready() resolves only once the host has said hello with our protocol.
-    return {
-      installed: true,
-      version: session.state.kind === "ready" ? session.state.version : undefined,
-      state: "ready",
-    };
+    const version = session.state.kind === "ready" ? session.state.version : undefined;
+    const host: HostPresence = { installed: true, state: "ready", ...(version ? { version } : {}) };
+    // Nothing of the card but whether it is there and locked: no name, number or holder.
+    const readers = await Promise.race([session.request({ type: "status" }), timeout<never>(3000)]).then(
+      (status) =>
+        status.readers.map((reader): ReaderBrief => {
+          const card = !reader.card ? "none" : reader.card.passcode.state === "blocked" ? "locked" : "ready";
+          return { name: reader.name, card };
+        }),
+      () => [],
+    );
+    return { host, readers };
   } catch {
     const kind = session.state.kind;
-    return { installed: false, state: kind === "connecting" || kind === "disconnected" ? "no-answer" : kind };
+    return {
+      host: { installed: false, state: kind === "connecting" || kind === "disconnected" ? "no-answer" : kind },
+      readers: [],
+    };
   } finally {
     session.close();
   }
@@ -99,7 +114,7 @@ browser.runtime.onMessage.addListener((raw: unknown, sender: Runtime.MessageSend
       return senderAllowed(sender);
     case "presence":
       return senderAllowed(sender).then(async (allowed) =>
-        allowed ? { version: browser.runtime.getManifest().version, host: await hostPresence() } : null,
+        allowed ? { version: browser.runtime.getManifest().version, ...(await hostPresence()) } : null,
       );
     case "open":
       return senderAllowed(sender).then(async (allowed) => {

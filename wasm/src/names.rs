@@ -16,13 +16,18 @@ pub const CHROMIUM_EXTENSION_ID: &str = "mgjlebiaoccjmanhahjdfdjgfoddhkog";
 pub const CHROMIUM_EXTENSION_PUBLIC_KEY: &str = "MIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEAnb5no4T22h/jH+NjOqMUPQhafO12awmI7o9UOoJ/kroMkvgNjfISMLl2ah8dVx91fLUv8uQke7KwoIac5/bMjUrOZ/gDGGI34Va70HpUXJ0W1FXKF9LR/wQOE7L5gMPYRzBzKzoDsocTPn8KmIbZK7zwmVISkgdlexLN+VRSGkyYYzTl+wWx36AczaF+TIIihcDiDN7iyajE7ezGAIJydWcriWSjGxgd29csfrnCAfAaMjz02J9jz2KMdm4pxdIyjmv7eIWquvh1fpUi8QQ6omrZkNUa6cLeyYekcYmfCc9s3veLPBXE1FEDuJCKtnweIMj3c7awtu4y6FNkm+6j3QIDAQAB";
 
 /// The page bridge: `window.postMessage` between a portal page and the extension's content
-/// script. The page sends `{source: PAGE_MESSAGE_SOURCE, type: "presence" | "open", journey?:
-/// "register" | "unlock"}`; the content script answers `{source: EXTENSION_MESSAGE_SOURCE, type:
-/// "presence", version, host: {installed, version?, state}}`, where `state` is `ready`,
-/// `not-installed`, `blocked-by-policy` (a browser policy refuses the host), `wrong-version` or
-/// `no-answer`.
+/// script, on this window's own origin (`page-library/` is the page's side; its README is the
+/// reference). The page sends `{source: PAGE_MESSAGE_SOURCE, type: "presence" | "open",
+/// requestId, journey?: "register" | "unlock"}`; the content script answers `{source:
+/// EXTENSION_MESSAGE_SOURCE, type: "presence", requestId?, bridgeVersion, version, host:
+/// {installed, version?, state}, readers: [{name, card: "none" | "ready" | "locked"}]}` (also
+/// once unasked, without `requestId`) or `{..., type: "opened", requestId, journey, opened}`.
+/// `state` is `ready`, `not-installed`, `blocked-by-policy`, `wrong-version` or `no-answer`.
 pub const PAGE_MESSAGE_SOURCE: &str = "smartcard-selfservice-page";
 pub const EXTENSION_MESSAGE_SOURCE: &str = "smartcard-selfservice-extension";
+/// The page bridge's version: the page library's major version. A change a page can notice
+/// (a message or field removed or changed in meaning) raises it.
+pub const BRIDGE_VERSION: u32 = 1;
 
 /// The origin Chromium-family browsers pass to the host and list in `allowed_origins`.
 pub fn chromium_extension_origin() -> String {

@@ -14,7 +14,7 @@ use crate::authorization::{
     PukCandidate, ReceiptOutcome, SealedBox, SignedAuthorization, UnblockAuthorization,
     UnlockReceipt, UnlockSecrets,
 };
-use crate::codes::CodeFormatRejection;
+use crate::codes::{CodeFormatRejection, CODE_DIGITS, CODE_LIFETIME_SECONDS, CODE_MAX_TRIES};
 use crate::email::EmailRejection;
 use crate::proof::{CardProof, ProofAlgorithm, ProofPurpose};
 use crate::questions::{AnswerRejection, ChoiceRejection, QuestionAnswer};
@@ -45,7 +45,7 @@ struct Endpoint {
     operation_id: &'static str,
     tag: Tag,
     summary: &'static str,
-    description: &'static str,
+    description: String,
     request: Body,
     response: Body,
     errors: &'static [&'static str],
@@ -127,7 +127,7 @@ fn endpoints() -> Vec<Endpoint> {
             operation_id: "createChallenge",
             tag: Tag::Challenges,
             summary: "A single-use nonce for the card to sign",
-            description: "The first request of each journey, and again before `unlock/authorization`. The nonce has at least 256 random bits (at most 2048), is base64url, and must be answered within 5 minutes, once. The host has the card sign the proof digest over it (see `CardProof`).",
+            description: "The first request of each journey, and again before `unlock/authorization`. The nonce has at least 256 random bits (at most 2048), is base64url, and must be answered within 5 minutes, once. The host has the card sign the proof digest over it (see `CardProof`).".into(),
             request: Body::of(ChallengeRequest {
                 purpose: ProofPurpose::Register,
             }),
@@ -143,7 +143,7 @@ fn endpoints() -> Vec<Endpoint> {
             operation_id: "startRegistration",
             tag: Tag::Registration,
             summary: "Registration step 1: the card proves itself with its 9A key (passcode verified)",
-            description: "The proof must verify with the 9A (PIV Authentication) key pinned for this card at enrolment, its certificate must chain to the trusted issuing CA and be in date, and the card must be enrolled. Starts a registration flow bound to the card.",
+            description: "The proof must verify with the 9A (PIV Authentication) key pinned for this card at enrolment, its certificate must chain to the trusted issuing CA and be in date, and the card must be enrolled. Starts a registration flow bound to the card.".into(),
             request: Body::of(StartFlow {
                 challenge_id: CHALLENGE.into(),
                 proof: proof(ProofPurpose::Register),
@@ -161,7 +161,7 @@ fn endpoints() -> Vec<Endpoint> {
             operation_id: "setQuestions",
             tag: Tag::Registration,
             summary: "Registration step 2: four different questions from the catalogue, each answered",
-            description: "The answers are checked with the same rules the extension applies (the rules crate), normalised and stored hashed (Argon2id); they are never returned.",
+            description: "The answers are checked with the same rules the extension applies (the rules crate), normalised and stored hashed (Argon2id); they are never returned.".into(),
             request: Body::of(Answers {
                 flow_id: FLOW.into(),
                 answers: answers(),
@@ -174,7 +174,7 @@ fn endpoints() -> Vec<Endpoint> {
             operation_id: "setEmail",
             tag: Tag::Registration,
             summary: "Registration step 3: the address for self-service; a registration code is emailed to it",
-            description: "Only addresses at an approved domain (or a subdomain of one) are accepted. A 6-digit code is sent; it lasts 15 minutes and allows 3 wrong tries.",
+            description: format!("Only addresses at an approved domain (or a subdomain of one) are accepted. A {CODE_DIGITS}-digit code is sent; it lasts {} minutes and allows {CODE_MAX_TRIES} tries.", CODE_LIFETIME_SECONDS / 60),
             request: Body::of(EmailStep {
                 flow_id: FLOW.into(),
                 email: "jane.smith@nhs.net".into(),
@@ -187,7 +187,7 @@ fn endpoints() -> Vec<Endpoint> {
             operation_id: "confirmRegistration",
             tag: Tag::Registration,
             summary: "Registration step 4: the emailed code; registration is complete",
-            description: "A code is accepted once. Spaces and a hyphen as people type them (`171 887`) are allowed.",
+            description: "A code is accepted once. Spaces and a hyphen as people type them (`171 887`) are allowed.".into(),
             request: Body::of(CodeStep {
                 flow_id: FLOW.into(),
                 code: "171887".into(),
@@ -202,7 +202,7 @@ fn endpoints() -> Vec<Endpoint> {
             operation_id: "startUnlock",
             tag: Tag::Unlock,
             summary: "Unlock step 1: the locked card proves itself with its 9E key (no passcode)",
-            description: "The proof must verify with the 9E (Card Authentication) key pinned at enrolment and carry `hostKey`. The answer names 2 to 4 of the person's questions, the same for every round of this flow.",
+            description: "The proof must verify with the 9E (Card Authentication) key pinned at enrolment and carry `hostKey`. The answer names 2 to 4 of the person's questions, the same for every round of this flow.".into(),
             request: Body::of(StartFlow {
                 challenge_id: CHALLENGE.into(),
                 proof: proof(ProofPurpose::Unlock),
@@ -226,7 +226,7 @@ fn endpoints() -> Vec<Endpoint> {
             operation_id: "answerQuestions",
             tag: Tag::Unlock,
             summary: "Unlock step 2: the answers; on success an unlock code is emailed",
-            description: "A wrong round is one generic failure (no hint which answer was wrong). Three failed rounds, across flows, lock self-service for the card until the Registration Authority clears it.",
+            description: "A wrong round is one generic failure (no hint which answer was wrong). Three failed rounds, across flows, lock self-service for the card until the Registration Authority clears it.".into(),
             request: Body::of(Answers {
                 flow_id: FLOW.into(),
                 answers: answers()
@@ -242,7 +242,7 @@ fn endpoints() -> Vec<Endpoint> {
             operation_id: "enterUnlockCode",
             tag: Tag::Unlock,
             summary: "Unlock step 3: the emailed unlock code",
-            description: "As `confirmRegistration`; a code of one journey never completes the other.",
+            description: "As `confirmRegistration`; a code of one journey never completes the other.".into(),
             request: Body::of(CodeStep {
                 flow_id: FLOW.into(),
                 code: "604 213".into(),
@@ -255,7 +255,7 @@ fn endpoints() -> Vec<Endpoint> {
             operation_id: "resendUnlockCode",
             tag: Tag::Unlock,
             summary: "A new unlock code (the last one replaced)",
-            description: "At most 5 codes per flow, and a limit per person across flows.",
+            description: "At most 5 codes per flow, and a limit per person across flows.".into(),
             request: Body::of(flow()),
             response: Body::of(code_sent("j***@nhs.net")),
             errors: &[],
@@ -265,7 +265,7 @@ fn endpoints() -> Vec<Endpoint> {
             operation_id: "authorizeUnlock",
             tag: Tag::Unlock,
             summary: "Unlock step 4: the signed, sealed unblock authorization for this host session",
-            description: "Sent once the new passcode has been typed twice (it never reaches the portal), with a fresh unlock proof (a new challenge) carrying this host session's X25519 key. The portal emails \"your smartcard is being unlocked\" first (`internal`, 503, when it cannot: no email, no authorization), then returns an `UnblockAuthorization` signed with its Ed25519 key whose secrets are sealed to that key. Again for each retry.",
+            description: "Sent once the new passcode has been typed twice (it never reaches the portal), with a fresh unlock proof (a new challenge) carrying this host session's X25519 key. The portal emails \"your smartcard is being unlocked\" first (`internal`, 503, when it cannot: no email, no authorization), then returns an `UnblockAuthorization` signed with its Ed25519 key whose secrets are sealed to that key. Again for each retry.".into(),
             request: Body::of(AuthorizationRequest {
                 flow_id: FLOW.into(),
                 challenge_id: CHALLENGE.into(),
@@ -286,7 +286,7 @@ fn endpoints() -> Vec<Endpoint> {
             operation_id: "reportUnlock",
             tag: Tag::Unlock,
             summary: "Unlock step 5: how it ended, with the card's receipt",
-            description: "Only a `receipt` that verifies with the card's pinned 9E key over this authorization's payload moves the portal's PUK record, finishes the flow and sends \"your smartcard has been unlocked\". A report without one (the card was pulled) is audited and changes nothing; the flow may then be retried with a new authorization.",
+            description: "Only a `receipt` that verifies with the card's pinned 9E key over this authorization's payload moves the portal's PUK record, finishes the flow and sends \"your smartcard has been unlocked\". A report without one (the card was pulled) is audited and changes nothing; the flow may then be retried with a new authorization.".into(),
             request: Body::of(UnlockReport {
                 flow_id: FLOW.into(),
                 authorization_id: "au_8Jd3Lf5Nh7Pj9Rl1Tn3Vp5".into(),

@@ -12,12 +12,16 @@ pub fn build() -> Result<()> {
     cmd::run("node", &["extension/build.mjs"])
 }
 
-/// What Prettier formats: the extension's TypeScript and its build and lint scripts.
+/// What Prettier formats: the extension's and the page library's TypeScript, their tests, and
+/// the build, lint and check scripts.
 const PRETTIER_FILES: &[&str] = &[
     "extension/src/**/*.ts",
     "extension/test/**/*.ts",
     "extension/build.mjs",
     "eslint.config.mjs",
+    "page-library/src/**/*.ts",
+    "page-library/test/**/*.mjs",
+    "xtask/js/*.mjs",
 ];
 
 pub fn check() -> Result<()> {
@@ -30,7 +34,14 @@ pub fn check() -> Result<()> {
     cmd::step("extension: eslint (eslint.config.mjs: recommended, type-checked)");
     cmd::run(
         "node_modules/.bin/eslint",
-        &["--max-warnings", "0", "extension", "eslint.config.mjs"],
+        &[
+            "--max-warnings",
+            "0",
+            "extension",
+            "page-library",
+            "xtask/js",
+            "eslint.config.mjs",
+        ],
     )?;
     cmd::step("extension: prettier --check (.prettierrc.json)");
     let mut prettier = vec!["--check"];

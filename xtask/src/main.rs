@@ -6,6 +6,8 @@
 //! - `build`: the workspace in release mode and the wasm package the extension imports.
 //! - `test`: setup, format and lint checks with warnings as errors, then every test suite.
 //! - `openapi`: writes the portal API's OpenAPI document from the rules crate's types.
+//! - `page-library`: writes the page library's generated constants and compiles its `dist/`.
+//! - `conformance`: a portal checked against the API contract (the reference portal by default).
 //! - `bench`: the host's speed and memory targets, measured.
 //! - `world up|status|down`: a private pcscd with vpcd and virtual cards, for a shell.
 
@@ -18,6 +20,7 @@ mod fuzz;
 mod installers;
 mod msrv;
 mod openapi;
+mod page_library;
 mod rollout_packages;
 mod setup;
 mod test;
@@ -56,6 +59,23 @@ enum Task {
     /// Write docs/portal-api.openapi.json from the rules crate's API types (`test` checks it
     /// is current).
     Openapi,
+    /// Write page-library/src/protocol.ts from the rules crate and compile page-library/dist
+    /// (`test` checks both are current).
+    PageLibrary,
+    /// Check a portal against the API contract: registration, unlock and the abuse cases over
+    /// HTTP with the virtual card and the real host; a pass/fail table. Without --portal,
+    /// against the reference portal (tests/conformance/README.md).
+    Conformance {
+        /// Your portal's base URL.
+        #[arg(long, requires = "hooks")]
+        portal: Option<String>,
+        /// The origin card proofs are bound to (default: the portal URL's origin).
+        #[arg(long, requires = "portal")]
+        origin: Option<String>,
+        /// Your test-mode hooks command (`COMMAND HOOK`, JSON in and out).
+        #[arg(long, requires = "portal")]
+        hooks: Option<String>,
+    },
     /// Build everything, including the wasm package in wasm/pkg.
     Build,
     /// Run setup, the format and lint checks, and every test suite.
@@ -127,6 +147,12 @@ fn main() -> std::process::ExitCode {
         }),
         Task::Setup => setup::run(setup::Need::Everything),
         Task::Openapi => openapi::write(),
+        Task::PageLibrary => page_library::write(),
+        Task::Conformance {
+            portal,
+            origin,
+            hooks,
+        } => conformance(portal, origin, hooks),
         Task::Build => build(),
         Task::Test => test::run(),
         Task::World { args } => world(&args),
@@ -215,6 +241,39 @@ fn crx_only(out: &std::path::Path, update_base: Option<String>) -> anyhow::Resul
 
 /// Builds the virtual card and hands the arguments to its `world` command, so the world's
 /// `export` lines reach the caller's stdout untouched.
+fn conformance(
+    portal: Option<String>,
+    origin: Option<String>,
+    hooks: Option<String>,
+) -> anyhow::Result<()> {
+    setup::run(setup::Need::Demo)?;
+    cmd::step("build the conformance suite, the host, the virtual card and the reference portal");
+    cmd::cargo(&[
+        "build",
+        "--quiet",
+        "--package",
+        "selfservice-conformance",
+        "--package",
+        "smartcard-selfservice",
+        "--package",
+        "selfservice-vcard",
+        "--package",
+        "selfservice-portal",
+    ])?;
+    let program = cmd::root().join("target/debug/selfservice-conformance");
+    let program = program.to_string_lossy().into_owned();
+    match (portal, hooks) {
+        (Some(portal), Some(hooks)) => {
+            let mut args = vec!["run", "--portal", &portal, "--hooks", &hooks];
+            if let Some(origin) = origin.as_deref() {
+                args.extend(["--origin", origin]);
+            }
+            cmd::run(&program, &args)
+        }
+        _ => cmd::run(&program, &["reference"]),
+    }
+}
+
 fn world(args: &[String]) -> anyhow::Result<()> {
     cmd::cargo(&[
         "build",

@@ -26,6 +26,7 @@ pub fn run() -> Result<()> {
 
     msrv::check()?;
     crate::openapi::check()?;
+    crate::page_library::check()?;
 
     cmd::step("cargo clippy (native, all targets) -D warnings");
     cmd::cargo(&[

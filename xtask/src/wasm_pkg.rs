@@ -77,6 +77,7 @@ fn write_names(pkg: &Path) -> Result<()> {
         "CHROMIUM_EXTENSION_PUBLIC_KEY": names::CHROMIUM_EXTENSION_PUBLIC_KEY,
         "PAGE_MESSAGE_SOURCE": names::PAGE_MESSAGE_SOURCE,
         "EXTENSION_MESSAGE_SOURCE": names::EXTENSION_MESSAGE_SOURCE,
+        "BRIDGE_VERSION": names::BRIDGE_VERSION,
         "PROTOCOL_VERSION": selfservice_rules::protocol::PROTOCOL_VERSION,
         // The workspace's version (every crate carries it), which the extension carries too.
         "VERSION": env!("CARGO_PKG_VERSION"),

@@ -31,6 +31,17 @@ pub struct PortalConfig {
     /// Test mode only: append every API answer's body to this file (JSON lines), so an
     /// end-to-end test can show that no PUK or temporary PIN ever reached a page.
     pub test_transcript: Option<PathBuf>,
+    /// Test mode only: a deliberate defect, so the conformance suite's own test can show it
+    /// notices one (`tests/conformance`).
+    pub test_defect: Option<TestDefect>,
+}
+
+/// The deliberate defects a test can ask of the reference portal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum TestDefect {
+    /// An unlock code is accepted again after it was used (it should be single use).
+    CodeReuse,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -67,6 +78,7 @@ impl Default for PortalConfig {
             test_mode: false,
             clock: crate::clock::ClockMode::Real,
             test_transcript: None,
+            test_defect: None,
             // A local relay: a portal copied with its defaults sends mail, it does not show it.
             mail: MailConfig::Smtp {
                 host: "127.0.0.1".into(),
@@ -109,6 +121,9 @@ impl PortalConfig {
         }
         if self.test_transcript.is_some() && !self.test_mode {
             anyhow::bail!("test-transcript is for test mode only");
+        }
+        if self.test_defect.is_some() && !self.test_mode {
+            anyhow::bail!("test-defect is for test mode only");
         }
         if matches!(self.mail, MailConfig::Outbox { .. }) && !self.test_mode {
             anyhow::bail!(

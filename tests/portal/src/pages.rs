@@ -1,15 +1,15 @@
 //! The two portal screens the staff guides show ("My Profile > Self Service > Register" and
 //! "Smartcard Service Centre > Smartcard Unlock > Start"), and the demo's outbox. Each screen
-//! asks the extension's page bridge whether it is there; if it is, the button opens the
-//! extension's guided page; if not, the page says what to do. Passcodes are never typed here.
+//! asks through the page library (`page-library/`, served as it is committed) whether the
+//! extension and its host are there; if they are, the button opens the extension's guided
+//! page; if not, the page says what to do. Passcodes are never typed here.
 
 use axum::extract::State;
-use axum::response::Html;
+use axum::http::header;
+use axum::response::{Html, IntoResponse};
 use axum::routing::get;
 use axum::Router;
-use selfservice_rules::names::{
-    EXTENSION_MESSAGE_SOURCE, NATIVE_HOST_NAME, PAGE_MESSAGE_SOURCE, PRODUCT_NAME,
-};
+use selfservice_rules::names::{NATIVE_HOST_NAME, PRODUCT_NAME};
 
 use crate::api::AppState;
 
@@ -17,7 +17,9 @@ pub fn router(state: AppState) -> Router {
     let mut pages = Router::new()
         .route("/", get(index))
         .route("/profile", get(profile))
-        .route("/unlock", get(unlock));
+        .route("/unlock", get(unlock))
+        .route(PAGE_LIBRARY_PATH, get(page_library))
+        .route(PAGE_LIBRARY_PROTOCOL_PATH, get(page_library_protocol));
     if state.config.test_mode {
         // Every emailed code, to anyone who can reach the portal: test mode only.
         pages = pages.route("/outbox", get(outbox));
@@ -57,43 +59,63 @@ fn page(title: &str, body: &str) -> Html<String> {
     ))
 }
 
-/// The bridge script: ask whether the extension is there, then let the button open a journey.
-/// Messages go only to this page's own origin, and answers are taken only from this window.
+/// The page library as a portal serves it: its `dist/` folder, unchanged.
+const PAGE_LIBRARY_PATH: &str = "/assets/smartcard-selfservice-page/index.js";
+const PAGE_LIBRARY_PROTOCOL_PATH: &str = "/assets/smartcard-selfservice-page/protocol.js";
+
+fn javascript(source: &'static str) -> impl IntoResponse {
+    (
+        [(header::CONTENT_TYPE, "text/javascript; charset=utf-8")],
+        source,
+    )
+}
+
+async fn page_library() -> impl IntoResponse {
+    javascript(include_str!("../../../page-library/dist/index.js"))
+}
+
+async fn page_library_protocol() -> impl IntoResponse {
+    javascript(include_str!("../../../page-library/dist/protocol.js"))
+}
+
+/// The page's script: the page library's `status()`, then the button opens the journey.
 fn bridge_script(journey: &str) -> String {
     format!(
-        r#"<script>
-(() => {{
-  const PAGE = "{PAGE_MESSAGE_SOURCE}", EXTENSION = "{EXTENSION_MESSAGE_SOURCE}";
-  const status = document.getElementById("bridge-status");
-  const button = document.getElementById("start");
-  let answered = false;
-  window.addEventListener("message", (event) => {{
-    if (event.source !== window || event.origin !== window.location.origin) return;
-    const message = event.data;
-    if (!message || message.source !== EXTENSION || message.type !== "presence") return;
-    answered = true;
-    if (message.host && message.host.installed) {{
-      status.textContent = "Smartcard Self-Service is ready on this computer.";
-      status.className = "panel";
-      button.disabled = false;
-    }} else if (message.host && message.host.state === "blocked-by-policy") {{
-      status.textContent = "Your organisation's browser settings do not allow Smartcard Self-Service to use the smartcard software on this computer. Contact your IT service desk and ask them to allow the native messaging host {NATIVE_HOST_NAME} in the browser policy.";
-      status.className = "panel warning";
-    }} else {{
-      status.textContent = "The Smartcard Self-Service extension is installed, but the smartcard software it needs is missing from this computer. Contact your IT service desk and ask them to install Smartcard Self-Service.";
-      status.className = "panel warning";
-    }}
-  }});
-  button.addEventListener("click", () => {{
-    window.postMessage({{ source: PAGE, type: "open", journey: "{journey}" }}, window.location.origin);
-  }});
-  window.postMessage({{ source: PAGE, type: "presence" }}, window.location.origin);
-  setTimeout(() => {{
-    if (answered) return;
-    status.textContent = "The Smartcard Self-Service extension is not installed in this browser. Contact your IT service desk and ask them to install Smartcard Self-Service.";
-    status.className = "panel warning";
-  }}, 5000);
-}})();
+        r#"<script type="module">
+import {{ open, problemOf, status }} from "{PAGE_LIBRARY_PATH}";
+const statusBox = document.getElementById("bridge-status");
+const readers = document.getElementById("bridge-readers");
+const button = document.getElementById("start");
+const say = (text, warning) => {{
+  statusBox.textContent = text;
+  statusBox.className = warning ? "panel warning" : "panel";
+}};
+const CARD = {{ none: "no card", ready: "a card, ready", locked: "a card, locked" }};
+const found = await status();
+switch (problemOf(found)?.code) {{
+  case undefined:
+    say("Smartcard Self-Service is ready on this computer.", false);
+    readers.textContent = found.readers.length === 0
+      ? "No card reader is connected."
+      : found.readers.map((r) => `${{r.name}}: ${{CARD[r.card]}}`).join("; ");
+    button.disabled = false;
+    break;
+  case "extension-absent":
+    say("The Smartcard Self-Service extension is not installed in this browser. Contact your IT service desk and ask them to install Smartcard Self-Service.", true);
+    break;
+  case "host-blocked-by-policy":
+    say("Your organisation's browser settings do not allow Smartcard Self-Service to use the smartcard software on this computer. Contact your IT service desk and ask them to allow the native messaging host {NATIVE_HOST_NAME} in the browser policy.", true);
+    break;
+  case "bridge-version":
+  case "host-wrong-version":
+    say("The Smartcard Self-Service extension and the smartcard software on this computer do not match. Contact your IT service desk and ask them to update Smartcard Self-Service.", true);
+    break;
+  default:
+    say("The Smartcard Self-Service extension is installed, but the smartcard software it needs is missing from this computer. Contact your IT service desk and ask them to install Smartcard Self-Service.", true);
+}}
+button.addEventListener("click", () => {{
+  open("{journey}").catch(() => say("Smartcard Self-Service could not open. Reload this page and try again.", true));
+}});
 </script>"#
     )
 }
@@ -129,6 +151,7 @@ async fn profile() -> Html<String> {
 <li>Confirm the email address you wish to use for Self Service.</li><li>Enter the registration code sent to your email address.</li></ol>
 <p>You need an email address from a provider approved for use with the Spine, for example nhs.net, nhs.uk, gov.uk or mod.uk.</p>
 <div id="bridge-status" class="panel" role="status" aria-live="polite">Checking this computer...</div>
+<p id="bridge-readers"></p>
 <button id="start" type="button" disabled>Register</button>
 {}"#,
             bridge_script("register")
@@ -148,6 +171,7 @@ async fn unlock() -> Html<String> {
 <p>These steps should take no longer than 5 minutes to complete. Please make sure you have access to your email account.</p>
 <p>To start the process, insert your Smartcard into the Smartcard reader and press the Start button below.</p>
 <div id="bridge-status" class="panel" role="status" aria-live="polite">Checking this computer...</div>
+<p id="bridge-readers"></p>
 <button id="start" type="button" disabled>Start</button>
 {}"#,
             bridge_script("unlock")

@@ -164,6 +164,15 @@ fn quote(path: &Path) -> String {
 /// With `portal_program`, also starts an SMTP sink and the reference portal (test mode,
 /// trusting the world's CA, the cards enrolled) and writes the host's configuration for it.
 /// With `control_page`, also serves the control page on that loopback address.
+/// A deliberate defect for the reference portal (test mode), from
+/// `SMARTCARD_SELFSERVICE_PORTAL_TEST_DEFECT`: only the conformance suite's own test sets it.
+fn portal_defect() -> String {
+    match std::env::var("SMARTCARD_SELFSERVICE_PORTAL_TEST_DEFECT") {
+        Ok(defect) if !defect.is_empty() => format!("test-defect = \"{defect}\"\n"),
+        _ => String::new(),
+    }
+}
+
 pub fn up(
     cards: &[(u8, PathBuf)],
     program: &Path,
@@ -340,12 +349,13 @@ fn start_portal(
     std::fs::write(
         &portal.config,
         format!(
-            "listen = \"127.0.0.1:{port}\"\norigin = \"{}\"\ndata-dir = {}\ntrusted-ca = {}\ntest-mode = true\nclock = \"{}\"\ntest-transcript = {}\n[mail]\nmode = \"smtp\"\nhost = \"127.0.0.1\"\nport = {sink_port}\nfrom = \"smartcard.servicecentre@nhs.net\"\n",
+            "listen = \"127.0.0.1:{port}\"\norigin = \"{}\"\ndata-dir = {}\ntrusted-ca = {}\ntest-mode = true\nclock = \"{}\"\ntest-transcript = {}\n{}[mail]\nmode = \"smtp\"\nhost = \"127.0.0.1\"\nport = {sink_port}\nfrom = \"smartcard.servicecentre@nhs.net\"\n",
             portal.url,
             toml_string(&dir.join("portal-data")),
             toml_string(&state.ca_certificate),
             portal_clock(),
             toml_string(&dir.join("portal-transcript.jsonl")),
+            portal_defect(),
         ),
     )?;
     for card in &state.cards {

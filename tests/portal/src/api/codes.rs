@@ -8,6 +8,7 @@ use selfservice_rules::codes::{parse_code, CodeStatus, CodeValidity, CODE_DIGITS
 use zeroize::Zeroizing;
 
 use super::Failure;
+use crate::config::TestDefect;
 use crate::db::Flow;
 use crate::secrets::{self, Keys};
 
@@ -45,6 +46,7 @@ pub fn check(
     typed: &str,
     lifetime: i64,
     now: i64,
+    defect: Option<TestDefect>,
 ) -> Result<(), Failure> {
     let code = parse_code(typed).map_err(|reason| {
         let message = reason.to_string();
@@ -72,6 +74,10 @@ pub fn check(
         return Err(spent());
     }
     if keys.code_matches(&flow.id, &code, mac) {
+        if defect == Some(TestDefect::CodeReuse) {
+            // Deliberately wrong (test mode only): the code stays valid.
+            return Ok(());
+        }
         db.execute(
             "UPDATE flows SET code_mac = NULL WHERE id = ?1",
             params![flow.id],

@@ -200,6 +200,7 @@ pub async fn confirm(
         &request.code,
         state.config.code_lifetime_seconds,
         now,
+        state.config.test_defect,
     ) {
         audit::append(&db, &state.keys, now, &entry("wrong-or-expired-code"))?;
         return Err(failure);

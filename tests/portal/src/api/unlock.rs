@@ -32,6 +32,7 @@ use super::challenges::{unavailable, verify_start};
 use super::codes::{self, load_flow, mask, FLOW_LIFETIME_SECONDS};
 use super::{client, throttle_client, throttle_key, AppState, Body, Failure, Portal, Reply};
 use crate::audit::{self, Entry};
+use crate::config::TestDefect;
 use crate::throttle;
 use crate::{cardproof, db, mail, secrets};
 
@@ -316,7 +317,9 @@ pub async fn code(
     let now = state.clock.now();
     let db = state.db();
     let flow = load_flow(&db, &request.flow_id, KIND, now)?;
-    if flow.step != "code" {
+    // The deliberate defect (test mode only) takes the code again once past this step.
+    let reused = state.config.test_defect == Some(TestDefect::CodeReuse) && flow.step == "passcode";
+    if flow.step != "code" && !reused {
         return Err(Failure::out_of_order());
     }
     let outcome = codes::check(
@@ -326,6 +329,7 @@ pub async fn code(
         &request.code,
         state.config.code_lifetime_seconds,
         now,
+        state.config.test_defect,
     );
     audit::append(
         &db,
@@ -343,7 +347,9 @@ pub async fn code(
         ),
     )?;
     outcome?;
-    db::set_step(&db, &flow.id, "passcode")?;
+    if !reused {
+        db::set_step(&db, &flow.id, "passcode")?;
+    }
     Ok(Json(CodeAccepted {}))
 }
 

@@ -1,0 +1,53 @@
+//! The suite against the reference portal passes, and against the reference portal with a
+//! deliberate defect (an unlock code accepted twice) fails on exactly that check. Needs the
+//! workspace's binaries (`cargo test --workspace` builds them).
+
+use std::process::Command;
+
+fn conformance(args: &[&str]) -> (bool, String) {
+    let output = Command::new(env!("CARGO_BIN_EXE_selfservice-conformance"))
+        .args(args)
+        .output()
+        .expect("selfservice-conformance");
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    eprintln!("{stdout}{}", String::from_utf8_lossy(&output.stderr));
+    (output.status.success(), stdout)
+}
+
+fn row<'a>(table: &'a str, check: &str) -> &'a str {
+    table
+        .lines()
+        .find(|l| l.starts_with(&format!("| {check} |")))
+        .unwrap_or_else(|| panic!("no row for {check} in\n{table}"))
+}
+
+#[test]
+fn the_reference_portal_passes_every_check() {
+    let (passed, table) = conformance(&["reference"]);
+    assert!(passed, "{table}");
+    for check in [
+        "bad-request",
+        "wrong-origin",
+        "wrong-purpose",
+        "register",
+        "wrong-code",
+        "unlock",
+        "lockout",
+        "throttle",
+    ] {
+        assert!(row(&table, check).ends_with("| pass |"), "{check}: {table}");
+    }
+    assert!(table.contains("8 passed, 0 failed"), "{table}");
+}
+
+#[test]
+fn a_portal_that_takes_a_code_twice_fails_the_unlock_check_and_only_that() {
+    let (passed, table) = conformance(&["reference", "--defect", "code-reuse"]);
+    assert!(!passed, "{table}");
+    let unlock = row(&table, "unlock");
+    assert!(
+        unlock.contains("FAIL") && unlock.contains("an unlock code used twice: accepted"),
+        "{unlock}"
+    );
+    assert!(table.contains("7 passed, 1 failed"), "{table}");
+}
