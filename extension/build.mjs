@@ -135,7 +135,7 @@ for (const browser of ["chromium", "firefox"]) {
 }
 
 // Unit tests, bundled for `node --test`.
-const tests = ["host", "journeys", "config"];
+const tests = ["host", "journeys", "config", "i18n"];
 await build({
   entryPoints: Object.fromEntries(tests.map((t) => [t, join(here, `test/${t}.test.ts`)])),
   outdir: join(here, "dist/test"),

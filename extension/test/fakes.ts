@@ -6,11 +6,25 @@ import type { PortLike, HostApi } from "../src/lib/host";
 import { HostRequestError } from "../src/lib/host";
 import { PortalClient, type FetchLike } from "../src/lib/portal";
 import { loadRulesSync } from "../src/lib/rules";
+import { useCatalogue, type Catalogue, type Language, LOCALE_DIR } from "../src/lib/i18n";
 import type { Command, ErrorBody, HostEvent, ResultOf } from "../src/lib/rules";
 
 export function loadRulesForTests(): void {
   const wasm = fileURLToPath(new URL("../../../wasm/pkg/selfservice_rules_bg.wasm", import.meta.url));
   loadRulesSync(readFileSync(wasm));
+  useCatalogueForTests("en-GB");
+}
+
+/** The catalogue as the extension ships it. */
+export function catalogueForTests(language: Language): Catalogue {
+  const file = fileURLToPath(
+    new URL(`../../static/_locales/${LOCALE_DIR[language]}/messages.json`, import.meta.url),
+  );
+  return JSON.parse(readFileSync(file, "utf8")) as Catalogue;
+}
+
+export function useCatalogueForTests(language: Language): void {
+  useCatalogue(language, catalogueForTests(language));
 }
 
 export class FakePort implements PortLike {

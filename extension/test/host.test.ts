@@ -1,7 +1,9 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { HostSession, HostRequestError, HostUnavailableError } from "../src/lib/host";
-import { FakePort } from "./fakes";
+import { HostSession, HostRequestError, HostUnavailableError, describeHostState } from "../src/lib/host";
+import { FakePort, useCatalogueForTests } from "./fakes";
+
+useCatalogueForTests("en-GB");
 
 function session(ports: FakePort[]) {
   const timers: Array<{ f: () => void; ms: number }> = [];
@@ -53,7 +55,10 @@ test("a host that is not installed is said so, without retrying", async () => {
   const { s, timers } = session(ports);
   ports[0]!.drop("Specified native messaging host not found.");
   assert.equal(s.state.kind, "not-installed");
-  await assert.rejects(s.ready(), (e: unknown) => e instanceof HostUnavailableError && /not installed/.test(e.message));
+  await assert.rejects(
+    s.ready(),
+    (e: unknown) => e instanceof HostUnavailableError && /not installed/.test(describeHostState(e.state)),
+  );
   assert.equal(timers.filter((t) => t.ms === 500).length, 0);
 });
 
@@ -67,8 +72,8 @@ test("a host a browser policy refuses is said so (IT must allow it), without ret
     s.ready(),
     (e: unknown) =>
       e instanceof HostUnavailableError &&
-      /browser settings do not allow/.test(e.message) &&
-      /smartcard_selfservice/.test(e.message),
+      /browser settings do not allow/.test(describeHostState(e.state)) &&
+      /smartcard_selfservice/.test(describeHostState(e.state)),
   );
   assert.equal(timers.filter((t) => t.ms === 500).length, 0);
 });

@@ -109,28 +109,6 @@ impl CodeValidity {
     }
 }
 
-/// "14 minutes 5 seconds left", for the code screens.
-pub fn describe_time_left(status: CodeStatus) -> String {
-    match status {
-        CodeStatus::Expired => "This code has expired. Ask for a new code.".to_string(),
-        CodeStatus::Valid { seconds_left } => {
-            let (minutes, seconds) = (seconds_left / 60, seconds_left % 60);
-            let unit = |n: i64, one: &str| {
-                if n == 1 {
-                    format!("1 {one}")
-                } else {
-                    format!("{n} {one}s")
-                }
-            };
-            match (minutes, seconds) {
-                (0, s) => format!("{} left", unit(s, "second")),
-                (m, 0) => format!("{} left", unit(m, "minute")),
-                (m, s) => format!("{} {} left", unit(m, "minute"), unit(s, "second")),
-            }
-        }
-    }
-}
-
 /// Counts failed rounds of security questions for one user, across flows.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(target_arch = "wasm32", derive(Tsify))]
@@ -207,27 +185,6 @@ mod tests {
         assert_eq!(code.status(T + 899), CodeStatus::Valid { seconds_left: 1 });
         assert_eq!(code.status(T + 900), CodeStatus::Expired);
         assert_eq!(code.status(T + 901), CodeStatus::Expired);
-    }
-
-    #[test]
-    fn time_left_reads_naturally() {
-        assert_eq!(
-            describe_time_left(CodeStatus::Valid { seconds_left: 900 }),
-            "15 minutes left"
-        );
-        assert_eq!(
-            describe_time_left(CodeStatus::Valid { seconds_left: 845 }),
-            "14 minutes 5 seconds left"
-        );
-        assert_eq!(
-            describe_time_left(CodeStatus::Valid { seconds_left: 61 }),
-            "1 minute 1 second left"
-        );
-        assert_eq!(
-            describe_time_left(CodeStatus::Valid { seconds_left: 1 }),
-            "1 second left"
-        );
-        assert!(describe_time_left(CodeStatus::Expired).contains("new code"));
     }
 
     #[test]

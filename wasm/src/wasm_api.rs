@@ -168,13 +168,10 @@ pub fn code_status(issued_at: f64, now: f64) -> Result<JsValue, JsError> {
     to_js(&CodeValidity::issued(issued_at as i64).status(now as i64))
 }
 
-/// "14 minutes 5 seconds left".
-#[wasm_bindgen(js_name = describeTimeLeft)]
-pub fn describe_time_left(
-    #[wasm_bindgen(unchecked_param_type = "CodeStatus")] status: JsValue,
-) -> Result<String, JsError> {
-    let status: CodeStatus = from_js(status, "status")?;
-    Ok(codes::describe_time_left(status))
+/// How long an emailed code lasts, in seconds (the pages say it in the person's language).
+#[wasm_bindgen(js_name = codeLifetimeSeconds)]
+pub fn code_lifetime_seconds() -> f64 {
+    codes::CODE_LIFETIME_SECONDS as f64
 }
 
 /// What follows one more failed round of questions after `failedRounds` earlier ones.

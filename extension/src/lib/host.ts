@@ -4,6 +4,7 @@
 
 import type { Command, CommandResult, ErrorBody, Hello, HostEvent, HostMessage, ResultOf } from "./rules";
 import { NATIVE_HOST_NAME, PROTOCOL_VERSION } from "./constants";
+import { t } from "./i18n";
 
 /** The part of a runtime.Port this class uses (a fake one in tests). */
 export interface PortLike {
@@ -43,25 +44,27 @@ export class HostRequestError extends Error {
 /** The host could not be reached at all (not installed, wrong version, gone). */
 export class HostUnavailableError extends Error {
   constructor(readonly state: HostState) {
-    super(describeHostState(state));
+    // For logs; pages say it with describeHostState.
+    super(`the host is ${state.kind}`);
     this.name = "HostUnavailableError";
   }
 }
 
+/** The host connection's state, in the page's language. */
 export function describeHostState(state: HostState): string {
   switch (state.kind) {
     case "connecting":
-      return "Connecting to the smartcard software on this computer.";
+      return t("host_connecting");
     case "ready":
-      return `The smartcard software (version ${state.version}) is ready.`;
+      return t("host_ready", { version: state.version });
     case "not-installed":
-      return "The smartcard software (Smartcard Self-Service) is not installed on this computer. Contact your IT service desk and ask them to install it.";
+      return t("host_not_installed");
     case "blocked-by-policy":
-      return `Your organisation's browser settings do not allow this browser to use the smartcard software (Smartcard Self-Service). Contact your IT service desk and ask them to allow the native messaging host ${NATIVE_HOST_NAME} in the browser policy.`;
+      return t("host_blocked_by_policy", { host: NATIVE_HOST_NAME });
     case "wrong-version":
-      return `The smartcard software on this computer (version ${state.version}) does not match this extension. Contact your IT service desk and ask them to update Smartcard Self-Service.`;
+      return t("host_wrong_version", { version: state.version });
     case "disconnected":
-      return "The connection to the smartcard software was lost. Trying again.";
+      return t("host_disconnected");
   }
 }
 

@@ -48,8 +48,8 @@ export class PortalClient {
       throw new PortalError(
         {
           code: "portal-unreachable",
-          message:
-            "The self-service portal cannot be reached. Check your network connection and try again; if it keeps happening, contact your IT service desk.",
+          // For logs: pages say it from the catalogue, keyed on the code.
+          message: "the portal cannot be reached",
         },
         0,
       );
@@ -58,7 +58,7 @@ export class PortalClient {
     if (!response.ok) {
       const detail = payload?.error ?? {
         code: "internal",
-        message: "The self-service portal had a problem. Try again in a few minutes.",
+        message: `the portal answered ${response.status} without an error body`,
       };
       throw new PortalError(detail, response.status);
     }

@@ -1,7 +1,12 @@
-// Every failure, turned into what the person sees: what happened and what to do.
+// Every failure, turned into what the person sees: what happened and what to do, in the
+// page's language. Keyed on the host's and the portal's stable codes and their data; their
+// English `message` is for logs and is never shown.
 
-import { HostRequestError, HostUnavailableError } from "./host";
+import { HostRequestError, HostUnavailableError, describeHostState } from "./host";
+import { plural, t } from "./i18n";
+import { choiceRejectionText, codeFormatText, emailRejectionText, passcodeRuleText } from "./messages";
 import { PortalError } from "./portal";
+import type { CodeFormatRejection } from "./rules";
 
 export interface Problem {
   /** A stable code, the host's or the portal's (tests and styles key on it). */
@@ -15,137 +20,205 @@ export interface Problem {
 }
 
 /** A typed code the rules refused (before it reaches the portal). */
-export function codeFormatProblem(refused: { reason: { code: string }; message: string }): Problem {
+export function codeFormatProblem(reason: CodeFormatRejection): Problem {
   return {
-    code: refused.reason.code,
-    title: "Check the code",
-    message: refused.message,
+    code: reason.code,
+    title: t("check_code_title"),
+    message: codeFormatText(reason),
     field: "code",
     action: "retry",
   };
+}
+
+function hostProblem(error: HostRequestError, raContact: string): Problem {
+  const body = error.body;
+  const code = body.code;
+  switch (body.code) {
+    case "wrong-passcode":
+      return {
+        code,
+        title: t("wrong_passcode_title"),
+        message:
+          body.retriesLeft === undefined ? t("wrong_passcode_unknown") : plural("wrong_passcode", body.retriesLeft),
+        field: "passcode",
+        action: "retry",
+      };
+    case "passcode-blocked":
+      return { code, title: t("passcode_blocked_title"), message: t("passcode_blocked_message"), action: "none" };
+    case "no-card":
+      return { code, title: t("insert_card_title"), message: t("no_card_message"), action: "retry" };
+    case "timeout":
+      return { code, title: t("insert_card_title"), message: t("timeout_message"), action: "retry" };
+    case "card-removed":
+      return { code, title: t("card_removed_title"), message: t("card_removed_message"), action: "retry" };
+    case "no-reader":
+      return { code, title: t("no_reader_title"), message: t("no_reader_message"), action: "retry" };
+    case "policy-violation":
+      return {
+        code,
+        title: t("policy_violation_title"),
+        message: t("policy_violation_message", { rule: passcodeRuleText(body.rule) }),
+        field: "passcode",
+        action: "retry",
+      };
+    case "authorization-outdated":
+      // Nothing reached the card; only IT can put this right.
+      return {
+        code,
+        title: t("card_not_changed_title"),
+        message: t("authorization_outdated_message"),
+        action: "none",
+      };
+    case "unlock-record-unreadable":
+      return {
+        code,
+        title: t("card_not_changed_title"),
+        message: t("unlock_record_unreadable_message"),
+        action: "none",
+      };
+    case "unlock-key-blocked":
+      return {
+        code,
+        title: t("cannot_unlock_here_title"),
+        message: t("unlock_key_blocked_message", { ra: raContact }),
+        action: "none",
+      };
+    case "unsupported-card":
+      return {
+        code,
+        title: t("cannot_unlock_here_title"),
+        message: t("unsupported_card_message", { ra: raContact }),
+        action: "none",
+      };
+    default:
+      return { code, title: t("card_problem_title"), message: otherHostMessage(error), action: "retry" };
+  }
+}
+
+function otherHostMessage(error: HostRequestError): string {
+  const body = error.body;
+  switch (body.code) {
+    case "service-unavailable":
+      return t("service_unavailable_message");
+    case "multiple-cards":
+      return t("multiple_cards_message");
+    case "busy":
+      return t("busy_message");
+    case "cancelled":
+      return t("cancelled_message");
+    case "authorization-rejected":
+      return t("authorization_rejected_message");
+    case "origin-not-allowed":
+      return t("origin_not_allowed_message", { origin: body.origin });
+    case "bad-request":
+      return body.field === "passcode" ? t("bad_passcode_format_message") : t("host_internal_message");
+    default:
+      return t("host_internal_message");
+  }
+}
+
+function portalProblem(error: PortalError, raContact: string): Problem {
+  const detail = error.detail;
+  const code = detail.code;
+  switch (detail.code) {
+    case "portal-unreachable":
+      return {
+        code,
+        title: t("portal_unreachable_title"),
+        message: t("portal_unreachable_message"),
+        action: "retry",
+      };
+    case "self-service-locked":
+      return {
+        code,
+        title: t("self_service_locked_title"),
+        // The portal's RA contact (its own text) when it sends one, else this organisation's.
+        message: t("self_service_locked_message", { ra: detail.raContact || raContact }),
+        action: "none",
+      };
+    case "wrong-answers":
+      return {
+        code,
+        title: t("wrong_answers_title"),
+        message: plural("wrong_answers", detail.roundsLeft),
+        field: "answers",
+        action: "retry",
+      };
+    case "code-invalid":
+      return {
+        code,
+        title: t("code_invalid_title"),
+        message: plural("code_invalid", detail.triesLeft),
+        field: "code",
+        action: "retry",
+      };
+    case "code-expired":
+      return {
+        code,
+        title: t("new_code_title"),
+        message: t("code_expired_ask_new"),
+        field: "code",
+        action: "new-code",
+      };
+    case "code-spent":
+      return { code, title: t("new_code_title"), message: t("code_spent_message"), field: "code", action: "new-code" };
+    case "code-format":
+      return codeFormatProblem(detail.reason);
+    case "email-rejected":
+      return {
+        code,
+        title: t("approved_email_title"),
+        message: emailRejectionText(detail.reason),
+        field: "email",
+        action: "retry",
+      };
+    case "answers-rejected":
+      return {
+        code,
+        title: t("check_answers_title"),
+        message: choiceRejectionText(detail.reason),
+        field: "answers",
+        action: "retry",
+      };
+    case "flow-expired":
+      return { code, title: t("start_again_title"), message: t("flow_expired_message"), action: "restart" };
+    case "challenge-invalid":
+      return { code, title: t("start_again_title"), message: t("challenge_invalid_message"), action: "restart" };
+    case "out-of-order":
+      return { code, title: t("start_again_title"), message: t("out_of_order_message"), action: "restart" };
+    case "self-service-unavailable":
+      return {
+        code,
+        title: t("self_service_unavailable_title"),
+        message: t("self_service_unavailable_message"),
+        action: "none",
+      };
+    case "proof-rejected":
+      return { code, title: t("portal_problem_title"), message: t("proof_rejected_message"), action: "retry" };
+    case "throttled":
+      return {
+        code,
+        title: t("portal_problem_title"),
+        message: plural("throttled", detail.retryAfterSeconds),
+        action: "retry",
+      };
+    case "bad-request":
+      return { code, title: t("portal_problem_title"), message: t("portal_bad_request_message"), action: "retry" };
+    default:
+      return { code, title: t("portal_problem_title"), message: t("portal_internal_message"), action: "retry" };
+  }
 }
 
 export function problemFrom(error: unknown, raContact: string): Problem {
   if (error instanceof HostUnavailableError) {
     return {
       code: `host-${error.state.kind}`,
-      title: "The smartcard software is not available",
-      message: error.message,
+      title: t("host_unavailable_title"),
+      message: describeHostState(error.state),
       action: "retry",
     };
   }
-  if (error instanceof HostRequestError) {
-    const body = error.body;
-    switch (body.code) {
-      case "wrong-passcode":
-        return { code: body.code, title: "Wrong passcode", message: body.message, field: "passcode", action: "retry" };
-      case "passcode-blocked":
-        return { code: body.code, title: "Your smartcard is locked", message: body.message, action: "none" };
-      case "no-card":
-      case "timeout":
-        return { code: body.code, title: "Insert your smartcard", message: body.message, action: "retry" };
-      case "card-removed":
-        return { code: body.code, title: "Your smartcard was removed", message: body.message, action: "retry" };
-      case "no-reader":
-        return { code: body.code, title: "No card reader found", message: body.message, action: "retry" };
-      case "policy-violation":
-        return {
-          code: body.code,
-          title: "Choose a different passcode",
-          message: body.message,
-          field: "passcode",
-          action: "retry",
-        };
-      case "authorization-outdated":
-      case "unlock-record-unreadable":
-        // Nothing reached the card; only IT can put this right (the host's message says how).
-        return { code: body.code, title: "Your smartcard was not changed", message: body.message, action: "none" };
-      case "unlock-key-blocked":
-      case "unsupported-card":
-        return {
-          code: body.code,
-          title: "This card cannot be unlocked here",
-          message: `${body.message} ${raContact}`,
-          action: "none",
-        };
-      default:
-        return {
-          code: body.code,
-          title: "Something went wrong with the smartcard",
-          message: body.message,
-          action: "retry",
-        };
-    }
-  }
-  if (error instanceof PortalError) {
-    const detail = error.detail;
-    switch (detail.code) {
-      case "portal-unreachable":
-        return { code: detail.code, title: "The portal cannot be reached", message: detail.message, action: "retry" };
-      case "self-service-locked":
-        return {
-          code: detail.code,
-          title: "Self-service is locked for your smartcard",
-          message: `You have answered your security questions wrongly 3 times. ${detail.raContact}`,
-          action: "none",
-        };
-      case "wrong-answers":
-        return {
-          code: detail.code,
-          title: "Your answers do not match",
-          message: detail.message,
-          field: "answers",
-          action: "retry",
-        };
-      case "code-invalid":
-        return {
-          code: detail.code,
-          title: "The code is not right",
-          message: detail.message,
-          field: "code",
-          action: "retry",
-        };
-      case "code-expired":
-      case "code-spent":
-        return {
-          code: detail.code,
-          title: "Get a new code",
-          message: detail.message,
-          field: "code",
-          action: "new-code",
-        };
-      case "code-format":
-        return { code: detail.code, title: "Check the code", message: detail.message, field: "code", action: "retry" };
-      case "email-rejected":
-        return {
-          code: detail.code,
-          title: "Use an approved email address",
-          message: detail.message,
-          field: "email",
-          action: "retry",
-        };
-      case "answers-rejected":
-        return {
-          code: detail.code,
-          title: "Check your questions and answers",
-          message: detail.message,
-          field: "answers",
-          action: "retry",
-        };
-      case "flow-expired":
-      case "challenge-invalid":
-      case "out-of-order":
-        return { code: detail.code, title: "Start again", message: detail.message, action: "restart" };
-      case "self-service-unavailable":
-        return {
-          code: detail.code,
-          title: "Self-service is not available for this card",
-          message: detail.message,
-          action: "none",
-        };
-      default:
-        return { code: detail.code, title: "The portal could not do that", message: detail.message, action: "retry" };
-    }
-  }
-  return { code: "internal", title: "Something went wrong", message: String(error), action: "retry" };
+  if (error instanceof HostRequestError) return hostProblem(error, raContact);
+  if (error instanceof PortalError) return portalProblem(error, raContact);
+  return { code: "internal", title: t("something_wrong_title"), message: t("something_wrong_message"), action: "retry" };
 }

@@ -5,6 +5,8 @@
 import { API_PATHS } from "./constants";
 import type { HostApi } from "./host";
 import type { PortalClient } from "./portal";
+import { t } from "./i18n";
+import { choiceRejectionText, emailRejectionText } from "./messages";
 import { codeFormatProblem, problemFrom, type Problem } from "./problems";
 import type { CardStatus, QuestionAnswer, StatusResult } from "./rules";
 import { rules } from "./rules";
@@ -16,7 +18,7 @@ export type RegisterView =
   | { step: "questions"; holder: string; problem?: Problem }
   | { step: "email"; emailOnFile?: string; problem?: Problem }
   | { step: "code"; sentTo: string; expiresAt: number; problem?: Problem }
-  | { step: "done"; message: string };
+  | { step: "done" };
 
 export class RegisterJourney {
   view: RegisterView = { step: "card" };
@@ -46,9 +48,8 @@ export class RegisterJourney {
           step: "card",
           problem: {
             code: "passcode-blocked",
-            title: "Your smartcard is locked",
-            message:
-              "A locked smartcard cannot be registered. If you have registered before, use Smartcard Unlock; otherwise contact your Registration Authority.",
+            title: t("passcode_blocked_title"),
+            message: t("register_locked_message"),
             action: "none",
           },
         };
@@ -71,8 +72,8 @@ export class RegisterJourney {
         card,
         problem: {
           code: "empty",
-          title: "Enter your passcode",
-          message: "Enter your smartcard passcode.",
+          title: t("enter_passcode_title"),
+          message: t("enter_passcode_message"),
           field: "passcode",
           action: "retry",
         },
@@ -106,14 +107,14 @@ export class RegisterJourney {
   async submitAnswers(answers: QuestionAnswer[]): Promise<RegisterView> {
     const verdict = rules.checkRegistrationChoice(answers);
     if (!verdict.ok) {
-      const index = verdict.reason && "index" in verdict.reason ? verdict.reason.index : undefined;
+      const index = "index" in verdict.reason ? verdict.reason.index : undefined;
       this.view = {
         step: "questions",
         holder: this.holder,
         problem: {
-          code: verdict.reason?.code ?? "answers",
-          title: "Check your questions and answers",
-          message: verdict.message ?? "",
+          code: verdict.reason.code,
+          title: t("check_answers_title"),
+          message: choiceRejectionText(verdict.reason),
           field: index === undefined ? "answers" : `answer-${index}`,
           action: "retry",
         },
@@ -137,9 +138,9 @@ export class RegisterJourney {
         : { step: "email", problem });
     if (!verdict.ok) {
       return here({
-        code: verdict.reason?.code ?? "email",
-        title: "Use an approved email address",
-        message: verdict.message ?? "",
+        code: verdict.reason.code,
+        title: t("approved_email_title"),
+        message: emailRejectionText(verdict.reason),
         field: "email",
         action: "retry",
       });
@@ -163,12 +164,13 @@ export class RegisterJourney {
     const current = this.view.step === "code" ? this.view : null;
     const verdict = rules.parseCode(typed);
     if (!verdict.ok) {
-      if (current) this.view = { ...current, problem: codeFormatProblem(verdict) };
+      if (current) this.view = { ...current, problem: codeFormatProblem(verdict.reason) };
       return this.view;
     }
     try {
-      const done = await this.portal.post(API_PATHS.REGISTRATION_CONFIRM, { flowId: this.flowId, code: verdict.value });
-      this.view = { step: "done", message: done.message };
+      // The portal's own sentence is for its logs; the page says it in the person's language.
+      await this.portal.post(API_PATHS.REGISTRATION_CONFIRM, { flowId: this.flowId, code: verdict.value });
+      this.view = { step: "done" };
     } catch (error) {
       if (current) this.view = { ...current, problem: this.fail(error) };
     }

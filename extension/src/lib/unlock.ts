@@ -5,6 +5,8 @@
 import { API_PATHS } from "./constants";
 import { HostRequestError, type HostApi } from "./host";
 import type { PortalClient } from "./portal";
+import { t } from "./i18n";
+import { passcodeRejectionText } from "./messages";
 import { codeFormatProblem, problemFrom, type Problem } from "./problems";
 import type {
   AuthorizationIssued,
@@ -116,24 +118,12 @@ export class UnlockJourney {
       if (error instanceof HostRequestError && (error.code === "no-card" || error.code === "no-reader"))
         card = "absent";
     }
-    const ra = `If this keeps happening, contact your Registration Authority. ${this.raContact}`;
+    const ra = { ra: t("unfinished_ra", { ra: this.raContact }) };
     const messages: Record<UnfinishedCard, [string, string]> = {
-      absent: [
-        "Your smartcard is not in the reader",
-        `The unlock has not finished. Put your smartcard back in the reader: the unlock will finish by itself. Or select Try again once it is in. ${ra}`,
-      ],
-      locked: [
-        "Your smartcard is still locked",
-        `The unlock did not finish and your smartcard is still locked. Leave it in the reader and select Try again. ${ra}`,
-      ],
-      unlocked: [
-        "Your new passcode is not set yet",
-        `Your smartcard was unblocked but the unlock did not finish, so your new passcode is not set. Leave it in the reader and select Try again. ${ra}`,
-      ],
-      unknown: [
-        "The unlock has not finished",
-        `We could not read your smartcard. Check it is in the reader and select Try again. ${ra}`,
-      ],
+      absent: [t("unfinished_absent_title"), t("unfinished_absent_message", ra)],
+      locked: [t("unfinished_locked_title"), t("unfinished_locked_message", ra)],
+      unlocked: [t("unfinished_unlocked_title"), t("unfinished_unlocked_message", ra)],
+      unknown: [t("unfinished_unknown_title"), t("unfinished_unknown_message", ra)],
     };
     const [title, message] = messages[card];
     return { step: "unfinished", card, problem: { code: "unlock-unfinished", title, message, action: "retry" } };
@@ -159,9 +149,8 @@ export class UnlockJourney {
           step: "card",
           problem: {
             code: "not-locked",
-            title: "Your smartcard is not locked",
-            message:
-              "This smartcard is not locked, so there is nothing to unlock. You can log in with your passcode as normal.",
+            title: t("not_locked_title"),
+            message: t("not_locked_message"),
             action: "none",
           },
         });
@@ -215,8 +204,8 @@ export class UnlockJourney {
         ...current,
         problem: {
           code: "blank",
-          title: "Answer every question",
-          message: "Enter an answer to each question.",
+          title: t("answer_every_question_title"),
+          message: t("answer_every_question_message"),
           field: `answer-${blank}`,
           action: "retry",
         },
@@ -248,7 +237,7 @@ export class UnlockJourney {
     if (!current) return this.view;
     const verdict = rules.parseCode(typed);
     if (!verdict.ok) {
-      return this.set({ ...current, problem: codeFormatProblem(verdict) });
+      return this.set({ ...current, problem: codeFormatProblem(verdict.reason) });
     }
     try {
       await this.portal.post(API_PATHS.UNLOCK_CODE, { flowId: this.flowId, code: verdict.value });
@@ -271,14 +260,14 @@ export class UnlockJourney {
     const rule = this.passcodeRule();
     const verdict = rules.checkPasscodePair(rule, passcode, confirmation);
     if (!verdict.ok) {
-      const field = verdict.reason?.code === "mismatch" ? "confirm-passcode" : "new-passcode";
+      const field = verdict.reason.code === "mismatch" ? "confirm-passcode" : "new-passcode";
       return this.set({
         step: "passcode",
         rule,
         problem: {
-          code: verdict.reason?.code ?? "passcode",
-          title: "Check your new passcode",
-          message: verdict.message ?? "",
+          code: verdict.reason.code,
+          title: t("check_new_passcode_title"),
+          message: passcodeRejectionText(verdict.reason),
           field,
           action: "retry",
         },
@@ -309,9 +298,8 @@ export class UnlockJourney {
       step: "reinsert-to-finish",
       problem: {
         code: "card-removed",
-        title: "Put your smartcard back in",
-        message:
-          "Your smartcard was removed before the unlock finished. Put it back in the reader: the unlock will finish by itself.",
+        title: t("reinsert_title"),
+        message: t("reinsert_message"),
         action: "none",
       },
     });

@@ -1,17 +1,19 @@
 // The popup: readers and card at a glance, with the next step for each state.
 
 import browser from "webextension-polyfill";
-import { loadConfig } from "../lib/config";
-import { describeHostState, HostRequestError, HostUnavailableError } from "../lib/host";
+import { describeHostState, HostUnavailableError } from "../lib/host";
+import { formatDate, plural, t } from "../lib/i18n";
+import { problemFrom } from "../lib/problems";
 import { HostRelay } from "../lib/relay";
 import type { CardStatus, HostEvent, StatusResult } from "../lib/rules";
 import { button, h } from "./ui";
+import { startPage } from "./language";
 
 /** Cards expire every 2 years; warn from 30 days before. */
 const EXPIRY_WARNING_DAYS = 30;
 
 async function main(): Promise<void> {
-  const config = await loadConfig(browser.storage);
+  const { raContact } = await startPage("extensionName");
   const main = document.getElementById("main") as HTMLElement;
   const host = new HostRelay();
   const open = (page: string) => () =>
@@ -33,12 +35,10 @@ async function main(): Promise<void> {
       const message =
         error instanceof HostUnavailableError
           ? describeHostState(error.state)
-          : error instanceof HostRequestError
-            ? error.message
-            : String(error);
+          : problemFrom(error, raContact).message;
       status = null;
       main.replaceChildren(
-        h("h1", {}, "Smartcard Self-Service"),
+        h("h1", {}, t("extensionName")),
         h("div", { class: "nhsuk-warning-callout", id: "host-problem" }, h("p", {}, message)),
       );
       return;
@@ -56,27 +56,21 @@ async function main(): Promise<void> {
     render(status);
   };
   const render = (status: StatusResult): void => {
-    const content: HTMLElement[] = [h("h1", {}, "Smartcard Self-Service")];
+    const content: HTMLElement[] = [h("h1", {}, t("extensionName"))];
     if (status.service === "unavailable") {
-      content.push(
-        h(
-          "p",
-          { id: "service-problem" },
-          "The smartcard service on this computer is not running. Restart the computer; if that does not help, contact your IT service desk.",
-        ),
-      );
+      content.push(h("p", { id: "service-problem" }, t("popup_service_unavailable")));
     } else if (status.readers.length === 0) {
-      content.push(h("p", { id: "no-reader" }, "No smartcard reader is connected. Plug in your reader."));
+      content.push(h("p", { id: "no-reader" }, t("popup_no_reader")));
     }
     for (const reader of status.readers) {
       content.push(h("h2", { class: "nhsuk-heading-s" }, reader.name));
       content.push(
         reader.card
-          ? cardSummary(reader.card, config.raContact, open)
-          : h("p", { class: "no-card" }, "No smartcard in this reader."),
+          ? cardSummary(reader.card, raContact, open)
+          : h("p", { class: "no-card" }, t("popup_no_card")),
       );
     }
-    content.push(button("Register for self-service", open("register"), true));
+    content.push(button(t("popup_register"), open("register"), true));
     main.replaceChildren(...content);
   };
   host.onEvent((event: HostEvent) => void refresh("reader" in event ? event.reader : undefined));
@@ -85,8 +79,8 @@ async function main(): Promise<void> {
 
 function cardSummary(card: CardStatus, raContact: string, open: (page: string) => () => void): HTMLElement {
   const rows: HTMLElement[] = [
-    h("p", { class: "holder" }, h("strong", {}, card.holderName ?? "Unknown holder")),
-    h("p", { class: "expiry" }, `Card expires: ${card.expiry ?? "unknown"}`),
+    h("p", { class: "holder" }, h("strong", {}, card.holderName ?? t("popup_unknown_holder"))),
+    h("p", { class: "expiry" }, t("popup_card_expires", { date: card.expiry ? formatDate(card.expiry) : t("unknown") })),
   ];
   const days = card.daysLeft;
   if (days !== undefined && days < 0) {
@@ -94,7 +88,7 @@ function cardSummary(card: CardStatus, raContact: string, open: (page: string) =
       h(
         "div",
         { class: "nhsuk-warning-callout expiry-warning" },
-        h("p", {}, `This smartcard has expired. ${raContact}`),
+        h("p", {}, t("popup_expired", { ra: raContact })),
       ),
     );
   } else if (days !== undefined && days <= EXPIRY_WARNING_DAYS) {
@@ -102,26 +96,16 @@ function cardSummary(card: CardStatus, raContact: string, open: (page: string) =
       h(
         "div",
         { class: "nhsuk-warning-callout expiry-warning" },
-        h(
-          "p",
-          {},
-          `This smartcard expires in ${days} ${days === 1 ? "day" : "days"}. Arrange a new card with your Sponsor or Registration Authority: ${raContact}`,
-        ),
+        h("p", {}, plural("popup_expires_in", days, { ra: raContact })),
       ),
     );
   }
   if (card.passcode.state === "blocked") {
-    rows.push(h("p", { class: "passcode-state" }, "Your smartcard is locked."));
-    rows.push(button("Unlock my card", open("unlock")));
+    rows.push(h("p", { class: "passcode-state" }, t("popup_locked")));
+    rows.push(button(t("popup_unlock"), open("unlock")));
   } else {
     const left = card.passcode.retriesLeft;
-    rows.push(
-      h(
-        "p",
-        { class: "passcode-state" },
-        `Passcode: ${left} ${left === 1 ? "try" : "tries"} left before the card locks.`,
-      ),
-    );
+    rows.push(h("p", { class: "passcode-state" }, plural("popup_tries_left", left)));
   }
   return h("div", { class: "card-summary" }, ...rows);
 }

@@ -1,20 +1,24 @@
 // The registration page: renders each step of RegisterJourney.
 
 import browser from "webextension-polyfill";
-import { loadConfig } from "../lib/config";
+import { formatDate, t } from "../lib/i18n";
+import { answerRejectionText, emailRejectionText, questionHint, questionText } from "../lib/messages";
 import { PortalClient } from "../lib/portal";
 import { HostRelay } from "../lib/relay";
 import { RegisterJourney, type RegisterView } from "../lib/register";
 import { loadRules, rules, type QuestionAnswer } from "../lib/rules";
 import { button, field, form, h, paragraph, show, submit } from "./ui";
 import { codeTimer } from "./shared";
+import { startPage } from "./language";
 
 const QUESTION_COUNT = 4;
 
 async function main(): Promise<void> {
-  await loadRules(browser.runtime.getURL("wasm/selfservice_rules_bg.wasm"));
-  const config = await loadConfig(browser.storage);
-  const journey = new RegisterJourney(new HostRelay(), new PortalClient(config.portalUrl), config.raContact);
+  const [{ config, raContact }] = await Promise.all([
+    startPage("register_page_title"),
+    loadRules(browser.runtime.getURL("wasm/selfservice_rules_bg.wasm")),
+  ]);
+  const journey = new RegisterJourney(new HostRelay(), new PortalClient(config.portalUrl), raContact);
   const main = document.getElementById("main") as HTMLElement;
   const render = (view: RegisterView): void => renderStep(main, journey, view);
   render(await journey.start());
@@ -26,37 +30,33 @@ function renderStep(main: HTMLElement, journey: RegisterJourney, view: RegisterV
     case "card":
       show(
         main,
-        "Insert your smartcard",
+        t("register_card_title"),
         view.problem,
-        paragraph(
-          "To register for Smartcard Self-Service, put your smartcard in the card reader. It must be unlocked: you will be asked for its passcode.",
-        ),
-        button("Continue", () => void go(journey.start(30000))),
+        paragraph(t("register_card_intro")),
+        button(t("continue"), () => void go(journey.start(30000))),
       );
       return;
     case "passcode": {
       const passcode = field({
         id: "passcode",
-        label: "Passcode",
+        label: t("passcode_label"),
         type: "password",
         width: "10",
         problem: view.problem,
       });
       show(
         main,
-        "Enter your smartcard passcode",
+        t("register_passcode_title"),
         view.problem,
         h(
           "dl",
           { class: "nhsuk-summary-list" },
-          summaryRow("Card reader", view.card.reader),
-          summaryRow("Card holder", view.card.card.holderName ?? "Not readable"),
-          summaryRow("Card expires", view.card.card.expiry ?? "Unknown"),
+          summaryRow(t("card_reader"), view.card.reader),
+          summaryRow(t("card_holder"), view.card.card.holderName ?? t("not_readable")),
+          summaryRow(t("card_expires"), view.card.card.expiry ? formatDate(view.card.card.expiry) : t("unknown")),
         ),
-        paragraph(
-          "Enter your smartcard passcode to prove the card is yours. Self-service registration has 4 steps: passcode, security questions, email address, registration code.",
-        ),
-        form(() => go(journey.submitPasscode(passcode.input.value)), passcode.group, submit("Continue")),
+        paragraph(t("register_passcode_intro")),
+        form(() => go(journey.submitPasscode(passcode.input.value)), passcode.group, submit(t("continue"))),
       );
       return;
     }
@@ -66,55 +66,56 @@ function renderStep(main: HTMLElement, journey: RegisterJourney, view: RegisterV
     case "email": {
       const email = field({
         id: "email",
-        label: "Email address",
+        label: t("email_label"),
         type: "email",
         autocomplete: "email",
         value: view.emailOnFile,
         problem: view.problem,
-        hint: "Use an address from a provider approved for use with the Spine, for example nhs.net, nhs.uk, gov.uk or mod.uk. We will send your registration code to it.",
+        hint: t("email_hint"),
       });
       email.input.addEventListener("input", () => {
         const verdict = rules.checkEmail(email.input.value, undefined);
-        email.live.textContent = email.input.value && !verdict.ok ? (verdict.message ?? "") : "";
+        email.live.textContent = email.input.value && !verdict.ok ? emailRejectionText(verdict.reason) : "";
       });
       show(
         main,
-        "Confirm your email address",
+        t("register_email_title"),
         view.problem,
-        form(() => go(journey.submitEmail(email.input.value)), email.group, submit("Continue")),
+        form(() => go(journey.submitEmail(email.input.value)), email.group, submit(t("continue"))),
       );
       return;
     }
     case "code": {
       const code = field({
         id: "code",
-        label: "Registration code",
+        label: t("registration_code_label"),
         inputmode: "numeric",
         width: "10",
         problem: view.problem,
-        hint: `We have sent a registration code to ${view.sentTo}. It is valid for 15 minutes. Check your junk folder if it has not arrived.`,
+        hint: t("registration_code_hint", {
+          address: view.sentTo,
+          minutes: Math.round(rules.codeLifetimeSeconds() / 60),
+        }),
       });
       const timer = h("p", { class: "nhsuk-body", id: "time-left", "aria-live": "off" });
       codeTimer(timer, view.expiresAt);
       show(
         main,
-        "Enter your registration code",
+        t("register_code_title"),
         view.problem,
         timer,
-        form(() => go(journey.submitCode(code.input.value)), code.group, submit("Confirm")),
-        button("Send a new code", () => void go(journey.newCode()), true),
+        form(() => go(journey.submitCode(code.input.value)), code.group, submit(t("confirm"))),
+        button(t("send_new_code"), () => void go(journey.newCode()), true),
       );
       return;
     }
     case "done":
       show(
         main,
-        "Registration complete",
+        t("register_done_title"),
         undefined,
-        h("div", { class: "nhsuk-panel", id: "success" }, h("p", { class: "nhsuk-body" }, `Success: ${view.message}`)),
-        paragraph(
-          "Now that you have registered, you can unlock your own smartcard if it locks. You can close this page.",
-        ),
+        h("div", { class: "nhsuk-panel", id: "success" }, h("p", { class: "nhsuk-body" }, t("register_done_message"))),
+        paragraph(t("register_done_next")),
       );
       return;
   }
@@ -143,10 +144,10 @@ function renderQuestions(
     const select = h(
       "select",
       { class: "nhsuk-select", id: selectId, name: selectId },
-      h("option", { value: "" }, "Please select a question"),
-      ...catalogue.map((q) => h("option", { value: q.id }, q.text)),
+      h("option", { value: "" }, t("choose_question")),
+      ...catalogue.map((q) => h("option", { value: q.id }, questionText(q.id))),
     ) as HTMLSelectElement;
-    const answer = field({ id: `answer-${i}`, label: `Answer ${i + 1}`, problem: view.problem });
+    const answer = field({ id: `answer-${i}`, label: t("answer_n", { n: i + 1 }), problem: view.problem });
     select.addEventListener("change", () => {
       // Each question once: what is chosen in one list is not offered in the others.
       const chosen = new Set(selects.map((s) => s.value).filter(Boolean));
@@ -154,13 +155,12 @@ function renderQuestions(
         for (const option of other.options)
           option.disabled = option.value !== "" && option.value !== other.value && chosen.has(option.value);
       }
-      const question = catalogue.find((q) => q.id === select.value);
-      answer.live.textContent = question ? question.hint : "";
+      answer.live.textContent = select.value ? questionHint(select.value) : "";
     });
     answer.input.addEventListener("input", () => {
       if (!select.value || !answer.input.value) return;
       const verdict = rules.checkAnswer(select.value, answer.input.value);
-      answer.live.textContent = verdict.ok ? "" : (verdict.message ?? "");
+      answer.live.textContent = verdict.ok ? "" : answerRejectionText(verdict.reason);
     });
     selects.push(select);
     answers.push(answer.input);
@@ -168,11 +168,15 @@ function renderQuestions(
       h(
         "fieldset",
         { class: "nhsuk-fieldset nhsuk-form-group" },
-        h("legend", { class: "nhsuk-fieldset__legend nhsuk-fieldset__legend--s" }, `Security question ${i + 1}`),
+        h(
+          "legend",
+          { class: "nhsuk-fieldset__legend nhsuk-fieldset__legend--s" },
+          t("security_question_n", { n: i + 1 }),
+        ),
         h(
           "div",
           { class: "nhsuk-form-group" },
-          h("label", { class: "nhsuk-label", for: selectId }, "Question"),
+          h("label", { class: "nhsuk-label", for: selectId }, t("question_label")),
           select,
         ),
         answer.group,
@@ -183,15 +187,13 @@ function renderQuestions(
     selects.map((s, i) => ({ questionId: s.value, answer: answers[i]?.value ?? "" }));
   show(
     main,
-    "Choose your security questions",
+    t("register_questions_title"),
     view.problem,
-    paragraph(
-      `Choose and answer 4 different security questions, ${view.holder}. They will be used to prove your identity if your smartcard locks. Choose questions you will remember the answers to; your answers are stored securely and cannot be seen by anyone.`,
-    ),
+    paragraph(t("register_questions_intro", { count: QUESTION_COUNT, holder: view.holder })),
     form(
       () => journey.submitAnswers(collect()).then((v) => renderStep(main, journey, v)),
       ...groups,
-      submit("Continue"),
+      submit(t("continue")),
     ),
   );
 }

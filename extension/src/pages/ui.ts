@@ -2,6 +2,7 @@
 // has one heading that takes focus; errors are listed in a summary that takes focus and are
 // tied to their fields (aria-describedby), so screen readers announce them.
 
+import { t } from "../lib/i18n";
 import type { Problem } from "../lib/problems";
 
 type Child = Node | string | null | undefined | false;
@@ -33,7 +34,7 @@ export function show(main: HTMLElement, title: string, problem: Problem | undefi
       .filter((c): c is HTMLElement | string => Boolean(c))
       .map((c) => (typeof c === "string" ? document.createTextNode(c) : c)),
   );
-  document.title = `${problem ? "Error: " : ""}${title} - Smartcard Self-Service`;
+  document.title = t(problem ? "page_title_error" : "page_title", { title });
   (summary ?? heading).focus();
   // When each step was shown, for the bench's machine time (and the browser's performance tools).
   performance.mark("step-shown", { detail: title });
@@ -105,7 +106,7 @@ export function field(options: {
       ? h(
           "span",
           { class: "nhsuk-error-message", id: `${options.id}-error` },
-          h("span", { class: "nhsuk-u-visually-hidden" }, "Error: "),
+          h("span", { class: "nhsuk-u-visually-hidden" }, `${t("error_prefix")} `),
           options.problem?.message ?? "",
         )
       : null,

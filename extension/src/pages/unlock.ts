@@ -1,29 +1,28 @@
 // The unlock page: renders each step of UnlockJourney.
 
 import browser from "webextension-polyfill";
-import { loadConfig } from "../lib/config";
+import { plural, t } from "../lib/i18n";
+import { passcodeRejectionText, passcodeRuleText, questionHint, questionText } from "../lib/messages";
 import { PortalClient } from "../lib/portal";
 import { HostRelay } from "../lib/relay";
 import { UnlockJourney, type UnlockView } from "../lib/unlock";
 import { loadRules, rules } from "../lib/rules";
+import { startPage } from "./language";
 import { button, field, form, h, paragraph, show, submit } from "./ui";
 import { codeTimer } from "./shared";
 
 async function main(): Promise<void> {
-  await loadRules(browser.runtime.getURL("wasm/selfservice_rules_bg.wasm"));
-  const config = await loadConfig(browser.storage);
-  const journey = new UnlockJourney(new HostRelay(), new PortalClient(config.portalUrl), config.raContact);
+  const [{ config, raContact }] = await Promise.all([
+    startPage("unlock_title"),
+    loadRules(browser.runtime.getURL("wasm/selfservice_rules_bg.wasm")),
+  ]);
+  const journey = new UnlockJourney(new HostRelay(), new PortalClient(config.portalUrl), raContact);
   const main = document.getElementById("main") as HTMLElement;
   journey.onChange((view) => renderStep(main, journey, view));
   if (location.hash === "#start") {
     // Opened by the portal's Start: straight in. A reload shows the first screen again.
     history.replaceState(null, "", location.pathname);
-    show(
-      main,
-      "Smartcard Unlock",
-      undefined,
-      paragraph("Reading your smartcard. If it is not in the reader yet, insert it now."),
-    );
+    show(main, t("unlock_title"), undefined, paragraph(t("unlock_reading")));
     renderStep(main, journey, await journey.start(30000));
   } else {
     renderStep(main, journey, journey.view);
@@ -37,26 +36,26 @@ function renderStep(main: HTMLElement, journey: UnlockJourney, view: UnlockView)
     case "card":
       show(
         main,
-        "Smartcard Unlock",
+        t("unlock_title"),
         view.problem,
-        paragraph(
-          "Here you can unlock your Smartcard and set a new passcode. You need to have registered for the Smartcard Unlock Service to be able to do this.",
-        ),
+        paragraph(t("unlock_intro")),
         h(
           "ol",
           { class: "nhsuk-list nhsuk-list--number" },
-          h("li", {}, "Answer security questions you set during registration."),
-          h("li", {}, "Enter the Unlock Code that we will send you via registered email."),
-          h("li", {}, "Reset your Smartcard passcode."),
+          h("li", {}, t("unlock_step_questions")),
+          h("li", {}, t("unlock_step_code")),
+          h("li", {}, t("unlock_step_passcode")),
         ),
-        paragraph("To start, insert your Smartcard into the Smartcard reader and select Start."),
-        button("Start", () => void go(journey.start(30000))),
+        paragraph(t("unlock_start_hint")),
+        button(t("start"), () => void go(journey.start(30000))),
       );
       return;
-    case "warning":
+    case "warning": {
+      // The holder's name in bold where the sentence has it, in either language.
+      const [before, after] = t("unlock_warning", { holder: "\u0000" }).split("\u0000");
       show(
         main,
-        "Check this is your smartcard",
+        t("unlock_warning_title"),
         undefined,
         h(
           "div",
@@ -64,40 +63,38 @@ function renderStep(main: HTMLElement, journey: UnlockJourney, view: UnlockView)
           h(
             "h2",
             { class: "nhsuk-warning-callout__label" },
-            h("span", { role: "text" }, h("span", { class: "nhsuk-u-visually-hidden" }, "Important: "), "Important"),
+            h(
+              "span",
+              { role: "text" },
+              h("span", { class: "nhsuk-u-visually-hidden" }, `${t("important")}: `),
+              t("important"),
+            ),
           ),
-          h(
-            "p",
-            {},
-            "You are attempting to unlock a Smartcard issued to ",
-            h("strong", {}, view.holder),
-            ". If this is not you please do not proceed.",
-          ),
+          h("p", {}, before ?? "", h("strong", {}, view.holder), after ?? ""),
         ),
-        paragraph(
-          "You should not attempt to unlock another staff member's card; this could result in disciplinary action.",
-        ),
-        button("Continue", () => void go(journey.confirmWarning())),
+        paragraph(t("unlock_warning_discipline")),
+        button(t("continue"), () => void go(journey.confirmWarning())),
       );
       return;
+    }
     case "questions": {
-      const catalogue = rules.questionCatalogue();
       const fields = view.questionIds.map((id, i) => {
-        const question = catalogue.find((q) => q.id === id);
-        return field({ id: `answer-${i}`, label: question?.text ?? id, hint: question?.hint, problem: view.problem });
+        const answer = field({
+          id: `answer-${i}`,
+          label: questionText(id),
+          hint: questionHint(id),
+          problem: view.problem,
+        });
+        // Which question this is, whatever the language (tests and assistive tools read it).
+        answer.input.dataset["question"] = id;
+        return answer;
       });
       show(
         main,
-        "Answer your security questions",
+        t("unlock_questions_title"),
         view.problem,
-        paragraph(
-          "To confirm your identity please answer the following security questions. These are questions that you provided when you registered for the Smartcard Unlock Service.",
-        ),
-        h(
-          "p",
-          { class: "nhsuk-body", id: "rounds-left" },
-          `After ${view.roundsLeft} more failed ${view.roundsLeft === 1 ? "attempt" : "attempts"} you will not be able to proceed and will have to contact your Registration Authority.`,
-        ),
+        paragraph(t("unlock_questions_intro")),
+        h("p", { class: "nhsuk-body", id: "rounds-left" }, plural("rounds_left", view.roundsLeft)),
         form(
           () =>
             go(
@@ -106,7 +103,7 @@ function renderStep(main: HTMLElement, journey: UnlockJourney, view: UnlockView)
               ),
             ),
           ...fields.map((f) => f.group),
-          submit("Next"),
+          submit(t("next")),
         ),
       );
       return;
@@ -114,56 +111,56 @@ function renderStep(main: HTMLElement, journey: UnlockJourney, view: UnlockView)
     case "code": {
       const code = field({
         id: "code",
-        label: "Smartcard Unlock Code",
+        label: t("unlock_code_title"),
         inputmode: "numeric",
         width: "10",
         problem: view.problem,
-        hint: `We have sent a Smartcard Unlock Code to your registered email address (${view.sentTo}). Once you receive the code, enter it below. This is not your new passcode.`,
+        hint: t("unlock_code_hint", { address: view.sentTo }),
       });
       const timer = h("p", { class: "nhsuk-body", id: "time-left" });
       codeTimer(timer, view.expiresAt);
       show(
         main,
-        "Smartcard Unlock Code",
+        t("unlock_code_title"),
         view.problem,
         timer,
-        form(() => go(journey.submitCode(code.input.value)), code.group, submit("Next")),
-        button("Send a new code", () => void go(journey.newCode()), true),
+        form(() => go(journey.submitCode(code.input.value)), code.group, submit(t("next"))),
+        button(t("send_new_code"), () => void go(journey.newCode()), true),
       );
       return;
     }
     case "passcode": {
       const first = field({
         id: "new-passcode",
-        label: "New Passcode",
+        label: t("new_passcode_label"),
         type: "password",
         width: "10",
         problem: view.problem,
-        hint: view.rule.description,
+        hint: passcodeRuleText(view.rule),
       });
       const second = field({
         id: "confirm-passcode",
-        label: "Confirm Passcode",
+        label: t("confirm_passcode_label"),
         type: "password",
         width: "10",
         problem: view.problem,
       });
       const check = (): void => {
         const verdict = rules.checkPasscode(view.rule, first.input.value);
-        first.live.textContent = first.input.value && !verdict.ok ? (verdict.message ?? "") : "";
+        first.live.textContent = first.input.value && !verdict.ok ? passcodeRejectionText(verdict.reason) : "";
       };
       first.input.addEventListener("input", check);
       show(
         main,
-        "Reset Smartcard Passcode",
+        t("unlock_passcode_title"),
         view.problem,
-        h("p", { class: "nhsuk-body", id: "passcode-rule" }, view.rule.description),
-        paragraph("Enter the new passcode for your Smartcard in the two boxes and select Confirm."),
+        h("p", { class: "nhsuk-body", id: "passcode-rule" }, passcodeRuleText(view.rule)),
+        paragraph(t("unlock_passcode_intro")),
         form(
           () => go(journey.submitPasscode(first.input.value, second.input.value)),
           first.group,
           second.group,
-          submit("Confirm"),
+          submit(t("confirm")),
         ),
       );
       return;
@@ -186,7 +183,7 @@ function renderStep(main: HTMLElement, journey: UnlockJourney, view: UnlockView)
           { class: "nhsuk-warning-callout", id: "unfinished", "data-card": view.card },
           h("p", {}, view.problem.message),
         ),
-        button("Try again", () => void go(journey.retryUnlock())),
+        button(t("try_again"), () => void go(journey.retryUnlock())),
       );
       return;
     case "locked":
@@ -200,20 +197,12 @@ function renderStep(main: HTMLElement, journey: UnlockJourney, view: UnlockView)
     case "done":
       show(
         main,
-        "Smartcard Unlocked",
+        t("unlock_done_title"),
         undefined,
-        h(
-          "div",
-          { class: "nhsuk-panel", id: "success" },
-          h("p", { class: "nhsuk-body" }, "Your Smartcard has been successfully unlocked."),
-        ),
-        paragraph("Please remove and then reinsert your Smartcard to log in as normal using your new passcode."),
+        h("div", { class: "nhsuk-panel", id: "success" }, h("p", { class: "nhsuk-body" }, t("unlock_done_message"))),
+        paragraph(t("unlock_done_reinsert")),
         view.confirmed
-          ? h(
-              "p",
-              { class: "nhsuk-body", id: "confirmed", role: "status" },
-              "Your smartcard is back in the reader and unlocked. You can now log in with your new passcode.",
-            )
+          ? h("p", { class: "nhsuk-body", id: "confirmed", role: "status" }, t("unlock_done_confirmed"))
           : null,
       );
       return;
