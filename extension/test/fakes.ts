@@ -17,9 +17,7 @@ export function loadRulesForTests(): void {
 
 /** The catalogue as the extension ships it. */
 export function catalogueForTests(language: Language): Catalogue {
-  const file = fileURLToPath(
-    new URL(`../../static/_locales/${LOCALE_DIR[language]}/messages.json`, import.meta.url),
-  );
+  const file = fileURLToPath(new URL(`../../static/_locales/${LOCALE_DIR[language]}/messages.json`, import.meta.url));
   return JSON.parse(readFileSync(file, "utf8")) as Catalogue;
 }
 

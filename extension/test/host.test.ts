@@ -84,7 +84,10 @@ test("a host speaking another protocol is refused", async () => {
   ports[0]!.receive({ ...hello, protocol: 1, version: "0.0.9" });
   assert.deepEqual(s.state, { kind: "wrong-version", protocol: 1, version: "0.0.9" });
   assert.ok(ports[0]!.disconnected);
-  await assert.rejects(s.ready(), /does not match/);
+  await assert.rejects(
+    s.ready(),
+    (e: unknown) => e instanceof HostUnavailableError && /does not match/.test(describeHostState(e.state)),
+  );
 });
 
 test("a lost host fails pending requests and reconnects with backoff", async () => {

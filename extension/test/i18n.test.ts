@@ -45,7 +45,8 @@ test("every plural has each form its language uses", () => {
     );
     assert.ok(families.size > 0);
     for (const family of families) {
-      for (const category of needed) assert.ok(catalogue[`${family}_${category}`], `${language}: ${family}_${category}`);
+      for (const category of needed)
+        assert.ok(catalogue[`${family}_${category}`], `${language}: ${family}_${category}`);
       for (const key of Object.keys(catalogue).filter((k) => pluralBase(k) === family)) {
         assert.ok(CATEGORIES.includes(key.slice(family.length + 1)), key);
       }
@@ -68,7 +69,11 @@ function literals(): Set<string> {
   const found = new Set<string>();
   for (const file of files) {
     const text = readFileSync(file, "utf8");
-    for (const match of text.matchAll(/"([A-Za-z0-9_]+)"|__MSG_([A-Za-z0-9_]+)__/g)) found.add(match[1] ?? match[2] ?? "");
+    for (const match of text.matchAll(/"([A-Za-z0-9_]+)"/g)) {
+      const literal = match[1] ?? "";
+      // The manifest names its messages as `__MSG_key__`.
+      found.add(/^__MSG_(\w+)__$/.exec(literal)?.[1] ?? literal);
+    }
   }
   return found;
 }

@@ -220,5 +220,10 @@ export function problemFrom(error: unknown, raContact: string): Problem {
   }
   if (error instanceof HostRequestError) return hostProblem(error, raContact);
   if (error instanceof PortalError) return portalProblem(error, raContact);
-  return { code: "internal", title: t("something_wrong_title"), message: t("something_wrong_message"), action: "retry" };
+  return {
+    code: "internal",
+    title: t("something_wrong_title"),
+    message: t("something_wrong_message"),
+    action: "retry",
+  };
 }

@@ -100,7 +100,9 @@ async function main(): Promise<void> {
               ? t("options_reader_card", {
                   reader: r.name,
                   holder: r.card.holderName ?? t("unknown"),
-                  state: t(r.card.passcode.state === "blocked" ? "options_passcode_blocked" : "options_passcode_usable"),
+                  state: t(
+                    r.card.passcode.state === "blocked" ? "options_passcode_blocked" : "options_passcode_usable",
+                  ),
                 })
               : t("options_reader_no_card", { reader: r.name }),
           ),

@@ -33,9 +33,7 @@ async function main(): Promise<void> {
       answer = await host.request({ type: "status", ...(reader === undefined ? {} : { reader }) });
     } catch (error) {
       const message =
-        error instanceof HostUnavailableError
-          ? describeHostState(error.state)
-          : problemFrom(error, raContact).message;
+        error instanceof HostUnavailableError ? describeHostState(error.state) : problemFrom(error, raContact).message;
       status = null;
       main.replaceChildren(
         h("h1", {}, t("extensionName")),
@@ -65,9 +63,7 @@ async function main(): Promise<void> {
     for (const reader of status.readers) {
       content.push(h("h2", { class: "nhsuk-heading-s" }, reader.name));
       content.push(
-        reader.card
-          ? cardSummary(reader.card, raContact, open)
-          : h("p", { class: "no-card" }, t("popup_no_card")),
+        reader.card ? cardSummary(reader.card, raContact, open) : h("p", { class: "no-card" }, t("popup_no_card")),
       );
     }
     content.push(button(t("popup_register"), open("register"), true));
@@ -80,16 +76,16 @@ async function main(): Promise<void> {
 function cardSummary(card: CardStatus, raContact: string, open: (page: string) => () => void): HTMLElement {
   const rows: HTMLElement[] = [
     h("p", { class: "holder" }, h("strong", {}, card.holderName ?? t("popup_unknown_holder"))),
-    h("p", { class: "expiry" }, t("popup_card_expires", { date: card.expiry ? formatDate(card.expiry) : t("unknown") })),
+    h(
+      "p",
+      { class: "expiry" },
+      t("popup_card_expires", { date: card.expiry ? formatDate(card.expiry) : t("unknown") }),
+    ),
   ];
   const days = card.daysLeft;
   if (days !== undefined && days < 0) {
     rows.push(
-      h(
-        "div",
-        { class: "nhsuk-warning-callout expiry-warning" },
-        h("p", {}, t("popup_expired", { ra: raContact })),
-      ),
+      h("div", { class: "nhsuk-warning-callout expiry-warning" }, h("p", {}, t("popup_expired", { ra: raContact }))),
     );
   } else if (days !== undefined && days <= EXPIRY_WARNING_DAYS) {
     rows.push(

@@ -176,7 +176,7 @@ function renderQuestions(
         h(
           "div",
           { class: "nhsuk-form-group" },
-          h("label", { class: "nhsuk-label", for: selectId }, t("question_label")),
+          h("label", { class: "nhsuk-label", for: selectId }, t("select_question_label")),
           select,
         ),
         answer.group,

@@ -388,6 +388,28 @@ impl Session {
         Ok(())
     }
 
+    /// The pages' language, as a person chooses it on the options page (`cy`, `en-GB`, `auto`).
+    pub async fn choose_language(&self, language: &str) -> Result<()> {
+        self.client.goto(&self.page("pages/options.html")).await?;
+        self.client
+            .execute_async(
+                "const [language, done] = arguments; const api = globalThis.browser ?? globalThis.chrome; \
+                 api.storage.local.set({preferences: {Language: language}}).then(() => done(true));",
+                vec![json!(language)],
+            )
+            .await?;
+        Ok(())
+    }
+
+    /// The `lang` attribute of the page shown.
+    pub async fn page_language(&self) -> Result<String> {
+        let lang = self
+            .client
+            .execute("return document.documentElement.lang;", vec![])
+            .await?;
+        Ok(lang.as_str().unwrap_or_default().to_string())
+    }
+
     /// Waits until an element's text contains `text`; returns the text.
     pub async fn wait_text(&self, css: &str, text: &str) -> Result<String> {
         let deadline = Instant::now() + Duration::from_secs(30);
@@ -684,6 +706,21 @@ impl World {
 }
 
 /// Where a run's screenshots go: SMARTCARD_SELFSERVICE_E2E_SCREENSHOTS, or target/e2e-screenshots.
+/// A message of the extension's catalogue for `locale` (`en_GB`, `cy`), with `{name}` values
+/// filled in: tests expect what the person reads without copying the sentences.
+pub fn catalogue_message(locale: &str, key: &str, values: &[(&str, &str)]) -> Result<String> {
+    let path = root().join(format!("extension/static/_locales/{locale}/messages.json"));
+    let catalogue: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&path)?)?;
+    let mut message = catalogue[key]["message"]
+        .as_str()
+        .with_context(|| format!("{locale} has no message {key}"))?
+        .to_string();
+    for (name, value) in values {
+        message = message.replace(&format!("{{{name}}}"), value);
+    }
+    Ok(message)
+}
+
 pub fn screenshot_dir(scenario: &str, browser: Browser) -> PathBuf {
     let base = std::env::var_os("SMARTCARD_SELFSERVICE_E2E_SCREENSHOTS")
         .map(PathBuf::from)

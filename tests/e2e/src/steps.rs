@@ -143,19 +143,23 @@ pub async fn answer_questions(session: &Session, right: bool) -> Result<()> {
 /// Types an answer (the right one, or a wrong one) to each question the page asks.
 pub async fn fill_answers(session: &Session, right: bool) -> Result<()> {
     for i in 0..4 {
-        let Ok(label) = session
+        if session
             .client
-            .find(Locator::Css(&format!("label[for=answer-{i}]")))
+            .find(Locator::Css(&format!("#answer-{i}")))
             .await
-        else {
+            .is_err()
+        {
             break;
-        };
-        let text = label.text().await?;
-        let question = selfservice_rules::questions::CATALOGUE
-            .iter()
-            .find(|q| q.text == text)
-            .map(|q| q.id)
+        }
+        // The question the page asks, by id whatever the page's language.
+        let question = session
+            .client
+            .find(Locator::Css(&format!("#answer-{i}")))
+            .await?
+            .attr("data-question")
+            .await?
             .unwrap_or_default();
+        let question = question.as_str();
         session
             .fill(
                 &format!("#answer-{i}"),

@@ -6,7 +6,7 @@ use anyhow::{ensure, Result};
 use selfservice_e2e::steps::{
     answer_questions, open_unlock, register, registered_and_locked, submit, NEW_PASSCODE, PASSCODE,
 };
-use selfservice_e2e::{screenshot_dir, Browser, Session, World};
+use selfservice_e2e::{catalogue_message, screenshot_dir, Browser, Session, World};
 use std::path::Path;
 
 async fn unlock_journey(browser: Browser) -> Result<()> {
@@ -175,6 +175,85 @@ async fn unlock_journey_on(browser: Browser, card: &str, scenario: &str) -> Resu
     }
     session.close().await?;
     Ok(())
+}
+
+/// The unlock, start to finish, in Welsh: the portal's page and every step of the extension's,
+/// each with `lang="cy"`, axe-clean and photographed. Registration and the lockout happen in
+/// English first; the person then chooses Cymraeg on the options page.
+async fn welsh_unlock_journey(browser: Browser) -> Result<()> {
+    let (world, session, shots) =
+        registered_and_locked(browser, "unlocked", "unlock-welsh").await?;
+    let cy = |key: &str| catalogue_message("cy", key, &[]);
+    session.choose_language("cy").await?;
+    session
+        .client
+        .goto(&format!("{}/unlock?lang=cy", world.portal_url()))
+        .await?;
+    session.wait_text("#bridge-status", "yn barod").await?;
+    ensure!(
+        session.page_language().await? == "cy",
+        "the portal page is in Welsh"
+    );
+    session.step(&shots, "cy-0-portal").await?;
+    session.click("#start").await?;
+    let warning = catalogue_message("cy", "unlock_warning", &[("holder", "Mrs Amina Okafor")])?;
+    session.wait_text("#holder-warning", &warning).await?;
+    ensure!(
+        session.page_language().await? == "cy",
+        "the extension's page is in Welsh"
+    );
+    session.step(&shots, "cy-1-warning").await?;
+    session.click("button").await?;
+    session
+        .wait_text("#step-heading", &cy("unlock_questions_title")?)
+        .await?;
+    session.step(&shots, "cy-2-questions").await?;
+    answer_questions(&session, true).await?;
+    session
+        .wait_text("#step-heading", &cy("unlock_code_title")?)
+        .await?;
+    session.wait_text("#time-left", "ar ôl").await?;
+    session.step(&shots, "cy-3-code").await?;
+    world.portal_clock_to_now()?;
+    session.fill("#code", &world.code(2)?).await?;
+    submit(&session).await?;
+    session
+        .wait_text("#passcode-rule", "rhwng 6 a 8 rhif")
+        .await?;
+    session.step(&shots, "cy-4-passcode").await?;
+    session.fill("#new-passcode", "1234").await?;
+    session.fill("#confirm-passcode", "1234").await?;
+    submit(&session).await?;
+    session
+        .wait_text(
+            ".nhsuk-error-summary",
+            &catalogue_message("cy", "passcode_too_short", &[("min", "6")])?,
+        )
+        .await?;
+    session.step(&shots, "cy-4b-passcode-refused").await?;
+    session.fill("#new-passcode", NEW_PASSCODE).await?;
+    session.fill("#confirm-passcode", NEW_PASSCODE).await?;
+    submit(&session).await?;
+    session
+        .wait_text("#success", &cy("unlock_done_message")?)
+        .await?;
+    ensure!(session.page_language().await? == "cy", "still in Welsh");
+    session.step(&shots, "cy-5-done").await?;
+    let card = world.card()?;
+    ensure!(
+        card.pin == NEW_PASSCODE && card.pin_retries_left == 3,
+        "unlocked with the new passcode: {card:?}"
+    );
+    session.close().await?;
+    Ok(())
+}
+
+mod welsh {
+    use super::*;
+    #[tokio::test(flavor = "multi_thread")]
+    async fn the_unlock_journey_in_welsh_in_chromium() -> Result<()> {
+        welsh_unlock_journey(Browser::Chromium).await
+    }
 }
 
 async fn lockout_journey(browser: Browser) -> Result<()> {

@@ -322,6 +322,39 @@ fn the_portal_pages_launch_the_extension_or_say_it_is_missing() {
     );
     let (status, _) = portal.get("/outbox");
     assert_eq!(status, 200);
+    // The page library the pages import, served as JavaScript.
+    let library = ureq::get(&format!(
+        "{}/assets/smartcard-selfservice-page/index.js",
+        portal.base
+    ))
+    .call()
+    .expect("page library");
+    assert_eq!(library.content_type(), "text/javascript");
+    assert!(library
+        .into_string()
+        .unwrap_or_default()
+        .contains("export async function status"));
+}
+
+#[test]
+fn the_portal_pages_speak_welsh_when_asked_or_when_the_browser_prefers_it() {
+    let portal = Portal::start();
+    let (_, english) = portal.get("/unlock");
+    assert!(english.contains(r#"<html lang="en-GB">"#) && english.contains(r#"lang="cy""#));
+    let (_, welsh) = portal.get("/unlock?lang=cy");
+    assert!(welsh.contains(r#"<html lang="cy">"#), "{welsh}");
+    assert!(welsh.contains(">Dechrau</button>") && welsh.contains("Datgloi Cerdyn Clyfar"));
+    assert!(welsh.contains("Nid yw'r estyniad Hunanwasanaeth Cerdyn Clyfar wedi'i osod"));
+    assert!(!welsh.contains(">Start</button>"));
+    let preferred = ureq::get(&format!("{}/profile", portal.base))
+        .set("Accept-Language", "cy-GB,cy;q=0.9,en-GB;q=0.8")
+        .call()
+        .expect("profile")
+        .into_string()
+        .unwrap_or_default();
+    assert!(preferred.contains(r#"<html lang="cy">"#) && preferred.contains(">Cofrestru</button>"));
+    let (_, chosen) = portal.get("/profile?lang=en");
+    assert!(chosen.contains(">Register</button>"));
 }
 
 #[test]
