@@ -5,7 +5,7 @@
 use serde::{de::DeserializeOwned, Serialize};
 use wasm_bindgen::prelude::*;
 
-use crate::codes::{self, CodeStatus, CodeValidity, QuestionAttempts};
+use crate::codes::{self, CodeValidity, QuestionAttempts};
 use crate::email::EmailPolicy;
 use crate::passcode::{CardPinConstraint, OrganisationPolicy, PasscodeRule};
 use crate::protocol;

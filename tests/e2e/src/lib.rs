@@ -58,11 +58,7 @@ impl World {
         if !up.status.success() {
             bail!("world up: {}", String::from_utf8_lossy(&up.stderr));
         }
-        let vars = String::from_utf8_lossy(&up.stdout)
-            .lines()
-            .filter_map(|l| l.strip_prefix("export ")?.split_once('='))
-            .map(|(k, v)| (k.to_string(), v.trim_matches('\'').to_string()))
-            .collect();
+        let vars = selfservice_vcard::world::read_exports(&String::from_utf8_lossy(&up.stdout));
         Ok(World { vars })
     }
 
@@ -377,25 +373,24 @@ impl Session {
 
     /// Points the extension at the world's portal (what IT does by policy).
     pub async fn configure_portal(&self, portal_url: &str) -> Result<()> {
-        self.client.goto(&self.page("pages/options.html")).await?;
-        self.client
-            .execute_async(
-                "const [url, done] = arguments; const api = globalThis.browser ?? globalThis.chrome; \
-                 api.storage.local.set({developmentConfig: {PortalUrl: url}}).then(() => done(true));",
-                vec![json!(portal_url)],
-            )
-            .await?;
-        Ok(())
+        self.store_locally(json!({"developmentConfig": {"PortalUrl": portal_url}}))
+            .await
     }
 
     /// The pages' language, as a person chooses it on the options page (`cy`, `en-GB`, `auto`).
     pub async fn choose_language(&self, language: &str) -> Result<()> {
+        self.store_locally(json!({"preferences": {"Language": language}}))
+            .await
+    }
+
+    /// Writes the extension's local storage from its options page, as the page itself does.
+    async fn store_locally(&self, items: Value) -> Result<()> {
         self.client.goto(&self.page("pages/options.html")).await?;
         self.client
             .execute_async(
-                "const [language, done] = arguments; const api = globalThis.browser ?? globalThis.chrome; \
-                 api.storage.local.set({preferences: {Language: language}}).then(() => done(true));",
-                vec![json!(language)],
+                "const [items, done] = arguments; const api = globalThis.browser ?? globalThis.chrome; \
+                 api.storage.local.set(items).then(() => done(true));",
+                vec![items],
             )
             .await?;
         Ok(())

@@ -38,11 +38,7 @@ impl World {
             "{}",
             String::from_utf8_lossy(&up.stderr)
         );
-        let vars = String::from_utf8_lossy(&up.stdout)
-            .lines()
-            .filter_map(|l| l.strip_prefix("export ")?.split_once('='))
-            .map(|(k, v)| (k.to_string(), v.trim_matches('\'').to_string()))
-            .collect();
+        let vars = selfservice_vcard::world::read_exports(&String::from_utf8_lossy(&up.stdout));
         World {
             vars,
             restarted_portal: None,

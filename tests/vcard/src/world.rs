@@ -173,6 +173,16 @@ fn portal_defect() -> String {
     }
 }
 
+/// The variables `world up` printed (`export NAME='value'` lines), by name: what a test or a
+/// tool that started a world reads back.
+pub fn read_exports(printed: &str) -> std::collections::HashMap<String, String> {
+    printed
+        .lines()
+        .filter_map(|l| l.strip_prefix("export ")?.split_once('='))
+        .map(|(k, v)| (k.to_string(), v.trim_matches('\'').to_string()))
+        .collect()
+}
+
 pub fn up(
     cards: &[(u8, PathBuf)],
     program: &Path,
