@@ -129,8 +129,6 @@ function languageChoice(current: LanguageChoice, labels: Record<LanguageChoice, 
         type: "radio",
         value: choice,
         checked: choice === current,
-        // Each language's name in that language, so a person who reads only it finds it.
-        ...(choice === "auto" ? {} : { lang: choice }),
       }),
       h("label", { class: "nhsuk-label nhsuk-radios__label", for: `language-${choice}` }, labels[choice]),
     ),
