@@ -75,6 +75,10 @@ enum Task {
         /// Your test-mode hooks command (`COMMAND HOOK`, JSON in and out).
         #[arg(long, requires = "portal")]
         hooks: Option<String>,
+        /// Issue the virtual card from the CA in this folder (made on first use), so your test
+        /// portal trusts its `ca.pem` once.
+        #[arg(long, requires = "portal")]
+        ca_dir: Option<String>,
     },
     /// Build everything, including the wasm package in wasm/pkg.
     Build,
@@ -152,7 +156,8 @@ fn main() -> std::process::ExitCode {
             portal,
             origin,
             hooks,
-        } => conformance(portal, origin, hooks),
+            ca_dir,
+        } => conformance(portal, origin, hooks, ca_dir),
         Task::Build => build(),
         Task::Test => test::run(),
         Task::World { args } => world(&args),
@@ -245,6 +250,7 @@ fn conformance(
     portal: Option<String>,
     origin: Option<String>,
     hooks: Option<String>,
+    ca_dir: Option<String>,
 ) -> anyhow::Result<()> {
     setup::run(setup::Need::Demo)?;
     cmd::step("build the conformance suite, the host, the virtual card and the reference portal");
@@ -267,6 +273,9 @@ fn conformance(
             let mut args = vec!["run", "--portal", &portal, "--hooks", &hooks];
             if let Some(origin) = origin.as_deref() {
                 args.extend(["--origin", origin]);
+            }
+            if let Some(dir) = ca_dir.as_deref() {
+                args.extend(["--ca-dir", dir]);
             }
             cmd::run(&program, &args)
         }

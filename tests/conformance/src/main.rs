@@ -44,12 +44,19 @@ enum Action {
         /// The hooks command, run through `sh -c` as `COMMAND HOOK` (see the README).
         #[arg(long)]
         hooks: String,
+        /// Issue the virtual card from the CA in this folder (made on first use; trust its
+        /// `ca.pem` once in your test portal) instead of a new CA each run.
+        #[arg(long)]
+        ca_dir: Option<PathBuf>,
     },
     /// Against the reference portal in a world of its own.
     Reference {
         /// Start the reference portal with a deliberate defect (test mode): `code-reuse`.
         #[arg(long)]
         defect: Option<String>,
+        /// Issue the world's cards from the CA in this folder (as `run --ca-dir`).
+        #[arg(long)]
+        ca_dir: Option<PathBuf>,
     },
     /// The reference portal's hooks, for `reference` (reads SMARTCARD_SELFSERVICE_WORLD).
     ReferenceHooks { hook: String },
@@ -62,7 +69,8 @@ fn main() -> std::process::ExitCode {
             portal,
             origin,
             hooks,
-        } => World::up(false, None).and_then(|world| {
+            ca_dir,
+        } => World::up(false, None, ca_dir.as_deref()).and_then(|world| {
             let origin = match origin {
                 Some(origin) => origin,
                 None => url::Url::parse(&portal)
@@ -72,16 +80,18 @@ fn main() -> std::process::ExitCode {
             };
             check(&world, &portal, &origin, &hooks::Hooks::new(hooks))
         }),
-        Action::Reference { defect } => World::up(true, defect.as_deref()).and_then(|world| {
-            let url = world.var("SMARTCARD_SELFSERVICE_PORTAL_URL")?;
-            let program = std::env::current_exe()?;
-            let hooks = hooks::Hooks::new(format!(
-                "SMARTCARD_SELFSERVICE_WORLD='{}' '{}' reference-hooks",
-                world.var("SMARTCARD_SELFSERVICE_WORLD")?,
-                program.display()
-            ));
-            check(&world, &url, &url, &hooks)
-        }),
+        Action::Reference { defect, ca_dir } => {
+            World::up(true, defect.as_deref(), ca_dir.as_deref()).and_then(|world| {
+                let url = world.var("SMARTCARD_SELFSERVICE_PORTAL_URL")?;
+                let program = std::env::current_exe()?;
+                let hooks = hooks::Hooks::new(format!(
+                    "SMARTCARD_SELFSERVICE_WORLD='{}' '{}' reference-hooks",
+                    world.var("SMARTCARD_SELFSERVICE_WORLD")?,
+                    program.display()
+                ));
+                check(&world, &url, &url, &hooks)
+            })
+        }
         Action::ReferenceHooks { hook } => reference_hooks::run(&hook).map(|()| 0),
     };
     match outcome {
@@ -142,8 +152,11 @@ struct World {
 }
 
 impl World {
-    fn up(with_portal: bool, defect: Option<&str>) -> Result<World> {
+    fn up(with_portal: bool, defect: Option<&str>, ca_dir: Option<&Path>) -> Result<World> {
         let mut command = Command::new(sibling("selfservice-vcard")?);
+        if let Some(dir) = ca_dir {
+            command.env(selfservice_vcard::world::TEST_CA_DIR_VARIABLE, dir);
+        }
         command.args(["world", "up", "--slot0", "unlocked"]);
         if !with_portal {
             command.arg("--no-portal");

@@ -51,3 +51,43 @@ fn a_portal_that_takes_a_code_twice_fails_the_unlock_check_and_only_that() {
     );
     assert!(table.contains("7 passed, 1 failed"), "{table}");
 }
+
+/// What a portal team does: their portal runs on its own (here the reference portal in a world
+/// of its own, trusting a CA kept in a folder), and `run` checks it through their hooks,
+/// issuing its card from that same CA.
+#[test]
+fn a_portal_running_on_its_own_is_checked_through_its_hooks() {
+    let suite = std::path::PathBuf::from(env!("CARGO_BIN_EXE_selfservice-conformance"));
+    let vcard = suite.with_file_name("selfservice-vcard");
+    let ca = tempfile::tempdir().expect("ca dir");
+    let up = Command::new(&vcard)
+        .args(["world", "up"])
+        .env("SMARTCARD_SELFSERVICE_TEST_CA_DIR", ca.path())
+        .output()
+        .expect("world up");
+    assert!(
+        up.status.success(),
+        "{}",
+        String::from_utf8_lossy(&up.stderr)
+    );
+    let vars = selfservice_vcard::world::read_exports(&String::from_utf8_lossy(&up.stdout));
+    let world = vars["SMARTCARD_SELFSERVICE_WORLD"].clone();
+    let hooks = format!(
+        "SMARTCARD_SELFSERVICE_WORLD='{world}' '{}' reference-hooks",
+        suite.display()
+    );
+    let (passed, table) = conformance(&[
+        "run",
+        "--portal",
+        &vars["SMARTCARD_SELFSERVICE_PORTAL_URL"],
+        "--hooks",
+        &hooks,
+        "--ca-dir",
+        &ca.path().to_string_lossy(),
+    ]);
+    let _ = Command::new(&vcard)
+        .args(["world", "down", "--dir", &world])
+        .status();
+    assert!(passed, "{table}");
+    assert!(table.contains("8 passed, 0 failed"), "{table}");
+}

@@ -14,6 +14,8 @@ use crate::control;
 use crate::pcscd::{alive, reader_name, terminate, Lifetime, Pcscd};
 
 pub const STATE_FILE: &str = "world.json";
+/// Where `up` keeps the CA that issues its cards, when not in the world's own folder.
+pub const TEST_CA_DIR_VARIABLE: &str = "SMARTCARD_SELFSERVICE_TEST_CA_DIR";
 /// The shell variable `up` exports and `down` reads.
 pub const WORLD_VARIABLE: &str = "SMARTCARD_SELFSERVICE_WORLD";
 
@@ -210,7 +212,12 @@ fn start(
     portal_program: Option<&Path>,
     control_page: Option<std::net::SocketAddr>,
 ) -> Result<WorldState> {
-    let ca = TestCa::load_or_create(&dir.join("ca"))?;
+    // A CA of the caller's (SMARTCARD_SELFSERVICE_TEST_CA_DIR), so that a portal set up once to
+    // trust it trusts every world's cards (the conformance suite's `--ca-dir`); else the world's own.
+    let ca_dir = std::env::var_os(TEST_CA_DIR_VARIABLE)
+        .map(PathBuf::from)
+        .unwrap_or_else(|| dir.join("ca"));
+    let ca = TestCa::load_or_create(&ca_dir)?;
     let pcscd = Pcscd::start(dir, Lifetime::Detached)?;
     let mut state = WorldState {
         dir: dir.to_path_buf(),
