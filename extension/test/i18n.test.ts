@@ -82,7 +82,8 @@ test("every message is used, and every question of the rules has one", () => {
   const used = literals();
   const questions = rules.questionCatalogue().map((q) => `question_${q.id.replace(/-/g, "_")}`);
   for (const language of LANGUAGES) {
-    for (const key of Object.keys(catalogueForTests(language))) {
+    const catalogue = catalogueForTests(language);
+    for (const key of Object.keys(catalogue)) {
       if (key.startsWith("question_")) {
         assert.ok(questions.includes(key.replace(/_hint$/, "")), `${language}: ${key} is no question of the rules`);
       } else {
@@ -90,8 +91,8 @@ test("every message is used, and every question of the rules has one", () => {
       }
     }
     for (const question of questions) {
-      assert.ok(catalogueForTests(language)[question], `${language}: ${question}`);
-      assert.ok(catalogueForTests(language)[`${question}_hint`], `${language}: ${question}_hint`);
+      assert.ok(catalogue[question], `${language}: ${question}`);
+      assert.ok(catalogue[`${question}_hint`], `${language}: ${question}_hint`);
     }
   }
 });

@@ -19,11 +19,6 @@ function requestId() {
     nextRequest += 1;
     return `${Date.now().toString(36)}-${nextRequest}`;
 }
-function windowOf(options) {
-    if (options.target)
-        return options.target;
-    return window;
-}
 /**
  * Sends one request and waits for the extension's answer of `answerType` to it. Answers are
  * taken only from this window and origin; `acceptUnasked` also takes an answer without a
@@ -72,7 +67,7 @@ function readersOf(value) {
  * absence: an extension that does not answer within `timeoutMs` is `{present: false}`.
  */
 export async function status(options = {}) {
-    const target = windowOf(options);
+    const target = options.target ?? window;
     const answer = await ask(target, { type: "presence" }, "presence", options.timeoutMs ?? DEFAULT_TIMEOUT_MS, true);
     if (!answer)
         return { extension: { present: false }, readers: [] };
@@ -130,7 +125,7 @@ export async function open(journey, options = {}) {
     if (journey !== "register" && journey !== "unlock") {
         throw new BridgeError("open-refused", `There is no journey called ${String(journey)}.`);
     }
-    const target = windowOf(options);
+    const target = options.target ?? window;
     const answer = await ask(target, { type: "open", journey }, "opened", options.timeoutMs ?? DEFAULT_TIMEOUT_MS, false);
     if (!answer) {
         throw new BridgeError("extension-absent", "The Smartcard Self-Service extension did not answer.");

@@ -81,11 +81,6 @@ function requestId(): string {
   return `${Date.now().toString(36)}-${nextRequest}`;
 }
 
-function windowOf(options: BridgeOptions): BridgeWindow {
-  if (options.target) return options.target;
-  return window;
-}
-
 type Answer = Record<string, unknown> & { type: string };
 
 /**
@@ -139,7 +134,7 @@ function readersOf(value: unknown): ReaderBrief[] {
  * absence: an extension that does not answer within `timeoutMs` is `{present: false}`.
  */
 export async function status(options: BridgeOptions = {}): Promise<BridgeStatus> {
-  const target = windowOf(options);
+  const target = options.target ?? window;
   const answer = await ask(target, { type: "presence" }, "presence", options.timeoutMs ?? DEFAULT_TIMEOUT_MS, true);
   if (!answer) return { extension: { present: false }, readers: [] };
   const host = (answer["host"] ?? {}) as { state?: unknown; version?: unknown };
@@ -213,7 +208,7 @@ export async function open(journey: Journey, options: BridgeOptions = {}): Promi
   if (journey !== "register" && journey !== "unlock") {
     throw new BridgeError("open-refused", `There is no journey called ${String(journey)}.`);
   }
-  const target = windowOf(options);
+  const target = options.target ?? window;
   const answer = await ask(target, { type: "open", journey }, "opened", options.timeoutMs ?? DEFAULT_TIMEOUT_MS, false);
   if (!answer) {
     throw new BridgeError("extension-absent", "The Smartcard Self-Service extension did not answer.");

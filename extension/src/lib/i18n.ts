@@ -19,6 +19,8 @@ export type Values = Record<string, string | number>;
 
 let language: Language = "en-GB";
 let catalogue: Catalogue = {};
+// Numbers as the language writes them, without grouping (a year is 2027, not 2,027).
+let numbers = new Intl.NumberFormat(language, { useGrouping: false });
 
 /** The language a browser UI language stands for: Welsh for `cy` and `cy-*`, else English. */
 export function languageFor(uiLanguage: string | undefined): Language {
@@ -41,6 +43,7 @@ export function chooseLanguage(
 export function useCatalogue(lang: Language, messages: Catalogue): void {
   language = lang;
   catalogue = messages;
+  numbers = new Intl.NumberFormat(lang, { useGrouping: false });
 }
 
 export function currentLanguage(): Language {
@@ -50,12 +53,8 @@ export function currentLanguage(): Language {
 function fill(template: string, values: Values | undefined): string {
   if (!values) return template;
   return template.replace(/\{(\w+)\}/g, (whole, name: string) =>
-    name in values ? String(typeof values[name] === "number" ? formatNumber(values[name]) : values[name]) : whole,
+    name in values ? String(typeof values[name] === "number" ? numbers.format(values[name]) : values[name]) : whole,
   );
-}
-
-function formatNumber(value: number): string {
-  return new Intl.NumberFormat(language, { useGrouping: false }).format(value);
 }
 
 /** The sentence for `key` with `values` filled in. A missing key shows itself (and tests fail on it). */

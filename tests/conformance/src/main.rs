@@ -166,11 +166,7 @@ impl World {
         if let Some(defect) = defect {
             command.env("SMARTCARD_SELFSERVICE_PORTAL_TEST_DEFECT", defect);
         }
-        let up = command.output().context("world up")?;
-        if !up.status.success() {
-            bail!("world up failed: {}", String::from_utf8_lossy(&up.stderr));
-        }
-        let vars = selfservice_vcard::world::read_exports(&String::from_utf8_lossy(&up.stdout));
+        let vars = selfservice_vcard::world::up_by_command(&mut command)?;
         Ok(World { vars })
     }
 

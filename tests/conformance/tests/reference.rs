@@ -60,17 +60,12 @@ fn a_portal_running_on_its_own_is_checked_through_its_hooks() {
     let suite = std::path::PathBuf::from(env!("CARGO_BIN_EXE_selfservice-conformance"));
     let vcard = suite.with_file_name("selfservice-vcard");
     let ca = tempfile::tempdir().expect("ca dir");
-    let up = Command::new(&vcard)
-        .args(["world", "up"])
-        .env("SMARTCARD_SELFSERVICE_TEST_CA_DIR", ca.path())
-        .output()
-        .expect("world up");
-    assert!(
-        up.status.success(),
-        "{}",
-        String::from_utf8_lossy(&up.stderr)
-    );
-    let vars = selfservice_vcard::world::read_exports(&String::from_utf8_lossy(&up.stdout));
+    let vars = selfservice_vcard::world::up_by_command(
+        Command::new(&vcard)
+            .args(["world", "up"])
+            .env(selfservice_vcard::world::TEST_CA_DIR_VARIABLE, ca.path()),
+    )
+    .expect("world up");
     let world = vars["SMARTCARD_SELFSERVICE_WORLD"].clone();
     let hooks = format!(
         "SMARTCARD_SELFSERVICE_WORLD='{world}' '{}' reference-hooks",

@@ -54,11 +54,7 @@ impl World {
         if control_page {
             command.args(["--control-page", "127.0.0.1:0"]);
         }
-        let up = command.output()?;
-        if !up.status.success() {
-            bail!("world up: {}", String::from_utf8_lossy(&up.stderr));
-        }
-        let vars = selfservice_vcard::world::read_exports(&String::from_utf8_lossy(&up.stdout));
+        let vars = selfservice_vcard::world::up_by_command(&mut command)?;
         Ok(World { vars })
     }
 

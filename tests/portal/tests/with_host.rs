@@ -28,17 +28,12 @@ struct World {
 impl World {
     fn up() -> World {
         // Every log at its most detailed: the nurse's journey checks none of it holds a secret.
-        let up = Command::new(sibling("selfservice-vcard"))
-            .args(["world", "up", "--slot0", "unlocked"])
-            .env("SMARTCARD_SELFSERVICE_PORTAL_LOG", "trace")
-            .output()
-            .expect("world up");
-        assert!(
-            up.status.success(),
-            "{}",
-            String::from_utf8_lossy(&up.stderr)
-        );
-        let vars = selfservice_vcard::world::read_exports(&String::from_utf8_lossy(&up.stdout));
+        let vars = selfservice_vcard::world::up_by_command(
+            Command::new(sibling("selfservice-vcard"))
+                .args(["world", "up", "--slot0", "unlocked"])
+                .env("SMARTCARD_SELFSERVICE_PORTAL_LOG", "trace"),
+        )
+        .expect("world up");
         World {
             vars,
             restarted_portal: None,

@@ -3,7 +3,6 @@
 //! Needs the `selfservice-vcard` binary beside this package's (as `cargo test --workspace` and
 //! `cargo xtask test` build it).
 
-use std::collections::HashMap;
 use std::path::PathBuf;
 use std::process::Command;
 
@@ -28,20 +27,10 @@ fn alive(pid: &str) -> bool {
 
 #[test]
 fn the_world_runs_the_portal_with_its_mail_sink_and_stops_it() {
-    let up = Command::new(selfservice_vcard())
-        .args(["world", "up", "--slot0", "locked"])
-        .output()
-        .expect("world up");
-    assert!(
-        up.status.success(),
-        "{}",
-        String::from_utf8_lossy(&up.stderr)
-    );
-    let vars: HashMap<String, String> = String::from_utf8_lossy(&up.stdout)
-        .lines()
-        .filter_map(|l| l.strip_prefix("export ")?.split_once('='))
-        .map(|(k, v)| (k.to_string(), v.trim_matches('\'').to_string()))
-        .collect();
+    let vars = selfservice_vcard::world::up_by_command(
+        Command::new(selfservice_vcard()).args(["world", "up", "--slot0", "locked"]),
+    )
+    .expect("world up");
     let url = &vars["SMARTCARD_SELFSERVICE_PORTAL_URL"];
     let response: serde_json::Value = ureq::post(&format!("{url}/api/v1/challenges"))
         .send_json(serde_json::json!({"purpose": "unlock"}))

@@ -185,6 +185,18 @@ pub fn read_exports(printed: &str) -> std::collections::HashMap<String, String> 
         .collect()
 }
 
+/// Runs a prepared `selfservice-vcard world up` command (its arguments and environment set by
+/// the caller) and reads back what it exported.
+pub fn up_by_command(command: &mut Command) -> Result<std::collections::HashMap<String, String>> {
+    let up = command
+        .output()
+        .context("running selfservice-vcard world up")?;
+    if !up.status.success() {
+        bail!("world up failed: {}", String::from_utf8_lossy(&up.stderr));
+    }
+    Ok(read_exports(&String::from_utf8_lossy(&up.stdout)))
+}
+
 pub fn up(
     cards: &[(u8, PathBuf)],
     program: &Path,
