@@ -7,6 +7,8 @@ import { HostRequestError, HostSession, HostUnavailableError, type HostState, ty
 import { JOURNEY_PORT, type FromBackground, type ToBackground } from "./lib/relay";
 import { loadConfig, originOf } from "./lib/config";
 import { NATIVE_HOST_NAME } from "./lib/constants";
+// The page's side of the bridge defines what a page is told of a reader.
+import type { ReaderBrief } from "../../page-library/src/index";
 
 function connectHost(): PortLike {
   return browser.runtime.connectNative(NATIVE_HOST_NAME);
@@ -67,12 +69,6 @@ interface HostPresence {
   version?: string;
   /** The host connection's state: `ready`, `not-installed`, `blocked-by-policy`, `wrong-version`, or `no-answer`. */
   state: HostState["kind"] | "no-answer";
-}
-
-/** A reader as the portal page sees it: its name and whether a card is in it and usable or locked. */
-interface ReaderBrief {
-  name: string;
-  card: "none" | "ready" | "locked";
 }
 
 /** Whether the host answers, and the readers in brief, for the portal page's "is it here?" question. */

@@ -14,11 +14,8 @@ export interface PageStart {
 
 export async function startPage(titleKey: string): Promise<PageStart> {
   const config = await loadConfig(browser.storage);
-  const language = chooseLanguage(
-    config.sources.language === "policy" ? config.language : undefined,
-    config.sources.language === "this computer" ? config.language : undefined,
-    browser.i18n.getUILanguage(),
-  );
+  // The configuration has already put policy before the person's choice.
+  const language = chooseLanguage(config.language, undefined, browser.i18n.getUILanguage());
   await loadCatalogue(language, (path) => browser.runtime.getURL(path));
   document.documentElement.lang = language;
   document.title = t("page_title", { title: t(titleKey) });
