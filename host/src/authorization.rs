@@ -6,13 +6,16 @@
 
 use ed25519_dalek::{Signature, VerifyingKey};
 use selfservice_rules::authorization::{
-    SignedAuthorization, UnblockAuthorization, VersionOnly, AUTHORIZATION_VERSION,
+    SignedAuthorization, UnblockAuthorization, VersionOnly, AUTHORIZATION_LIFETIME_SECONDS,
+    AUTHORIZATION_VERSION,
 };
 use selfservice_rules::origin::check_origin;
 
 use crate::config::decode_base64;
 
-/// Clocks differ a little between the portal and this computer.
+/// Clocks differ a little between the portal and this computer: an authorization issued up to
+/// this far in this computer's future is accepted (its expiry is still checked against this
+/// computer's clock, so a slow clock cannot stretch its life beyond the skew).
 const CLOCK_SKEW_SECONDS: i64 = 300;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -62,6 +65,14 @@ pub fn open(
     );
     if !same_origin {
         return Err("it was issued for another portal".into());
+    }
+    // The contract's life (docs/DESIGN.md §4.3): a longer one is a portal defect, and an
+    // authorization that lives longer is worth more to whoever copies it.
+    let life = authorization.expires_at - authorization.issued_at;
+    if !(1..=AUTHORIZATION_LIFETIME_SECONDS).contains(&life) {
+        return Err(Refusal::Rejected(format!(
+            "its life is {life} seconds; the contract allows at most {AUTHORIZATION_LIFETIME_SECONDS}"
+        )));
     }
     if now >= authorization.expires_at {
         return Err("it has expired".into());
@@ -159,5 +170,19 @@ mod tests {
         assert!(open(&signed, &vk, "https://portal.example", NOW + 300).is_err());
         assert!(open(&signed, &vk, "https://portal.example", NOW + 299).is_ok());
         assert!(open(&signed, &vk, "https://portal.example", NOW - 301).is_err());
+        assert!(open(&signed, &vk, "https://portal.example", NOW - 300).is_ok());
+    }
+
+    #[test]
+    fn a_life_longer_than_the_contract_is_refused() {
+        let key = SigningKey::from_bytes(&[7; 32]);
+        let vk = key.verifying_key();
+        for (life, accepted) in [(300, true), (301, false), (600, false), (0, false), (-5, false)] {
+            let mut long = authorization();
+            long.expires_at = NOW + life;
+            let signed = sign(&key, &serde_json::to_vec(&long).expect("json"));
+            let opened = open(&signed, &vk, "https://portal.example", NOW - 1);
+            assert_eq!(opened.is_ok(), accepted, "life {life}: {:?}", opened.err());
+        }
     }
 }

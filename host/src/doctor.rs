@@ -92,8 +92,12 @@ fn pcsc_checks(host: &Host, checks: &mut Vec<Check>) {
                     None => "neither the CHUID nor a certificate gives it",
                 },
                 match card.passcode {
-                    PasscodeState::Usable { retries_left } =>
-                        format!("usable ({retries_left} tries left)"),
+                    PasscodeState::Usable {
+                        retries_left: Some(retries_left),
+                    } => format!("usable ({retries_left} tries left)"),
+                    PasscodeState::Usable { retries_left: None } =>
+                        "usable (verified by another program, so the card hides its count)"
+                            .to_string(),
                     PasscodeState::Blocked => "locked".to_string(),
                 },
                 match card.pin_rule_source {

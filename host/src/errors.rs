@@ -21,6 +21,9 @@ pub enum CommandError {
     AuthorizationOutdated(u32),
     #[error(transparent)]
     UnlockRecord(#[from] crate::unblock::StoreError),
+    /// No PUK was sent: none is safe (docs/DESIGN.md §4.3.2).
+    #[error("no PUK is safe to send: {0}")]
+    NoSafePuk(crate::unblock::NoSafePuk),
     #[error("origin {0} is not a configured portal origin")]
     OriginNotAllowed(String),
     #[error("bad request field {field}: {message}")]
@@ -60,6 +63,10 @@ impl CommandError {
             CommandError::UnlockRecord(error) => (
                 HostError::UnlockRecordUnreadable,
                 format!("Your smartcard was not changed: this computer's record of earlier unlock attempts cannot be read ({}). Contact your IT service desk.", error.place),
+            ),
+            CommandError::NoSafePuk(_) => (
+                HostError::UnlockKeyUncertain,
+                "Your smartcard was not changed. It cannot be unlocked here safely: one more try could stop it being unlocked at all. Contact your Registration Authority.".to_string(),
             ),
             CommandError::OriginNotAllowed(origin) => (
                 HostError::OriginNotAllowed { origin: origin.clone() },

@@ -198,11 +198,11 @@ mod tests {
     fn knowledge(holds: &str) -> PukKnowledge {
         PukKnowledge {
             holds: Some(holds.into()),
-            suspects: vec![],
             in_flight: Some(InFlight::Change {
                 from: "a".into(),
                 to: "b".into(),
             }),
+            ..PukKnowledge::default()
         }
     }
 

@@ -83,6 +83,13 @@ function hostProblem(error: HostRequestError, raContact: string): Problem {
         message: t("unlock_key_blocked_message", { ra: raContact }),
         action: "none",
       };
+    case "unlock-key-uncertain":
+      return {
+        code,
+        title: t("card_not_changed_title"),
+        message: t("unlock_key_uncertain_message", { ra: raContact }),
+        action: "none",
+      };
     case "unsupported-card":
       return {
         code,

@@ -101,7 +101,10 @@ function cardSummary(card: CardStatus, raContact: string, open: (page: string) =
     rows.push(button(t("popup_unlock"), open("unlock")));
   } else {
     const left = card.passcode.retriesLeft;
-    rows.push(h("p", { class: "passcode-state" }, plural("popup_tries_left", left)));
+    // No count: the PIN is verified by another program, which hides the card's counter.
+    rows.push(
+      h("p", { class: "passcode-state" }, left === undefined ? t("popup_usable") : plural("popup_tries_left", left)),
+    );
   }
   return h("div", { class: "card-summary" }, ...rows);
 }

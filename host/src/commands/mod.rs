@@ -20,7 +20,7 @@ use selfservice_rules::seal::HostKeyPair;
 use crate::config::LoadedConfig;
 use crate::errors::CommandError;
 use crate::piv::profile::{self, CardProfile};
-use crate::piv::CardError;
+use crate::piv::{CardError, PinRetries};
 use crate::puk_journal::PukJournal;
 use crate::readers::{Cancel, Claim, Connection, Pcsc, ReaderSnapshot};
 
@@ -88,10 +88,13 @@ impl Host {
 }
 
 /// The PIN retry counter as the protocol reports it (`None`: blocked).
-pub fn passcode_state(retries: Option<u8>) -> PasscodeState {
+pub fn passcode_state(retries: PinRetries) -> PasscodeState {
     match retries {
-        Some(retries_left) => PasscodeState::Usable { retries_left },
-        None => PasscodeState::Blocked,
+        PinRetries::Left(retries_left) => PasscodeState::Usable {
+            retries_left: Some(retries_left),
+        },
+        PinRetries::Verified => PasscodeState::Usable { retries_left: None },
+        PinRetries::Blocked => PasscodeState::Blocked,
     }
 }
 

@@ -111,7 +111,11 @@ fn read_card(
     })
 }
 
-type IdentityRead = (crate::piv::CardIdentity, Option<Vec<u8>>, Option<u8>);
+type IdentityRead = (
+    crate::piv::CardIdentity,
+    Option<Vec<u8>>,
+    crate::piv::PinRetries,
+);
 
 fn read_identity(card: &mut dyn Transmit) -> Result<IdentityRead, CardError> {
     Piv::select(card)?;

@@ -113,10 +113,10 @@ pub fn run(
         Err(UnblockError::WrongCard) => Err(CommandError::AuthorizationRejected(
             "it is for another card".into(),
         )),
-        Err(UnblockError::UnknownPuk) => Err(CommandError::AuthorizationRejected(
-            "the card does not hold a PUK the portal knows; contact your Registration Authority"
-                .into(),
-        )),
+        Err(UnblockError::NoSafePuk(why)) => {
+            tracing::warn!(card = %authorization.card_guid, %why, "no PUK is safe to send");
+            Err(CommandError::NoSafePuk(why))
+        }
         Err(UnblockError::Store(error)) => Err(CommandError::UnlockRecord(error)),
         Err(UnblockError::Card(CardError::CardRemoved)) => {
             tracing::warn!(?state, "card removed during the unlock");

@@ -68,6 +68,36 @@ pub enum CardError {
     Pcsc(String),
 }
 
+/// The PIN's retry counter as the card tells it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PinRetries {
+    /// Tries left before the PIN blocks.
+    Left(u8),
+    /// Verified in this card session (by another program sharing the card): usable, and the
+    /// card does not say how many tries are left.
+    Verified,
+    Blocked,
+}
+
+impl CardError {
+    /// Whether the command's fate is unknown: the answer never came (card pulled, reader or
+    /// service gone). Every other error is the card's own answer, so the command did not run
+    /// (or, for a wrong PIN or PUK, ran and said so).
+    pub fn is_cut_off(&self) -> bool {
+        matches!(
+            self,
+            CardError::CardRemoved
+                | CardError::NoCard
+                | CardError::NoReader
+                | CardError::ServiceUnavailable
+                | CardError::Timeout
+                | CardError::Cancelled
+                | CardError::Busy
+                | CardError::Pcsc(_)
+        )
+    }
+}
+
 /// The identity objects any reader may read without a PIN.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CardIdentity {
@@ -94,17 +124,17 @@ impl Piv {
         }
     }
 
-    /// The PIN retry counter, read without spending a try (`None`: blocked). Read when the
-    /// PIN is not verified (before any VERIFY, or after [`Piv::logout`]): a card with the
-    /// PIN verified answers `9000`, which hides the counter; that case reports the PIV limit.
-    pub fn pin_state(card: &mut dyn Transmit) -> Result<Option<u8>, CardError> {
+    /// The PIN retry counter, read without spending a try. A card with the PIN verified in
+    /// this card session answers `9000`, which hides the counter (SP 800-73-4 §3.2.1): that
+    /// is [`PinRetries::Verified`], never a guessed count.
+    pub fn pin_state(card: &mut dyn Transmit) -> Result<PinRetries, CardError> {
         let response = card.transmit(&apdu::verify_status())?;
         match apdu::check(response.sw, Checked::Pin) {
-            Ok(()) => Ok(Some(profile::PIV_PIN_RETRY_LIMIT)),
+            Ok(()) => Ok(PinRetries::Verified),
             Err(CardError::WrongPin {
                 retries_left: Some(retries_left),
-            }) => Ok(Some(retries_left)),
-            Err(CardError::PinBlocked) => Ok(None),
+            }) => Ok(PinRetries::Left(retries_left)),
+            Err(CardError::PinBlocked) => Ok(PinRetries::Blocked),
             // A counter query that answers "failed, no counter" tells nothing.
             Err(CardError::WrongPin { retries_left: None }) => {
                 Err(CardError::UnexpectedStatus(response.sw))
@@ -152,11 +182,11 @@ impl Piv {
             return error;
         }
         match Self::pin_state(card) {
-            Ok(Some(retries_left)) => CardError::WrongPin {
+            Ok(PinRetries::Left(retries_left)) => CardError::WrongPin {
                 retries_left: Some(retries_left),
             },
-            Ok(None) => CardError::PinBlocked,
-            Err(_) => error,
+            Ok(PinRetries::Blocked) => CardError::PinBlocked,
+            Ok(PinRetries::Verified) | Err(_) => error,
         }
     }
 

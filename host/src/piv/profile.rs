@@ -8,9 +8,6 @@ use selfservice_rules::protocol::{CardProfile as ProfileName, PinRuleSource};
 
 use super::known_cards;
 
-/// SP 800-73 cards allow 3 PIN tries unless personalised otherwise.
-pub const PIV_PIN_RETRY_LIMIT: u8 = 3;
-
 /// A card generation whose passcode rule is known from its ATR. New generations are new rows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct KnownCard {

@@ -70,6 +70,7 @@ impl Reply {
 }
 
 /// A PIV card: its file (persistent state) and its session state (cleared on reset).
+#[derive(Clone)]
 pub struct PivCard {
     pub file: CardFile,
     /// The keys never change once issued; kept apart so every path can borrow them.

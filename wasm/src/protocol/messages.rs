@@ -104,6 +104,10 @@ pub enum HostError {
     UnlockRecordUnreadable,
     /// The card's PUK is blocked: only the Registration Authority can unlock it now.
     UnlockKeyBlocked,
+    /// Nothing was sent to the card: no PUK is safe to try (the card refused every PUK the
+    /// portal names, or one more wrong try could block it). The card is unchanged; only the
+    /// Registration Authority can go on.
+    UnlockKeyUncertain,
     /// The origin is not one of the configured portal origins.
     OriginNotAllowed {
         origin: String,

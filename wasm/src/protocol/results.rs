@@ -27,7 +27,13 @@ pub enum ServiceState {
     rename_all_fields = "camelCase"
 )]
 pub enum PasscodeState {
-    Usable { retries_left: u8 },
+    /// `retriesLeft` is absent when the card hides its counter: the PIN is verified already
+    /// by another program sharing the card (SP 800-73-4 answers `9000` then).
+    Usable {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[cfg_attr(target_arch = "wasm32", tsify(optional))]
+        retries_left: Option<u8>,
+    },
     Blocked,
 }
 
