@@ -177,7 +177,13 @@ mod tests {
     fn a_life_longer_than_the_contract_is_refused() {
         let key = SigningKey::from_bytes(&[7; 32]);
         let vk = key.verifying_key();
-        for (life, accepted) in [(300, true), (301, false), (600, false), (0, false), (-5, false)] {
+        for (life, accepted) in [
+            (300, true),
+            (301, false),
+            (600, false),
+            (0, false),
+            (-5, false),
+        ] {
             let mut long = authorization();
             long.expires_at = NOW + life;
             let signed = sign(&key, &serde_json::to_vec(&long).expect("json"));

@@ -147,11 +147,10 @@ pub fn verify_command(passcode: &str) -> Vec<u8> {
 }
 
 fn carries_puk(command: &[u8]) -> bool {
-    match command {
-        [_, INS_RESET_RETRY_COUNTER, ..] => true,
-        [_, INS_CHANGE_REFERENCE_DATA, _, KEY_PUK, ..] => true,
-        _ => false,
-    }
+    matches!(
+        command,
+        [_, INS_RESET_RETRY_COUNTER, ..] | [_, INS_CHANGE_REFERENCE_DATA, _, KEY_PUK, ..]
+    )
 }
 
 /// A computer's record of unlock attempts.

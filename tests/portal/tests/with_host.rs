@@ -703,3 +703,130 @@ fn every_interruption_point_spends_at_most_one_wrong_puk_try_and_the_card_stays_
     assert!(secrets.len() > 10, "{} secrets", secrets.len());
     assert_nothing_secret_written(&world, state.path(), &secrets, &[]);
 }
+
+impl World {
+    /// A person logging on to this computer with `passcode` between two tries: a VERIFY from
+    /// another PC/SC client. Returns the card's status word.
+    fn log_on(&self, passcode: &str) -> String {
+        let out = Command::new(sibling("selfservice-vcard"))
+            .args(["logon", "--reader"])
+            .arg(selfservice_vcard::pcscd::reader_name(0))
+            .args(["--passcode", passcode])
+            .env("PCSCLITE_CSOCK_NAME", &self.vars["PCSCLITE_CSOCK_NAME"])
+            .output()
+            .expect("logon");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    }
+}
+
+/// Issue 29, item 1, through the real stack: the first try is cut after CHANGE PUK ran (the
+/// card holds the fresh PUK and the new passcode), the second after its guessed reset ran,
+/// and the person then logs on with the new passcode. The host had taken the PIN fully down
+/// before the guess, so the logon fails and cannot pass for a reset: the third try finishes,
+/// with one wrong PUK try (the guess) at most.
+#[test]
+fn a_logon_between_interrupted_tries_does_not_cost_the_puk() {
+    let world = World::up();
+    let state = tempfile::tempdir().expect("state");
+    let mut host = Host::start(&world, state.path());
+    register(&world, &mut host, "583920");
+    lock(&world, &mut host);
+    let flow = unlock_to_passcode(&world, &mut host);
+    let passcode = "860245";
+    let wrong_before = world.card_file().history.wrong_puk_tries;
+
+    let first = attempt(
+        &world,
+        &mut host,
+        &flow,
+        passcode,
+        Some("fault remove-after-ins 24:81"),
+    );
+    assert_eq!(first["error"]["code"], "card-removed", "{first}");
+    assert_eq!(
+        world.card_file().pin,
+        passcode,
+        "the passcode was set before the cut"
+    );
+    assert_eq!(world.log_on(passcode), "9000", "the new passcode works now");
+
+    let second = attempt(
+        &world,
+        &mut host,
+        &flow,
+        passcode,
+        Some("fault remove-after-ins 2c"),
+    );
+    assert_eq!(second["error"]["code"], "card-removed", "{second}");
+    assert_eq!(
+        world.log_on(passcode),
+        "6983",
+        "the PIN was taken down before the guessed reset, so a logon cannot raise it"
+    );
+
+    let third = attempt(&world, &mut host, &flow, passcode, None);
+    assert!(third.get("result").is_some(), "{third}");
+    let card = world.card_file();
+    assert_eq!((card.pin.as_str(), card.pin_retries_left), (passcode, 3));
+    assert_eq!(card.puk_retries_left, card.puk_retry_limit);
+    assert!(card.history.wrong_puk_tries - wrong_before <= 1);
+    let config = selfservice_portal::config::PortalConfig::load(Some(&PathBuf::from(
+        &world.vars["SMARTCARD_SELFSERVICE_PORTAL_CONFIG"],
+    )))
+    .expect("config");
+    let (portal_puk, pending) =
+        selfservice_portal::ops::stored_puk(&config, &card.guid).expect("puk");
+    assert_eq!((portal_puk.as_str(), pending), (card.puk.as_str(), None));
+}
+
+/// Issue 29, item 2, through the real stack: the portal's record names a PUK the card does not
+/// hold (card management enrolled the wrong one). Each PUK the portal names is tried at most
+/// once; after that no PUK is sent at all, the host answers `unlock-key-uncertain` (contact
+/// the Registration Authority), and the PUK is never blocked.
+#[test]
+fn a_portal_record_the_card_refuses_is_tried_once_and_never_blocks_the_puk() {
+    let world = World::up();
+    let state = tempfile::tempdir().expect("state");
+    let mut host = Host::start(&world, state.path());
+    register(&world, &mut host, "583920");
+    lock(&world, &mut host);
+    let flow = unlock_to_passcode(&world, &mut host);
+    let config = selfservice_portal::config::PortalConfig::load(Some(&PathBuf::from(
+        &world.vars["SMARTCARD_SELFSERVICE_PORTAL_CONFIG"],
+    )))
+    .expect("config");
+    let card = world.card_file();
+    let keys = card.keys.clone().expect("keys");
+    selfservice_portal::ops::enrol(
+        &config,
+        &selfservice_portal::ops::Enrolment {
+            guid: &card.guid,
+            holder: &card.holder_name,
+            uuid: &card.uuid,
+            puk: "24681357",
+            certificate_9a: keys.authentication_certificate.as_bytes(),
+            certificate_9e: keys.card_authentication_certificate.as_bytes(),
+            email_on_file: None,
+        },
+        time::OffsetDateTime::now_utc().unix_timestamp(),
+    )
+    .expect("re-enrol with a PUK the card does not hold");
+    let wrong_before = card.history.wrong_puk_tries;
+    let mut wrong_after = Vec::new();
+    for _ in 0..4 {
+        let reply = attempt(&world, &mut host, &flow, "860245", None);
+        assert_eq!(reply["error"]["code"], "unlock-key-uncertain", "{reply}");
+        wrong_after.push(world.card_file().history.wrong_puk_tries - wrong_before);
+    }
+    // The PUK on record, then the fresh one the portal names from its second authorization
+    // (another computer could have put it on the card): one try each, then none.
+    assert_eq!(wrong_after, vec![1, 2, 2, 2]);
+    let card = world.card_file();
+    assert!(card.puk_retries_left >= 1, "the PUK is not blocked");
+    assert_ne!(card.pin, "860245", "the card was not changed");
+}

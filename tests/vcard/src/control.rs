@@ -1,7 +1,8 @@
 //! The control socket of a running `selfservice-vcard run`: one line in, one JSON line out.
 //!
 //! Commands: `insert`, `remove`, `status`, `fault remove-before N`, `fault remove-after N`,
-//! `fault remove-before-ins XX`, `fault remove-after-ins XX` (the first command with that INS),
+//! `fault remove-before-ins XX[:P2]`, `fault remove-after-ins XX[:P2]` (the first command with
+//! that INS, and that P2 if given),
 //! `fault sw N XXXX`, `fault clear`, `stop`.
 
 use anyhow::{bail, Context, Result};
@@ -30,14 +31,14 @@ pub fn parse(line: &str) -> Result<Option<Request>> {
         ["fault", "remove-after", n] => {
             Request::Fault(Some(Fault::RemoveAfter { apdu: number(n)? }))
         }
-        ["fault", "remove-before-ins", ins] => Request::Fault(Some(Fault::RemoveBeforeCommand {
-            ins: u8::from_str_radix(ins, 16)
-                .with_context(|| format!("'{ins}' is not a hex INS byte"))?,
-        })),
-        ["fault", "remove-after-ins", ins] => Request::Fault(Some(Fault::RemoveAfterCommand {
-            ins: u8::from_str_radix(ins, 16)
-                .with_context(|| format!("'{ins}' is not a hex INS byte"))?,
-        })),
+        ["fault", "remove-before-ins", command] => {
+            let (ins, p2) = instruction(command)?;
+            Request::Fault(Some(Fault::RemoveBeforeCommand { ins, p2 }))
+        }
+        ["fault", "remove-after-ins", command] => {
+            let (ins, p2) = instruction(command)?;
+            Request::Fault(Some(Fault::RemoveAfterCommand { ins, p2 }))
+        }
         ["fault", "sw", n, sw] => Request::Fault(Some(Fault::StatusWord {
             apdu: number(n)?,
             sw: u16::from_str_radix(sw, 16)
@@ -45,6 +46,16 @@ pub fn parse(line: &str) -> Result<Option<Request>> {
         })),
         _ => bail!("unknown command '{line}'"),
     }))
+}
+
+/// `XX` or `XX:P2`, in hex.
+fn instruction(text: &str) -> Result<(u8, Option<u8>)> {
+    let byte =
+        |b: &str| u8::from_str_radix(b, 16).with_context(|| format!("'{b}' is not a hex byte"));
+    match text.split_once(':') {
+        Some((ins, p2)) => Ok((byte(ins)?, Some(byte(p2)?))),
+        None => Ok((byte(text)?, None)),
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

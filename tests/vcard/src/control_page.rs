@@ -224,20 +224,11 @@ fn mailbox(dir: Option<&Path>) -> Vec<MailView> {
         .collect()
 }
 
-/// Types wrong passcodes into the card through PC/SC until it blocks, as a person who has
-/// forgotten theirs does. Returns what happened.
-fn lock(card: &WorldCard) -> Result<String> {
-    let file = CardFile::load(&card.file)?;
-    let wrong = ["000000", "111111"]
-        .into_iter()
-        .find(|candidate| *candidate != file.pin)
-        .unwrap_or("222222");
+/// Connects to the card in `reader` as another PC/SC client (the operating system's logon
+/// would be one) and selects its PIV application.
+fn connect_selected(reader: &str) -> Result<(pcsc::Context, pcsc::Card)> {
     let context = pcsc::Context::establish(pcsc::Scope::User).context("reaching pcscd")?;
-    let reader = std::ffi::CString::new(card.reader.clone())?;
-    let inserted = control::send(&card.control, "status")?["status"]["inserted"] == true;
-    if !inserted {
-        bail!("the card is not in the reader: put it in first");
-    }
+    let reader = std::ffi::CString::new(reader)?;
     // pcscd polls the virtual reader; a card put in a moment ago may not be seen yet.
     let mut readers = [pcsc::ReaderState::new(reader.clone(), pcsc::State::UNAWARE)];
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
@@ -254,23 +245,56 @@ fn lock(card: &WorldCard) -> Result<String> {
     let connection = context
         .connect(&reader, pcsc::ShareMode::Shared, pcsc::Protocols::ANY)
         .context("connecting to the card")?;
-    let mut buffer = [0u8; 258];
-    let mut send = |apdu: &[u8]| -> Result<u16> {
-        let reply = connection.transmit(apdu, &mut buffer)?;
-        let [.., sw1, sw2] = reply else {
-            bail!("the card gave no status word")
-        };
-        Ok(u16::from_be_bytes([*sw1, *sw2]))
-    };
     let select_piv = [
         0x00, 0xA4, 0x04, 0x00, 0x09, 0xA0, 0x00, 0x00, 0x03, 0x08, 0x00, 0x00, 0x10, 0x00,
     ];
-    if send(&select_piv)? != 0x9000 {
+    if transmit(&connection, &select_piv, &mut [0u8; 258])? != 0x9000 {
         bail!("the card did not select its PIV application");
     }
+    Ok((context, connection))
+}
+
+fn transmit(connection: &pcsc::Card, apdu: &[u8], buffer: &mut [u8]) -> Result<u16> {
+    let reply = connection.transmit(apdu, buffer)?;
+    let [.., sw1, sw2] = reply else {
+        bail!("the card gave no status word")
+    };
+    Ok(u16::from_be_bytes([*sw1, *sw2]))
+}
+
+fn verify_command(passcode: &str) -> Vec<u8> {
     let mut verify = vec![0x00, 0x20, 0x00, 0x80, 0x08];
-    verify.extend(wrong.bytes());
+    verify.extend(passcode.bytes());
     verify.resize(13, 0xFF);
+    verify
+}
+
+/// Types `passcode` into the card in `reader` once, as a person logging on to the computer
+/// does (another PC/SC client); returns the card's status word.
+pub fn type_passcode(reader: &str, passcode: &str) -> Result<u16> {
+    let (_context, connection) = connect_selected(reader)?;
+    let status = transmit(&connection, &verify_command(passcode), &mut [0u8; 258])?;
+    // The logon is over: the PIN is no longer verified for anyone.
+    let _ = connection.disconnect(pcsc::Disposition::ResetCard);
+    Ok(status)
+}
+
+/// Types wrong passcodes into the card through PC/SC until it blocks, as a person who has
+/// forgotten theirs does. Returns what happened.
+fn lock(card: &WorldCard) -> Result<String> {
+    let file = CardFile::load(&card.file)?;
+    let wrong = ["000000", "111111"]
+        .into_iter()
+        .find(|candidate| *candidate != file.pin)
+        .unwrap_or("222222");
+    let inserted = control::send(&card.control, "status")?["status"]["inserted"] == true;
+    if !inserted {
+        bail!("the card is not in the reader: put it in first");
+    }
+    let (_context, connection) = connect_selected(&card.reader)?;
+    let mut buffer = [0u8; 258];
+    let mut send = |apdu: &[u8]| -> Result<u16> { transmit(&connection, apdu, &mut buffer) };
+    let verify = verify_command(wrong);
     let mut typed = 0;
     while typed < 16 {
         let answer = send(&verify)?;

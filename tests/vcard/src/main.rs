@@ -39,12 +39,21 @@ enum Cmd {
     },
     /// Send a command to a running card: insert, remove, status, stop,
     /// fault remove-before N, fault remove-after N, fault remove-before-ins XX,
-    /// fault remove-after-ins XX, fault sw N XXXX, fault clear.
+    /// fault remove-after-ins XX[:P2], fault sw N XXXX, fault clear.
     Ctl {
         #[arg(long, env = "SMARTCARD_SELFSERVICE_VCARD_CONTROL_0")]
         control: PathBuf,
         #[arg(required = true, num_args = 1..)]
         words: Vec<String>,
+    },
+    /// Type a passcode into the card through PC/SC once, as a person logging on to the
+    /// computer does; prints the card's status word (9000: right; 63CX: wrong, X tries left;
+    /// 6983: blocked).
+    Logon {
+        #[arg(long)]
+        reader: String,
+        #[arg(long)]
+        passcode: String,
     },
     /// Create (if needed) the test CA in a folder and print its certificate's path.
     Ca {
@@ -148,6 +157,11 @@ fn run(cli: Cli) -> Result<()> {
         } => {
             let reply = control::send(&socket, &words.join(" "))?;
             println!("{}", serde_json::to_string_pretty(&reply)?);
+            Ok(())
+        }
+        Cmd::Logon { reader, passcode } => {
+            let status = selfservice_vcard::control_page::type_passcode(&reader, &passcode)?;
+            println!("{status:04X}");
             Ok(())
         }
         Cmd::Ca { dir } => {

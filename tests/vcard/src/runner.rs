@@ -47,11 +47,12 @@ pub enum Fault {
     RemoveAfter { apdu: u32 },
     /// Answer the Nth APDU with this status word instead of running it.
     StatusWord { apdu: u32, sw: u16 },
-    /// Receive the first command with this INS byte (e.g. 0x2C, RESET RETRY COUNTER), then
-    /// vanish without running it: a pull at a step, whatever came before it.
-    RemoveBeforeCommand { ins: u8 },
-    /// Run the first command with this INS byte, then vanish without answering.
-    RemoveAfterCommand { ins: u8 },
+    /// Receive the first command with this INS byte (e.g. 0x2C, RESET RETRY COUNTER) and, if
+    /// given, this P2 (0x24 with P2 0x81: CHANGE REFERENCE DATA of the PUK), then vanish
+    /// without running it: a pull at a step, whatever came before it.
+    RemoveBeforeCommand { ins: u8, p2: Option<u8> },
+    /// Run the first such command, then vanish without answering.
+    RemoveAfterCommand { ins: u8, p2: Option<u8> },
     /// Receive the Nth APDU and hold it, unanswered, until [`RunningCard::release`]: an
     /// operation caught mid-way for as long as the test needs, without waiting on a clock.
     HoldBefore { apdu: u32 },
@@ -367,13 +368,15 @@ fn answer(state: &mut Shared, apdu: &[u8]) -> Option<Vec<u8>> {
     state.apdus += 1;
     state.since_armed = state.since_armed.saturating_add(1);
     let due = |n: u32| state.since_armed == n;
-    let is = |ins: u8| apdu.get(1) == Some(&ins);
+    let is = |ins: u8, p2: Option<u8>| {
+        apdu.get(1) == Some(&ins) && p2.is_none_or(|p2| apdu.get(3) == Some(&p2))
+    };
     match state.fault {
         Some(Fault::RemoveBefore { apdu: n }) if due(n) => {
             state.fault = None;
             return None;
         }
-        Some(Fault::RemoveBeforeCommand { ins }) if is(ins) => {
+        Some(Fault::RemoveBeforeCommand { ins, p2 }) if is(ins, p2) => {
             state.fault = None;
             return None;
         }
@@ -396,7 +399,7 @@ fn answer(state: &mut Shared, apdu: &[u8]) -> Option<Vec<u8>> {
             state.fault = None;
             None
         }
-        Some(Fault::RemoveAfterCommand { ins }) if is(ins) => {
+        Some(Fault::RemoveAfterCommand { ins, p2 }) if is(ins, p2) => {
             state.fault = None;
             None
         }
