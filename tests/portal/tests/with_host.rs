@@ -358,10 +358,7 @@ fn a_nurse_registers_locks_her_card_and_unlocks_it_with_the_host_and_the_portal(
     // The card holds the new passcode and the portal's fresh PUK; the notification was sent.
     let card = world.card_file();
     assert_eq!((card.pin.as_str(), card.pin_retries_left), ("860245", 3));
-    let config = selfservice_portal::config::PortalConfig::load(Some(&PathBuf::from(
-        &world.vars["SMARTCARD_SELFSERVICE_PORTAL_CONFIG"],
-    )))
-    .expect("config");
+    let config = portal_config(&world);
     let (portal_puk, pending) =
         selfservice_portal::ops::stored_puk(&config, &card.guid).expect("puk");
     assert_eq!((portal_puk, pending), (card.puk.clone(), None));
@@ -590,10 +587,7 @@ fn every_interruption_point_spends_at_most_one_wrong_puk_try_and_the_card_stays_
     let state = tempfile::tempdir().expect("state");
     let mut host = Host::start(&world, state.path());
     register(&world, &mut host, "583920");
-    let config = selfservice_portal::config::PortalConfig::load(Some(&PathBuf::from(
-        &world.vars["SMARTCARD_SELFSERVICE_PORTAL_CONFIG"],
-    )))
-    .expect("config");
+    let config = portal_config(&world);
     // How many APDUs a clean unlock sends: the points to cut at.
     lock(&world, &mut host);
     let flow = unlock_to_passcode(&world, &mut host);
@@ -704,6 +698,25 @@ fn every_interruption_point_spends_at_most_one_wrong_puk_try_and_the_card_stays_
     assert_nothing_secret_written(&world, state.path(), &secrets, &[]);
 }
 
+/// The world's portal configuration (its database and keys).
+fn portal_config(world: &World) -> selfservice_portal::config::PortalConfig {
+    selfservice_portal::config::PortalConfig::load(Some(&PathBuf::from(
+        &world.vars["SMARTCARD_SELFSERVICE_PORTAL_CONFIG"],
+    )))
+    .expect("config")
+}
+
+/// A host on a registered card, locked, with an unlock flow past its code: the host's state
+/// folder (kept while the test runs), the host and the flow.
+fn registered_locked_and_answered(world: &World) -> (tempfile::TempDir, Host, Value) {
+    let state = tempfile::tempdir().expect("state");
+    let mut host = Host::start(world, state.path());
+    register(world, &mut host, "583920");
+    lock(world, &mut host);
+    let flow = unlock_to_passcode(world, &mut host);
+    (state, host, flow)
+}
+
 impl World {
     /// A person logging on to this computer with `passcode` between two tries: a VERIFY from
     /// another PC/SC client. Returns the card's status word.
@@ -732,11 +745,7 @@ impl World {
 #[test]
 fn a_logon_between_interrupted_tries_does_not_cost_the_puk() {
     let world = World::up();
-    let state = tempfile::tempdir().expect("state");
-    let mut host = Host::start(&world, state.path());
-    register(&world, &mut host, "583920");
-    lock(&world, &mut host);
-    let flow = unlock_to_passcode(&world, &mut host);
+    let (_state, mut host, flow) = registered_locked_and_answered(&world);
     let passcode = "860245";
     let wrong_before = world.card_file().history.wrong_puk_tries;
 
@@ -775,10 +784,7 @@ fn a_logon_between_interrupted_tries_does_not_cost_the_puk() {
     assert_eq!((card.pin.as_str(), card.pin_retries_left), (passcode, 3));
     assert_eq!(card.puk_retries_left, card.puk_retry_limit);
     assert!(card.history.wrong_puk_tries - wrong_before <= 1);
-    let config = selfservice_portal::config::PortalConfig::load(Some(&PathBuf::from(
-        &world.vars["SMARTCARD_SELFSERVICE_PORTAL_CONFIG"],
-    )))
-    .expect("config");
+    let config = portal_config(&world);
     let (portal_puk, pending) =
         selfservice_portal::ops::stored_puk(&config, &card.guid).expect("puk");
     assert_eq!((portal_puk.as_str(), pending), (card.puk.as_str(), None));
@@ -791,15 +797,8 @@ fn a_logon_between_interrupted_tries_does_not_cost_the_puk() {
 #[test]
 fn a_portal_record_the_card_refuses_is_tried_once_and_never_blocks_the_puk() {
     let world = World::up();
-    let state = tempfile::tempdir().expect("state");
-    let mut host = Host::start(&world, state.path());
-    register(&world, &mut host, "583920");
-    lock(&world, &mut host);
-    let flow = unlock_to_passcode(&world, &mut host);
-    let config = selfservice_portal::config::PortalConfig::load(Some(&PathBuf::from(
-        &world.vars["SMARTCARD_SELFSERVICE_PORTAL_CONFIG"],
-    )))
-    .expect("config");
+    let (_state, mut host, flow) = registered_locked_and_answered(&world);
+    let config = portal_config(&world);
     let card = world.card_file();
     let keys = card.keys.clone().expect("keys");
     selfservice_portal::ops::enrol(
