@@ -425,7 +425,7 @@ test("a pulled card not back in time: the page says what the card holds, and Try
   again?.f();
   const unblockedOnly = await half;
   assert.equal(unblockedOnly.card, "unlocked");
-  assert.match(unblockedOnly.problem.title, /new passcode is not set/);
+  assert.match(unblockedOnly.problem.title, /unlock has not finished/);
   assert.deepEqual(await journey.retryUnlock(), { step: "done", confirmed: false });
   assert.equal(unlockCount(), 3);
 });
