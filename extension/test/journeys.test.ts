@@ -158,7 +158,7 @@ test("unlock warns with the holder's name, then questions, code, new passcode, d
   });
   const { client, calls } = unlockPortal();
   const journey = new UnlockJourney(host, client, "RA");
-  assert.deepEqual(await journey.start(), { step: "warning", holder: "Mr John Rigby" });
+  assert.deepEqual(await journey.start(), { step: "warning", holder: "Mr John Rigby", finishing: false });
   assert.equal(
     host.calls.find((c) => c.type === "prove-possession" && c.purpose === "unlock" && !("passcode" in c)) !== undefined,
     true,
@@ -314,6 +314,35 @@ test("an unlocked card is not taken through the unlock", async () => {
   const { client } = unlockPortal();
   const view = await new UnlockJourney(new FakeHost({ "find-card": () => card("usable") }), client, "RA").start();
   assert.equal(view.step === "card" && view.problem?.code, "not-locked");
+});
+
+test("a card an interrupted unlock left unblocked is taken through the unlock to finish it", async () => {
+  const unfinished = () => {
+    const found = card("usable");
+    return { ...found, card: { ...found.card, unlockUnfinished: true } };
+  };
+  const host = new FakeHost({
+    "find-card": unfinished,
+    "prove-possession": () => proof,
+    unlock: () => ({
+      state: { unblocked: true, passcodeSet: true, pukRotated: true },
+      passcode: { state: "usable", retriesLeft: 3 },
+      receipt: { outcome: "o", signature: "s", algorithm: "ES256" },
+    }),
+  });
+  const { client, calls } = unlockPortal();
+  const journey = new UnlockJourney(host, client, "RA");
+  assert.deepEqual(await journey.start(), { step: "warning", holder: "Mr John Rigby", finishing: true });
+  journey.confirmWarning();
+  await journey.submitAnswers([
+    { questionId: "first-car", answer: "Nova" },
+    { questionId: "first-pet", answer: "Rex" },
+  ]);
+  await journey.submitCode("123456");
+  assert.deepEqual(await journey.submitPasscode("860245", "860245"), { step: "done", confirmed: false });
+  const unlock = host.calls.find((c) => c.type === "unlock");
+  assert.equal(unlock?.type === "unlock" && unlock.newPasscode, "860245");
+  assert.ok(calls.some((c) => c.path === "/api/v1/unlock/result"));
 });
 
 /** A locked card's unlock up to the new passcode; `unlock` answers each host unlock in turn. */

@@ -269,6 +269,25 @@ fn worst_tries_left(knowledge: &PukKnowledge) -> u8 {
         .saturating_sub(knowledge.uncounted_tries)
 }
 
+/// Whether the card (whose PIN reads `pin` now) was left unblocked by an unlock that did not
+/// set the new passcode, by this computer's record: a reset took, or a reset whose answer
+/// was lost found the PIN taken down to 0 and the PIN is no longer blocked (only a reset with
+/// the right PUK raises it). A blocked card is not unfinished: it is locked, and the ordinary
+/// unlock serves.
+pub fn unlock_unfinished(knowledge: &PukKnowledge, pin: PinRetries) -> bool {
+    if pin == PinRetries::Blocked {
+        return false;
+    }
+    knowledge.unfinished
+        || matches!(
+            knowledge.in_flight,
+            Some(InFlight::Reset {
+                pin_before: Some(0),
+                ..
+            })
+        )
+}
+
 /// Learns what a cut-off command did, from the PIN counter now.
 fn resolve(knowledge: &mut PukKnowledge, pin_now: Option<u8>) {
     match knowledge.in_flight.take() {

@@ -258,6 +258,24 @@ fn a_card_pulled_at_any_apdu_is_reported_and_a_new_authorization_finishes_the_jo
             // hold, as the portal sends them) finish the unlock.
             card.running.insert();
             host.wait_for_card(0);
+            // A card left unblocked with a temporary PIN nobody knows is reported unfinished
+            // (the page offers "finish unlocking", not "not locked"). The one other case
+            // reported so: the new passcode's answer was lost, so the host cannot know it took.
+            let file = card.file();
+            let stranded = file.pin_retries_left > 0 && file.pin != NEW_PASSCODE;
+            let status = host.request(json!({"type": "status"}));
+            let unfinished = status["result"]["readers"][0]["card"]["unlockUnfinished"] == true;
+            assert_eq!(
+                unfinished,
+                stranded || (after && apdu == CHANGE_PIN_APDU),
+                "{case}: status says unfinished {unfinished}, the card's PIN is {} with {} tries",
+                if file.pin == NEW_PASSCODE {
+                    "the new passcode"
+                } else {
+                    "not the new passcode"
+                },
+                file.pin_retries_left
+            );
             let again = sign_authorization(&world.sealed_authorization(
                 &mut host,
                 0,
@@ -277,6 +295,13 @@ fn a_card_pulled_at_any_apdu_is_reported_and_a_new_authorization_finishes_the_jo
             assert!(
                 file.history.wrong_puk_tries <= 1,
                 "{case}: at most one PUK try spent finding the PUK"
+            );
+            let status = host.request(json!({"type": "status"}));
+            assert!(
+                status["result"]["readers"][0]["card"]
+                    .get("unlockUnfinished")
+                    .is_none(),
+                "{case}: finished, yet {status}"
             );
         }
     }

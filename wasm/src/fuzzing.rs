@@ -3,6 +3,12 @@
 //! inputs at random rather than guided by coverage, so random bytes alone rarely get past a
 //! parser's first check; a seed (a valid frame, request, certificate, authorization) with a
 //! few edits reaches the deeper paths.
+//!
+//! Where the inputs come from after the corpus ([`fuzz!`](crate::fuzz) and
+//! [`fuzz_bytes!`](crate::fuzz_bytes)): under `cargo xtask fuzz`, bolero's fresh random seeds for
+//! the time asked; in `cargo test` (and so CI), [`FIXED_INPUTS`] inputs generated from the seeds
+//! 0, 1, 2, ... the same every run, so a test never fails by chance. A finding of `xtask fuzz`
+//! becomes a committed seed.
 
 use std::path::{Path, PathBuf};
 
@@ -110,4 +116,80 @@ pub fn mutate(seeds: &[Vec<u8>], pick: u16, edits: &[Edit]) -> Vec<u8> {
         }
     }
     data
+}
+
+/// Set (by `cargo xtask fuzz`) to search with fresh random seeds instead of the fixed inputs.
+pub const RANDOM_VARIABLE: &str = "SELFSERVICE_FUZZ_RANDOM";
+/// The generated inputs each target tries in `cargo test`, after its corpus (a target whose
+/// every input costs a signature check asks for fewer: `inputs = N`).
+pub const FIXED_INPUTS: u64 = 3000;
+
+/// Whether this run searches at random (`cargo xtask fuzz`).
+pub fn random() -> bool {
+    std::env::var_os(RANDOM_VARIABLE).is_some()
+}
+
+/// Runs `test` on the fixed inputs: input `n` is generated from seed `n`, so a failure names
+/// the seed that reproduces it.
+pub fn run_fixed<T, F>(inputs: u64, test: F)
+where
+    T: bolero::generator::TypeGenerator + std::fmt::Debug,
+    F: Fn(&T),
+{
+    use bolero::generator::bolero_generator::driver::{Options, Rng};
+    use rand_xoshiro::rand_core::SeedableRng;
+    let options = Options::default();
+    for seed in 0..inputs {
+        let mut driver = Rng::new(
+            rand_xoshiro::Xoshiro256PlusPlus::seed_from_u64(seed),
+            &options,
+        );
+        let Some(input) = T::generate(&mut driver) else {
+            continue;
+        };
+        if std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| test(&input))).is_err() {
+            panic!("fixed input {seed} failed (see the panic above): {input:?}");
+        }
+    }
+}
+
+/// A fuzz target over a generated type: `fuzz!(Type, |value: &Type| ...)`. The corpus first, then
+/// the fixed inputs, or bolero's random search under `cargo xtask fuzz`. A macro, so bolero
+/// finds the corpus of the test it is written in.
+#[macro_export]
+macro_rules! fuzz {
+    ($ty:ty, $test:expr) => {
+        $crate::fuzz!($ty, inputs = $crate::fuzzing::FIXED_INPUTS, $test)
+    };
+    ($ty:ty, inputs = $inputs:expr, $test:expr) => {{
+        let test = $test;
+        if $crate::fuzzing::random() {
+            ::bolero::check!().with_type::<$ty>().for_each(&test);
+        } else {
+            ::bolero::check!()
+                .with_type::<$ty>()
+                .with_iterations(0)
+                .for_each(&test);
+            $crate::fuzzing::run_fixed::<$ty, _>($inputs, &test);
+        }
+    }};
+}
+
+/// A fuzz target over raw bytes: `fuzz_bytes!(|bytes: &[u8]| ...)`, run as [`fuzz!`] runs.
+#[macro_export]
+macro_rules! fuzz_bytes {
+    ($test:expr) => {
+        $crate::fuzz_bytes!(inputs = $crate::fuzzing::FIXED_INPUTS, $test)
+    };
+    (inputs = $inputs:expr, $test:expr) => {{
+        let test = $test;
+        if $crate::fuzzing::random() {
+            ::bolero::check!().for_each(&test);
+        } else {
+            ::bolero::check!().with_iterations(0).for_each(&test);
+            $crate::fuzzing::run_fixed::<Vec<u8>, _>($inputs, |bytes: &Vec<u8>| {
+                test(bytes.as_slice())
+            });
+        }
+    }};
 }

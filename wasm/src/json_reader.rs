@@ -72,10 +72,12 @@ fn field_of(error: &serde_path_to_error::Error<serde_json::Error>) -> String {
             };
         }
     }
-    if path == "." {
-        "$".to_string()
-    } else {
-        path
+    match path.as_str() {
+        "." => "$".to_string(),
+        // A key that is the empty string (`{"": 1}`): named as JSON writes it, so the
+        // refusal still names a field.
+        "" => "\"\"".to_string(),
+        _ => path,
     }
 }
 

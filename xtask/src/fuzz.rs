@@ -1,6 +1,7 @@
 //! `cargo xtask fuzz --seconds N`: every fuzz target (bolero, on the stable toolchain) for N
 //! seconds each, then a table of inputs tried per target. The targets live next to what they
-//! test (`wasm/src/fuzz`, `host/src/fuzz`) and also run, one second each, in `cargo test`.
+//! test (`wasm/src/fuzz`, `host/src/fuzz`) and also run in `cargo test`, on their corpus and a
+//! fixed list of generated inputs (the same every run).
 
 use anyhow::{bail, Context, Result};
 use std::process::{Command, Stdio};
@@ -37,6 +38,8 @@ pub fn run(seconds: u64) -> Result<()> {
             .args(&args)
             .current_dir(cmd::root())
             .env("BOLERO_RANDOM_TEST_TIME_MS", (seconds * 1000).to_string())
+            // Fresh random seeds here; `cargo test` runs the fixed inputs (wasm/src/fuzzing.rs).
+            .env("SELFSERVICE_FUZZ_RANDOM", "1")
             .stdin(Stdio::null())
             .output()
             .context("cargo test")?;

@@ -21,7 +21,8 @@ import { findCard, type CardInReader } from "./cards";
 
 export type UnlockView =
   | { step: "card"; problem?: Problem }
-  | { step: "warning"; holder: string }
+  /** `finishing`: the card is unblocked by an unlock that did not set the passcode (DESIGN §4.3.3). */
+  | { step: "warning"; holder: string; finishing: boolean }
   | { step: "questions"; holder: string; questionIds: string[]; roundsLeft: number; problem?: Problem }
   | { step: "code"; sentTo: string; expiresAt: number; problem?: Problem }
   | { step: "passcode"; rule: PasscodeRule; problem?: Problem }
@@ -144,7 +145,10 @@ export class UnlockJourney {
     try {
       const card = await findCard(this.host, waitForCardMs);
       this.card = card;
-      if (card.card.passcode.state !== "blocked") {
+      // A card an interrupted unlock left unblocked with a temporary PIN is finished by the
+      // same journey: nobody knows its passcode, so "not locked" would strand the person.
+      const finishing = card.card.passcode.state !== "blocked" && card.card.unlockUnfinished === true;
+      if (card.card.passcode.state !== "blocked" && !finishing) {
         return this.set({
           step: "card",
           problem: {
@@ -164,7 +168,7 @@ export class UnlockJourney {
       });
       this.started = started;
       this.flowId = started.flowId;
-      return this.set({ step: "warning", holder: started.holderName });
+      return this.set({ step: "warning", holder: started.holderName, finishing });
     } catch (error) {
       const problem = this.fail(error);
       return this.set(problem.code === "self-service-locked" ? { step: "locked", problem } : { step: "card", problem });

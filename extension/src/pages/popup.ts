@@ -99,6 +99,9 @@ function cardSummary(card: CardStatus, raContact: string, open: (page: string) =
   if (card.passcode.state === "blocked") {
     rows.push(h("p", { class: "passcode-state" }, t("popup_locked")));
     rows.push(button(t("popup_unlock"), open("unlock")));
+  } else if (card.unlockUnfinished === true) {
+    rows.push(h("p", { class: "passcode-state", id: "unlock-unfinished" }, t("popup_unfinished")));
+    rows.push(button(t("popup_finish_unlock"), open("unlock")));
   } else {
     const left = card.passcode.retriesLeft;
     // No count: the PIN is verified by another program, which hides the card's counter.

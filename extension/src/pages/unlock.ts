@@ -55,8 +55,11 @@ function renderStep(main: HTMLElement, journey: UnlockJourney, view: UnlockView)
       const [before, after] = t("unlock_warning", { holder: "\u0000" }).split("\u0000");
       show(
         main,
-        t("unlock_warning_title"),
+        view.finishing ? t("finish_unlock_title") : t("unlock_warning_title"),
         undefined,
+        ...(view.finishing
+          ? [h("p", { class: "nhsuk-body", id: "finish-unlocking" }, t("finish_unlock_message"))]
+          : []),
         h(
           "div",
           { class: "nhsuk-warning-callout", id: "holder-warning" },

@@ -11,6 +11,7 @@ use super::Host;
 use crate::piv::apdu::Slot;
 use crate::piv::{CardError, Piv, Transmit};
 use crate::readers::lock;
+use crate::unblock::KnowledgeStore;
 
 pub fn run(host: &Host, params: &StatusParams) -> StatusResult {
     let readers = match host.pcsc.snapshot() {
@@ -93,6 +94,13 @@ fn read_card(
         ),
         (None, None) => (None, None),
     };
+    // A record that cannot be read says nothing here; `doctor` and the unlock report it.
+    let unlock_unfinished = host
+        .journal
+        .card(&identity.guid_hex())
+        .load()
+        .inspect_err(|error| tracing::warn!(%error, "the record of unlock attempts"))
+        .is_ok_and(|knowledge| crate::unblock::unlock_unfinished(&knowledge, retries));
     let today = time::OffsetDateTime::now_utc().date();
     Ok(CardStatus {
         profile: profile.name,
@@ -108,6 +116,7 @@ fn read_card(
         pin_constraint: profile.pin_constraint,
         pin_rule_source: Some(profile.pin_rule_source),
         passcode_rule: host.passcode_rule(&profile),
+        unlock_unfinished,
     })
 }
 

@@ -55,16 +55,16 @@ fn runtime() -> tokio::runtime::Runtime {
 #[test]
 fn frame_decoder() {
     let runtime = runtime();
-    bolero::check!().for_each(|input| decode_frames(&runtime, input));
+    selfservice_rules::fuzz_bytes!(|input: &[u8]| decode_frames(&runtime, input));
 }
 
 #[test]
 fn frame_decoder_from_seeds() {
     let runtime = runtime();
     let seeds = target_seeds("frame_decoder");
-    bolero::check!()
-        .with_type::<(u16, Vec<Edit>)>()
-        .for_each(|(pick, edits)| decode_frames(&runtime, &mutate(&seeds, *pick, edits)));
+    selfservice_rules::fuzz!((u16, Vec<Edit>), |(pick, edits): &(u16, Vec<Edit>)| {
+        decode_frames(&runtime, &mutate(&seeds, *pick, edits))
+    });
 }
 
 const NOW: i64 = 1_790_000_000;
@@ -144,7 +144,8 @@ impl PortalAndSession {
 fn authorization_verifier() {
     let signer = PortalAndSession::new();
     signer.check(&signer.valid_payload(), true);
-    bolero::check!().for_each(|payload| signer.check(payload, true));
+    // A signature check and a sealed box per input: fewer fixed inputs.
+    selfservice_rules::fuzz_bytes!(inputs = 100, |payload: &[u8]| signer.check(payload, true));
 }
 
 #[test]
@@ -152,11 +153,17 @@ fn authorization_verifier_from_seeds() {
     let signer = PortalAndSession::new();
     let mut seeds = target_seeds("authorization_verifier");
     seeds.push(signer.valid_payload());
-    bolero::check!()
-        .with_type::<(u16, Vec<Edit>, bool)>()
-        .for_each(|(pick, edits, portal)| {
-            signer.check(&mutate(&seeds, *pick, edits), *portal);
-        });
+    selfservice_rules::fuzz!((u16, Vec<Edit>, bool), inputs = 100, |(
+        pick,
+        edits,
+        portal,
+    ): &(
+        u16,
+        Vec<Edit>,
+        bool
+    )| {
+        signer.check(&mutate(&seeds, *pick, edits), *portal);
+    });
 }
 
 /// A virtual card whose answers are edited on the way back: the APDU number (from 1) and the
@@ -254,31 +261,30 @@ fn card_answers() {
         let kind = KeyKind::of_certificate(&der).expect("key kind");
         Piv::sign(&mut card, Slot::CardAuthentication, kind, &[0x5A; 32]).expect("9E signs");
     }
-    bolero::check!()
-        .with_type::<(u8, Vec<(u8, Edit)>)>()
-        .for_each(|(which, edits)| {
-            let mut card = EditedCard {
-                card: PivCard::new(templates[usize::from(*which) % templates.len()].clone())
-                    .expect("card"),
-                sent: 0,
-                edits: edits.clone(),
-            };
-            read_everything(&mut card);
-        });
+    selfservice_rules::fuzz!((u8, Vec<(u8, Edit)>), |(which, edits): &(
+        u8,
+        Vec<(u8, Edit)>
+    )| {
+        let mut card = EditedCard {
+            card: PivCard::new(templates[usize::from(*which) % templates.len()].clone())
+                .expect("card"),
+            sent: 0,
+            edits: edits.clone(),
+        };
+        read_everything(&mut card);
+    });
 }
 
 /// BER-TLV as the host reads PIV objects: whatever the bytes, a value found is a piece of
 /// the input that ends within it, and finding never panics.
 #[test]
 fn ber_tlv() {
-    bolero::check!()
-        .with_type::<(Vec<u8>, Vec<u8>)>()
-        .for_each(|(data, tag)| {
-            if let Some(value) = crate::piv::tlv::find(data, tag) {
-                let start = value.as_ptr() as usize - data.as_ptr() as usize;
-                assert!(start + value.len() <= data.len());
-            }
-        });
+    selfservice_rules::fuzz!((Vec<u8>, Vec<u8>), |(data, tag): &(Vec<u8>, Vec<u8>)| {
+        if let Some(value) = crate::piv::tlv::find(data, tag) {
+            let start = value.as_ptr() as usize - data.as_ptr() as usize;
+            assert!(start + value.len() <= data.len());
+        }
+    });
 }
 
 /// Not random: every status word for every kind of check, which is few enough to try all.

@@ -77,10 +77,21 @@ impl World {
 
     /// Environment the driver (and so the browser and the host) runs with.
     pub fn env(&self) -> Vec<(String, String)> {
-        ["PCSCLITE_CSOCK_NAME", "SMARTCARD_SELFSERVICE_CONFIG"]
-            .iter()
-            .map(|k| (k.to_string(), self.vars[*k].clone()))
-            .collect()
+        let mut env: Vec<(String, String)> =
+            ["PCSCLITE_CSOCK_NAME", "SMARTCARD_SELFSERVICE_CONFIG"]
+                .iter()
+                .map(|k| (k.to_string(), self.vars[*k].clone()))
+                .collect();
+        // The host's record of unlock attempts belongs to the world, not to a browser profile:
+        // a browser closed and opened again (a new profile) meets the record its host left,
+        // as on a real PC, and no run leaves one in the home folder.
+        if let Some(dir) = self.vars.get("SMARTCARD_SELFSERVICE_WORLD") {
+            env.push((
+                "SMARTCARD_SELFSERVICE_STATE_DIR".into(),
+                Path::new(dir).join("host-state").display().to_string(),
+            ));
+        }
+        env
     }
 }
 

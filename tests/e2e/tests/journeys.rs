@@ -177,6 +177,96 @@ async fn unlock_journey_on(browser: Browser, card: &str, scenario: &str) -> Resu
     Ok(())
 }
 
+/// The browser closed right after RESET RETRY COUNTER: the card pulled as the reset ran (its
+/// answer lost) and the window closed on "put it back". The card is back, unblocked with a
+/// temporary PIN nobody knows. Opened again (a new browser, as after a restart), the unlock
+/// offers to finish instead of saying "not locked"; the same journey, questions and code again,
+/// sets the new passcode, and no PUK try is spent (docs/DESIGN.md §4.3.3).
+async fn finish_after_the_browser_closed(browser: Browser) -> Result<()> {
+    const FINISHED_PASSCODE: &str = "471902";
+    let (world, session, shots) =
+        registered_and_locked(browser, "unlocked", "unlock-finish").await?;
+    let original_puk = world.card()?.puk;
+    world.portal_clock_to_now()?;
+    open_unlock(&session, &world, &shots).await?;
+    answer_questions(&session, true).await?;
+    session
+        .wait_text("#step-heading", "Smartcard Unlock Code")
+        .await?;
+    session.fill("#code", &world.code(2)?).await?;
+    submit(&session).await?;
+    session.wait_text("#passcode-rule", "numbers").await?;
+    world.card_control(&["fault", "remove-after-ins", "2c"])?;
+    session.fill("#new-passcode", NEW_PASSCODE).await?;
+    session.fill("#confirm-passcode", NEW_PASSCODE).await?;
+    submit(&session).await?;
+    session
+        .wait_text("#reinsert", "Put it back in the reader")
+        .await?;
+    world.wait_fault_fired()?;
+    // The browser goes, and its host with it.
+    session.close().await?;
+    world.card_control(&["insert"])?;
+    world.wait_card_seen(true)?;
+    let stranded = world.card()?;
+    ensure!(
+        stranded.pin_retries_left == 3 && stranded.pin != NEW_PASSCODE && stranded.pin != PASSCODE,
+        "the reset ran and the passcode was not set: {stranded:?}"
+    );
+
+    let session = Session::start(browser, &world, true).await?;
+    session.configure_portal(world.portal_url()).await?;
+    session
+        .client
+        .goto(&format!("{}/unlock", world.portal_url()))
+        .await?;
+    session.wait_text("#bridge-status", "ready").await?;
+    session.click("#start").await?;
+    session
+        .wait_text("#step-heading", "Finish unlocking your smartcard")
+        .await?;
+    session
+        .wait_text("#finish-unlocking", "before your new passcode was set")
+        .await?;
+    session
+        .wait_text("#holder-warning", "Mrs Amina Okafor")
+        .await?;
+    session.step(&shots, "unlock-finish-1-offered").await?;
+    session.click("button").await?;
+    session
+        .wait_text("#step-heading", "Answer your security questions")
+        .await?;
+    let mails_before = world.mails().len();
+    answer_questions(&session, true).await?;
+    session
+        .wait_text("#step-heading", "Smartcard Unlock Code")
+        .await?;
+    session
+        .fill("#code", &world.code(mails_before + 1)?)
+        .await?;
+    submit(&session).await?;
+    session.wait_text("#passcode-rule", "numbers").await?;
+    session.fill("#new-passcode", FINISHED_PASSCODE).await?;
+    session.fill("#confirm-passcode", FINISHED_PASSCODE).await?;
+    submit(&session).await?;
+    session
+        .wait_text("#success", "Your Smartcard has been successfully unlocked.")
+        .await?;
+    session.step(&shots, "unlock-finish-2-done").await?;
+    let card = world.card()?;
+    ensure!(
+        card.pin == FINISHED_PASSCODE && card.pin_retries_left == 3,
+        "the new passcode verifies: {card:?}"
+    );
+    ensure!(card.puk != original_puk, "the PUK rotated");
+    ensure!(
+        card.puk_retries_left == 3 && card.history.wrong_puk_tries == 0,
+        "no PUK try was spent: {card:?}"
+    );
+    session.close().await?;
+    Ok(())
+}
+
 /// The unlock, start to finish, in Welsh: the portal's page and every step of the extension's,
 /// each with `lang="cy"`, axe-clean and photographed. Registration and the lockout happen in
 /// English first; the person then chooses Cymraeg on the options page.
@@ -410,6 +500,7 @@ macro_rules! both_browsers {
 
 both_browsers! {
     register_lock_and_unlock_with_every_detour => unlock_journey,
+    an_unlock_cut_off_after_the_reset_is_finished_after_the_browser_closed => finish_after_the_browser_closed,
     the_same_journey_works_on_a_card_with_other_piv_habits => quirky_card_journey,
     three_wrong_rounds_lock_until_the_ra_clears_it => lockout_journey,
     without_the_host_both_pages_say_what_to_do => host_missing,

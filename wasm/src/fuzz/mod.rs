@@ -30,15 +30,15 @@ fn parse_request_checked(body: &[u8]) {
 
 #[test]
 fn message_parser() {
-    bolero::check!().for_each(parse_request_checked);
+    crate::fuzz_bytes!(parse_request_checked);
 }
 
 #[test]
 fn message_parser_from_seeds() {
     let seeds = target_seeds("message_parser");
-    bolero::check!()
-        .with_type::<(u16, Vec<Edit>)>()
-        .for_each(|(pick, edits)| parse_request_checked(&mutate(&seeds, *pick, edits)));
+    crate::fuzz!((u16, Vec<Edit>), |(pick, edits): &(u16, Vec<Edit>)| {
+        parse_request_checked(&mutate(&seeds, *pick, edits))
+    });
 }
 
 fn read_portal_bodies(body: &[u8]) {
@@ -61,15 +61,15 @@ fn read_portal_bodies(body: &[u8]) {
 
 #[test]
 fn portal_request_bodies() {
-    bolero::check!().for_each(read_portal_bodies);
+    crate::fuzz_bytes!(read_portal_bodies);
 }
 
 #[test]
 fn portal_request_bodies_from_seeds() {
     let seeds = target_seeds("portal_request_bodies");
-    bolero::check!()
-        .with_type::<(u16, Vec<Edit>)>()
-        .for_each(|(pick, edits)| read_portal_bodies(&mutate(&seeds, *pick, edits)));
+    crate::fuzz!((u16, Vec<Edit>), |(pick, edits): &(u16, Vec<Edit>)| {
+        read_portal_bodies(&mutate(&seeds, *pick, edits))
+    });
 }
 
 /// What a person types: passcodes, email addresses, codes, answers, and an origin.
@@ -85,39 +85,37 @@ fn page_inputs() {
     .collect();
     assert_eq!(rules.len(), 2);
     let email = crate::email::EmailPolicy::default();
-    bolero::check!()
-        .with_type::<(String, String)>()
-        .for_each(|(text, other)| {
-            for rule in &rules {
-                let accepted = rule.check(text).is_ok();
-                // An accepted passcode always fits a card's 8-byte PIN block.
-                assert!(!accepted || text.len() <= 8, "{text:?}");
-                let _ = rule.check_pair(text, other);
-            }
-            if let Ok(address) = email.check(text) {
-                assert_eq!(
-                    email.check(&address),
-                    Ok(address.clone()),
-                    "stable once accepted"
-                );
-            }
-            if let Ok(code) = crate::codes::parse_code(text) {
-                assert!(code.bytes().all(|b| b.is_ascii_digit()), "{code:?}");
-            }
-            for kind in [
-                crate::questions::AnswerKind::Text,
-                crate::questions::AnswerKind::PhoneNumber,
-            ] {
-                let normal = crate::questions::normalise_answer(kind, text);
-                assert_eq!(
-                    crate::questions::normalise_answer(kind, &normal),
-                    normal,
-                    "normalising twice changes nothing"
-                );
-                let _ = crate::questions::check_answer(kind, text);
-            }
-            if let Ok(origin) = crate::origin::check_origin(text) {
-                assert_eq!(crate::origin::check_origin(&origin), Ok(origin.clone()));
-            }
-        });
+    crate::fuzz!((String, String), |(text, other): &(String, String)| {
+        for rule in &rules {
+            let accepted = rule.check(text).is_ok();
+            // An accepted passcode always fits a card's 8-byte PIN block.
+            assert!(!accepted || text.len() <= 8, "{text:?}");
+            let _ = rule.check_pair(text, other);
+        }
+        if let Ok(address) = email.check(text) {
+            assert_eq!(
+                email.check(&address),
+                Ok(address.clone()),
+                "stable once accepted"
+            );
+        }
+        if let Ok(code) = crate::codes::parse_code(text) {
+            assert!(code.bytes().all(|b| b.is_ascii_digit()), "{code:?}");
+        }
+        for kind in [
+            crate::questions::AnswerKind::Text,
+            crate::questions::AnswerKind::PhoneNumber,
+        ] {
+            let normal = crate::questions::normalise_answer(kind, text);
+            assert_eq!(
+                crate::questions::normalise_answer(kind, &normal),
+                normal,
+                "normalising twice changes nothing"
+            );
+            let _ = crate::questions::check_answer(kind, text);
+        }
+        if let Ok(origin) = crate::origin::check_origin(text) {
+            assert_eq!(crate::origin::check_origin(&origin), Ok(origin.clone()));
+        }
+    });
 }

@@ -72,6 +72,18 @@ mod tests {
         parse_request(body.as_bytes()).expect_err("should be refused")
     }
 
+    /// Found by the fuzz target `message_parser_from_seeds` (its committed regression seed):
+    /// an empty key was refused with an empty field name.
+    #[test]
+    fn an_empty_key_is_refused_by_name() {
+        let refused = bad(r#"{"id":3,"type":"status","":3}"#);
+        assert_eq!(refused.field, "\"\"");
+        assert_eq!(refused.id, Some(3));
+        let body = crate::json_reader::read_json::<crate::api::FlowStep>(br#"{"flowId":"f","":1}"#)
+            .expect_err("refused");
+        assert_eq!(body.field, "\"\"");
+    }
+
     #[test]
     fn a_status_request_parses() {
         let request = parse_request(br#"{"id":7,"type":"status"}"#).expect("ok");

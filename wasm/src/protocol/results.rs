@@ -82,6 +82,12 @@ pub struct CardStatus {
     pub pin_rule_source: Option<PinRuleSource>,
     /// The effective passcode rule for this card in this organisation.
     pub passcode_rule: PasscodeRule,
+    /// This computer's record says an unlock of this card reset its PIN and did not set the
+    /// new passcode: the card is unblocked with a temporary PIN nobody knows, so the unlock
+    /// must be finished (docs/DESIGN.md §4.3.3). Never set for a blocked card.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    #[cfg_attr(target_arch = "wasm32", tsify(optional))]
+    pub unlock_unfinished: bool,
 }
 
 /// Where a card's passcode rule came from.
