@@ -9,7 +9,7 @@ import { t, type LanguageChoice } from "../lib/i18n";
 import { problemFrom } from "../lib/problems";
 import { HostRelay } from "../lib/relay";
 import { startPage } from "./language";
-import { field, form, h, submit } from "./ui";
+import { configProblems, field, form, h, submit } from "./ui";
 
 async function main(): Promise<void> {
   const main = document.getElementById("main") as HTMLElement;
@@ -35,6 +35,7 @@ async function main(): Promise<void> {
     );
   const content: HTMLElement[] = [
     h("h1", {}, t("options_title")),
+    ...configProblems(config.problems),
     h("h2", {}, t("options_configuration")),
     h(
       "dl",
@@ -56,7 +57,8 @@ async function main(): Promise<void> {
   if (config.sources.language !== "policy") {
     content.push(languageChoice(config.language, LANGUAGE_LABEL));
   }
-  if (config.sources.portalUrl !== "policy") {
+  // On a managed machine a portal saved here would be ignored (IT's origins only): no form.
+  if (!config.originsManaged) {
     const portal = field({
       id: "portal-url",
       label: t("options_portal_label"),

@@ -6,14 +6,14 @@ import { formatDate, plural, t } from "../lib/i18n";
 import { problemFrom } from "../lib/problems";
 import { HostRelay } from "../lib/relay";
 import type { CardStatus, HostEvent, StatusResult } from "../lib/rules";
-import { button, h } from "./ui";
+import { button, configProblems, h } from "./ui";
 import { startPage } from "./language";
 
 /** Cards expire every 2 years; warn from 30 days before. */
 const EXPIRY_WARNING_DAYS = 30;
 
 async function main(): Promise<void> {
-  const { raContact } = await startPage("extensionName");
+  const { config, raContact } = await startPage("extensionName");
   const main = document.getElementById("main") as HTMLElement;
   const host = new HostRelay();
   const open = (page: string) => () =>
@@ -54,7 +54,7 @@ async function main(): Promise<void> {
     render(status);
   };
   const render = (status: StatusResult): void => {
-    const content: HTMLElement[] = [h("h1", {}, t("extensionName"))];
+    const content: HTMLElement[] = [h("h1", {}, t("extensionName")), ...configProblems(config.problems)];
     if (status.service === "unavailable") {
       content.push(h("p", { id: "service-problem" }, t("popup_service_unavailable")));
     } else if (status.readers.length === 0) {

@@ -3,6 +3,7 @@
 // tied to their fields (aria-describedby), so screen readers announce them.
 
 import { t } from "../lib/i18n";
+import type { ConfigProblem } from "../lib/config";
 import type { Problem } from "../lib/problems";
 
 type Child = Node | string | null | undefined | false;
@@ -144,4 +145,18 @@ export function submit(text: string): HTMLElement {
 
 export function paragraph(text: string): HTMLElement {
   return h("p", {}, text);
+}
+
+/** IT's settings the extension could not use, for the options page and the popup. */
+export function configProblems(problems: readonly ConfigProblem[]): HTMLElement[] {
+  if (problems.length === 0) return [];
+  return [
+    h(
+      "div",
+      { class: "nhsuk-warning-callout", id: "config-problems" },
+      h("h2", { class: "nhsuk-warning-callout__label" }, t("config_problems_title")),
+      h("ul", {}, ...problems.map((p) => h("li", {}, t("config_problem", { key: p.key, detail: p.detail })))),
+      h("p", {}, t("config_problems_action")),
+    ),
+  ];
 }
