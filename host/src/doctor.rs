@@ -38,12 +38,52 @@ fn check(area: &str, level: Level, finding: impl Into<String>, fix: Option<&str>
     }
 }
 
-pub fn run(host: &Host, program: &Path) -> Vec<Check> {
+/// What `doctor` looks at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Checked {
+    /// Everything: the card side (PC/SC service, readers, cards) and the installation.
+    All,
+    /// The installation only (registrations, configuration, the unlock record): what a fleet
+    /// tool's detection rule asks, whether or not a reader is plugged in.
+    Installation,
+}
+
+/// The card side's areas: on Windows the Smart Card service runs on demand (`start="demand"`,
+/// https://learn.microsoft.com/windows/security/identity-protection/smart-cards/smart-card-smart-cards-for-windows-service)
+/// and is stopped while no reader is connected, so a PC without a reader is not a failed install.
+const CARD_SIDE: [&str; 2] = ["pc/sc", "readers"];
+
+pub fn run(host: &Host, program: &Path, scope: Checked) -> Vec<Check> {
     let mut checks = Vec::new();
-    pcsc_checks(host, &mut checks);
+    if scope == Checked::All {
+        pcsc_checks(host, &mut checks);
+    }
     browser_checks(program, &mut checks);
     config_checks(host, &mut checks);
     checks
+}
+
+/// `doctor`'s exit code (installers/README.md, "Checking a machine").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// 0: ready (or, with `--installation`, installed and configured).
+    Ready = 0,
+    /// 1: the installation or configuration has a problem.
+    Problem = 1,
+    /// 2: installed and configured, but the card side is not ready (no PC/SC service: on
+    /// Windows, usually no reader plugged in).
+    CardSideNotReady = 2,
+}
+
+pub fn verdict(checks: &[Check]) -> Verdict {
+    let problems = || checks.iter().filter(|c| c.level == Level::Problem);
+    if problems().any(|c| !CARD_SIDE.contains(&c.area.as_str())) {
+        Verdict::Problem
+    } else if problems().next().is_some() {
+        Verdict::CardSideNotReady
+    } else {
+        Verdict::Ready
+    }
 }
 
 fn pcsc_checks(host: &Host, checks: &mut Vec<Check>) {
@@ -328,7 +368,7 @@ fn config_checks(host: &Host, checks: &mut Vec<Check>) {
     }
 }
 
-pub fn print_text(checks: &[Check]) {
+pub fn print_text(checks: &[Check], scope: Checked) {
     for c in checks {
         let mark = match c.level {
             Level::Ok => "ok",
@@ -341,15 +381,18 @@ pub fn print_text(checks: &[Check]) {
         }
     }
     let problems = checks.iter().filter(|c| c.level == Level::Problem).count();
-    if problems == 0 {
-        println!("\nThis machine is ready for Smartcard Self-Service.");
-    } else {
-        println!("\n{problems} problem(s) to fix.");
+    match (verdict(checks), scope) {
+        (Verdict::Ready, Checked::All) => {
+            println!("\nThis machine is ready for Smartcard Self-Service.")
+        }
+        (Verdict::Ready, Checked::Installation) => {
+            println!("\nSmartcard Self-Service is installed and configured.")
+        }
+        (Verdict::CardSideNotReady, _) => println!(
+            "\nSmartcard Self-Service is installed and configured; the smart card service is not running (exit code 2)."
+        ),
+        (Verdict::Problem, _) => println!("\n{problems} problem(s) to fix."),
     }
-}
-
-pub fn has_problems(checks: &[Check]) -> bool {
-    checks.iter().any(|c| c.level == Level::Problem)
 }
 
 #[cfg(test)]

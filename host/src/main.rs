@@ -54,10 +54,16 @@ enum Cmd {
     /// Remove the registrations `install` made.
     Uninstall(Target),
     /// Check this machine: PC/SC service, readers, cards, browser registrations, configuration.
+    /// Exit code: 0 ready, 1 a problem with the installation or configuration, 2 installed
+    /// and configured but no PC/SC service (on Windows: usually no reader plugged in).
     Doctor {
         /// Machine-readable output.
         #[arg(long)]
         json: bool,
+        /// Check only the installation (registrations, configuration, the unlock record),
+        /// not the PC/SC service, readers or cards: for a fleet tool's detection rule.
+        #[arg(long)]
+        installation: bool,
     },
     /// Speak native messaging on stdin/stdout (what a browser does; for testing by hand).
     Serve,
@@ -145,24 +151,25 @@ fn main() -> ExitCode {
                 target.browser_profile.as_deref(),
             )
         }),
-        Some(Cmd::Doctor { json }) => {
+        Some(Cmd::Doctor { json, installation }) => {
             let loaded = config::load();
             let host = commands::Host::new(loaded);
             let program = std::env::current_exe().unwrap_or_default();
-            let checks = doctor::run(&host, &program);
+            let scope = if installation {
+                doctor::Checked::Installation
+            } else {
+                doctor::Checked::All
+            };
+            let checks = doctor::run(&host, &program, scope);
             if json {
                 match serde_json::to_string_pretty(&checks) {
                     Ok(text) => println!("{text}"),
                     Err(error) => eprintln!("smartcard-selfservice: {error}"),
                 }
             } else {
-                doctor::print_text(&checks);
+                doctor::print_text(&checks, scope);
             }
-            if doctor::has_problems(&checks) {
-                ExitCode::FAILURE
-            } else {
-                ExitCode::SUCCESS
-            }
+            ExitCode::from(doctor::verdict(&checks) as u8)
         }
     }
 }

@@ -211,3 +211,40 @@ fn doctor_reports_a_stopped_service_and_a_missing_configuration() {
         "{text}"
     );
 }
+
+/// A fleet tool's detection rule on a PC without a reader (Windows then stops its Smart Card
+/// service): installed and configured is exit 2 for the full check and 0 for
+/// `--installation`, never the 1 that would read as a failed install and reinstall forever.
+#[test]
+fn doctor_tells_a_missing_service_from_a_missing_installation() {
+    let mut world = World::new();
+    world.stop_pcscd();
+    let home = tempfile::tempdir().expect("home");
+    let code = |args: &[&str]| {
+        let output = run(args, home.path(), Some(&world));
+        (output.status.code(), stdout(&output))
+    };
+    // Not installed: a problem either way.
+    assert_eq!(code(&["doctor"]).0, Some(1));
+    let (installation, text) = code(&["doctor", "--installation"]);
+    assert_eq!(installation, Some(1), "{text}");
+    assert!(text.contains("no browser can start the host"), "{text}");
+
+    assert!(run(&["install", "--user"], home.path(), None)
+        .status
+        .success());
+    let (full, text) = code(&["doctor"]);
+    assert_eq!(full, Some(2), "{text}");
+    assert!(
+        text.contains("PC/SC smart card service is not reachable"),
+        "{text}"
+    );
+    assert!(text.contains("(exit code 2)"), "{text}");
+    let (installation, text) = code(&["doctor", "--installation"]);
+    assert_eq!(installation, Some(0), "{text}");
+    assert!(
+        !text.contains("PC/SC"),
+        "the card side is not looked at: {text}"
+    );
+    assert!(text.contains("installed and configured"), "{text}");
+}
