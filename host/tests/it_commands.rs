@@ -247,4 +247,7 @@ fn doctor_tells_a_missing_service_from_a_missing_installation() {
         "the card side is not looked at: {text}"
     );
     assert!(text.contains("installed and configured"), "{text}");
+    // Intune counts anything on standard error as "not detected".
+    let output = run(&["doctor", "--installation"], home.path(), Some(&world));
+    assert!(output.stderr.is_empty(), "{output:?}");
 }

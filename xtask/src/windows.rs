@@ -493,12 +493,29 @@ fn browser_policies(wine: &Wine, exe: &str) -> Result<()> {
 /// values, the files; and doctor, run from elsewhere, finds nothing wrong but what Wine lacks.
 fn expect_installed(wine: &Wine, browsers: &[&str], origins: &str) -> Result<()> {
     expect_registered(wine, browsers, origins)?;
-    let (_, checks) = wine.doctor(&format!("{PRODUCT_DIR}\\smartcard-selfservice.exe"))?;
+    let exe = format!("{PRODUCT_DIR}\\smartcard-selfservice.exe");
+    let (_, checks) = wine.doctor(&exe)?;
     let problems: Vec<String> = at_level(&checks, "problem")
         .into_iter()
         .filter(|p| !p.starts_with("pc/sc"))
         .collect();
     ensure!(problems.is_empty(), "doctor after the MSI: {problems:?}");
+    // Wine 8's winscard gives no PC/SC context, as a PC without a reader does when Windows has
+    // stopped its Smart Card service: installed and configured is 2, and 0 for a detection rule.
+    let full = wine.run(&[&exe, "doctor"])?;
+    ensure!(
+        full.status.code() == Some(2),
+        "doctor with no smart card service: {:?} {}",
+        full.status.code(),
+        text(&full)
+    );
+    let installation = wine.run(&[&exe, "doctor", "--installation"])?;
+    ensure!(
+        installation.status.code() == Some(0),
+        "doctor --installation after the MSI: {:?} {}",
+        installation.status.code(),
+        text(&installation)
+    );
     Ok(())
 }
 
