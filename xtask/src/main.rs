@@ -174,7 +174,8 @@ fn main() -> std::process::ExitCode {
         Task::RolloutPackages => rollout_packages(),
         Task::Installers => test::installers_check(),
         Task::UpdateGolden => test::update_golden(),
-        Task::Windows => windows::run(),
+        // On its own, the stage builds what it runs (within `test`, the build before it has).
+        Task::Windows => test::build_windows_host().and_then(|()| windows::run()),
     };
     match outcome {
         Ok(()) => std::process::ExitCode::SUCCESS,

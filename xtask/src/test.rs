@@ -159,7 +159,7 @@ pub fn update_golden() -> Result<()> {
 }
 
 /// The debug build of the host for Windows (what the MSI and the Wine stage use).
-fn build_windows_host() -> Result<()> {
+pub fn build_windows_host() -> Result<()> {
     cmd::cargo(&[
         "build",
         "--package",
