@@ -26,6 +26,7 @@ mod setup;
 mod test;
 mod wasm_pkg;
 mod windows;
+mod wine10;
 
 use clap::{Parser, Subcommand};
 
@@ -109,8 +110,11 @@ enum Task {
     /// The Windows build of the host and the MSI under Wine (part of `test`; needs the
     /// Windows and Linux debug builds).
     Windows,
-    /// Every fuzz target for a while, then the inputs tried per target (each also runs for a
-    /// second in `test`).
+    /// The Windows build's card suites under Wine 10 in a Debian 13 root (part of `test`;
+    /// needs root; the root is made once, in /var/cache/smartcard-selfservice/wine10).
+    Wine10,
+    /// Every fuzz target for a while, then the inputs tried per target (each also replays its
+    /// corpus and fixed inputs in `test`).
     Fuzz {
         /// Seconds per target.
         #[arg(long, default_value_t = 60)]
@@ -176,6 +180,7 @@ fn main() -> std::process::ExitCode {
         Task::UpdateGolden => test::update_golden(),
         // On its own, the stage builds what it runs (within `test`, the build before it has).
         Task::Windows => test::build_windows_host().and_then(|()| windows::run()),
+        Task::Wine10 => test::build_windows_host().and_then(|()| wine10::run()),
     };
     match outcome {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -126,6 +126,12 @@ const DEBIAN_PACKAGES: &[DebianPackage] = &[
         present: || Path::new(crate::windows::WINE64).exists(),
         need: Need::Everything,
     },
+    // The Wine 10 stage's Debian 13 root (xtask/src/wine10.rs).
+    DebianPackage {
+        name: "debootstrap",
+        present: || dpkg_installed("debootstrap"),
+        need: Need::Everything,
+    },
     DebianPackage {
         name: "wine",
         present: || dpkg_installed("wine"),

@@ -89,6 +89,7 @@ pub fn run() -> Result<()> {
     installers_check()?;
 
     crate::windows::run()?;
+    crate::wine10::run()?;
 
     crate::rollout_packages::packages(env!("CARGO_PKG_VERSION"))?;
     crate::demo::announce_browsers();

@@ -29,13 +29,48 @@ pub const PROGRAM: &str = env!("CARGO_BIN_EXE_smartcard-selfservice");
 pub const WINE_VARIABLE: &str = "SMARTCARD_SELFSERVICE_TEST_WINE";
 pub const WINDOWS_EXE_VARIABLE: &str = "SMARTCARD_SELFSERVICE_TEST_WINDOWS_EXE";
 
-/// How the host under test is started: this build natively, or the Windows build under Wine.
+/// Set by the Wine 10 stage (xtask/src/wine10.rs): the Debian 13 root whose Wine (winscard on
+/// pcsc-lite) runs the Windows build, and whose pcscd each world starts; the cards stay out
+/// here, on vpcd's TCP ports. [`WINDOWS_EXE_VARIABLE`] is then the exe's path inside the root.
+pub const WINE10_ROOT_VARIABLE: &str = "SMARTCARD_SELFSERVICE_TEST_WINE10_ROOT";
+/// The Wine prefix inside that root (made by the stage).
+pub const WINE10_PREFIX: &str = "/root/wine10-prefix";
+
+/// The Wine 10 root, when the tests run the Windows build there.
+pub fn wine10_root() -> Option<PathBuf> {
+    std::env::var_os(WINE10_ROOT_VARIABLE).map(PathBuf::from)
+}
+
+/// Under Wine 10, a test that cannot run there says why and returns true; the stage counts it
+/// as not run (never as passed).
+pub fn not_under_wine10(why: &str) -> bool {
+    if wine10_root().is_some() {
+        eprintln!("NOT RUN under Wine 10: {why}");
+        true
+    } else {
+        false
+    }
+}
+
+/// How the host under test is started: this build natively, or the Windows build under Wine
+/// (8: `wine64 <exe>`; 10: `chroot <root> wine <exe>`).
 pub fn host_command() -> Command {
     match (
+        wine10_root(),
         std::env::var_os(WINE_VARIABLE),
         std::env::var_os(WINDOWS_EXE_VARIABLE),
     ) {
-        (Some(wine), Some(exe)) => {
+        (Some(root), _, Some(exe)) => {
+            let mut command = Command::new("chroot");
+            command
+                .arg(root)
+                .args(["env", "HOME=/root", "WINEDEBUG=-all"])
+                .arg(format!("WINEPREFIX={WINE10_PREFIX}"))
+                .arg("wine")
+                .arg(exe);
+            command
+        }
+        (None, Some(wine), Some(exe)) => {
             let mut command = Command::new(wine);
             command.arg(exe);
             command
@@ -47,7 +82,7 @@ pub fn host_command() -> Command {
 /// What `status` says of the PC/SC service where the host runs: here pcscd runs; Wine 8.0's
 /// winscard is a stub that cannot give a context, which the host must report as unavailable.
 pub fn service_here() -> &'static str {
-    if std::env::var_os(WINE_VARIABLE).is_some() {
+    if std::env::var_os(WINE_VARIABLE).is_some() && wine10_root().is_none() {
         "unavailable"
     } else {
         "running"
@@ -78,12 +113,17 @@ impl TestCard {
 
 impl World {
     pub fn new() -> World {
+        let root = wine10_root();
         let dir = tempfile::Builder::new()
             .prefix("hst-")
-            .tempdir_in("/tmp")
+            .tempdir_in(root.as_ref().map_or("/tmp".into(), |r| r.join("tmp")))
             .expect("dir");
-        let pcscd =
-            Pcscd::start(dir.path(), Lifetime::ThisProcess { remove_dir: false }).expect("pcscd");
+        let lifetime = Lifetime::ThisProcess { remove_dir: false };
+        let pcscd = match &root {
+            Some(root) => Pcscd::start_in_root(root, dir.path(), lifetime),
+            None => Pcscd::start(dir.path(), lifetime),
+        }
+        .expect("pcscd");
         let ca = TestCa::load_or_create(&dir.path().join("ca")).expect("ca");
         let config = json!({
             "portalOrigins": [ORIGIN],
@@ -167,7 +207,8 @@ impl World {
     }
 
     pub fn restart_pcscd(&mut self) {
-        let pcscd = Pcscd::start_on(
+        let pcscd = Pcscd::start_in(
+            wine10_root().as_deref(),
             self.dir.path(),
             self.port,
             Lifetime::ThisProcess { remove_dir: false },
@@ -194,17 +235,35 @@ impl World {
         self.dir.path().join("state")
     }
 
-    pub fn host_with(&self, env: &[(&str, &str)]) -> Host {
-        let mut command = host_command();
-        command
-            .arg(selfservice_rules::names::chromium_extension_origin())
-            .env("PCSCLITE_CSOCK_NAME", self.socket())
+    /// Runs the host under test (natively or under Wine) as IT would, `doctor` for example,
+    /// with this world's PC/SC service and configuration; waits for it.
+    pub fn run_host(&self, args: &[&str]) -> std::process::Output {
+        let at = |path: &Path| selfservice_vcard::pcscd::inside(wine10_root().as_deref(), path);
+        host_command()
+            .args(args)
+            .env("PCSCLITE_CSOCK_NAME", at(&self.socket()))
             .env(
                 "SMARTCARD_SELFSERVICE_CONFIG",
-                self.dir.path().join("config.json"),
+                at(&self.dir.path().join("config.json")),
             )
-            .env("SMARTCARD_SELFSERVICE_STATE_DIR", self.state_dir())
-            .env("SMARTCARD_SELFSERVICE_LOG_FILE", self.log_path())
+            .stdin(Stdio::null())
+            .output()
+            .expect("the host runs")
+    }
+
+    pub fn host_with(&self, env: &[(&str, &str)]) -> Host {
+        let mut command = host_command();
+        // Paths as the host sees them (under Wine 10, inside its root).
+        let at = |path: &Path| selfservice_vcard::pcscd::inside(wine10_root().as_deref(), path);
+        command
+            .arg(selfservice_rules::names::chromium_extension_origin())
+            .env("PCSCLITE_CSOCK_NAME", at(&self.socket()))
+            .env(
+                "SMARTCARD_SELFSERVICE_CONFIG",
+                at(&self.dir.path().join("config.json")),
+            )
+            .env("SMARTCARD_SELFSERVICE_STATE_DIR", at(&self.state_dir()))
+            .env("SMARTCARD_SELFSERVICE_LOG_FILE", at(&self.log_path()))
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());

@@ -61,6 +61,16 @@ pub struct Pcscd {
     pub socket: PathBuf,
     /// vpcd's slot 0 listens here, slot 1 on `port + 1`.
     pub port: u16,
+    /// The root file system pcscd runs in (`chroot`), if not this one's.
+    pub root: Option<PathBuf>,
+}
+
+/// A path under `root` as a process chrooted there sees it.
+pub fn inside(root: Option<&Path>, path: &Path) -> PathBuf {
+    match root.and_then(|root| path.strip_prefix(root).ok()) {
+        Some(rest) => Path::new("/").join(rest),
+        None => path.to_path_buf(),
+    }
 }
 
 impl Pcscd {
@@ -80,7 +90,35 @@ impl Pcscd {
 
     /// Starts pcscd with vpcd on a given port pair: a restart keeps the cards' ports.
     pub fn start_on(dir: &Path, port: u16, lifetime: Lifetime) -> Result<Pcscd> {
-        if !Path::new(VPCD_DRIVER).exists() {
+        Self::start_in(None, dir, port, lifetime)
+    }
+
+    /// As [`Pcscd::start`], with pcscd chrooted into `root`: another distribution's
+    /// pcsc-lite, for that distribution's clients (pcsc-lite 1.9 and 2.x clients and daemons
+    /// do not talk). `dir` must be under `root`; the cards stay outside, on vpcd's TCP ports.
+    pub fn start_in_root(root: &Path, dir: &Path, lifetime: Lifetime) -> Result<Pcscd> {
+        let mut last = None;
+        for _ in 0..5 {
+            match Self::start_in(Some(root), dir, free_port_pair()?, lifetime) {
+                Ok(pcscd) => return Ok(pcscd),
+                Err(error) => last = Some(error),
+            }
+        }
+        Err(last.unwrap_or_else(|| anyhow::anyhow!("pcscd did not start")))
+    }
+
+    /// As [`Pcscd::start_on`], chrooted into `root` when given (see [`Pcscd::start_in_root`]).
+    pub fn start_in(
+        root: Option<&Path>,
+        dir: &Path,
+        port: u16,
+        lifetime: Lifetime,
+    ) -> Result<Pcscd> {
+        let driver = match root {
+            Some(root) => root.join(VPCD_DRIVER.trim_start_matches('/')),
+            None => PathBuf::from(VPCD_DRIVER),
+        };
+        if !driver.exists() {
             bail!("the vpcd driver is missing ({VPCD_DRIVER}); install vsmartcard-vpcd (cargo xtask setup does)");
         }
         let conf = dir.join("conf");
@@ -99,23 +137,37 @@ impl Pcscd {
         let pid_path = dir.join("pcscd.pid");
         let _ = std::fs::remove_file(&pid_path);
         let log = std::fs::File::create(&log_path)?;
-        let mut command = Command::new("sh");
+        // Chrooted: the same script, with the paths as the root sees them; pcscd 2.x asks
+        // polkit about every client unless told not to.
+        let mut command = match root {
+            Some(root) => {
+                let mut chroot = Command::new("chroot");
+                chroot.arg(root).arg("sh");
+                chroot
+            }
+            None => Command::new("sh"),
+        };
+        let script = |text: &str| match root {
+            Some(_) => text.replace("--info", "--info --disable-polkit"),
+            None => text.to_string(),
+        };
+        let at = |path: &Path| inside(root, path);
         match lifetime {
             Lifetime::ThisProcess { remove_dir } => command
                 .arg("-c")
-                .arg(LIFELINE)
-                .arg(&conf)
-                .arg(&pid_path)
+                .arg(script(LIFELINE))
+                .arg(at(&conf))
+                .arg(at(&pid_path))
                 .arg(if remove_dir {
-                    dir.as_os_str()
+                    at(dir).into_os_string()
                 } else {
-                    "".as_ref()
+                    "".into()
                 })
                 .stdin(Stdio::piped()),
             Lifetime::Detached => command
                 .arg("-c")
-                .arg(LAUNCH)
-                .arg(&conf)
+                .arg(script(LAUNCH))
+                .arg(at(&conf))
                 .stdin(Stdio::null()),
         };
         command
@@ -140,6 +192,7 @@ impl Pcscd {
             dir: dir.to_path_buf(),
             socket,
             port,
+            root: root.map(Path::to_path_buf),
         };
         pcscd.wait_ready(&log_path)?;
         if let Lifetime::ThisProcess { .. } = lifetime {
