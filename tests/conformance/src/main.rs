@@ -5,7 +5,7 @@
 //!
 //! - `run --portal URL --hooks COMMAND`: against your portal, with your test-mode hooks
 //!   (`hooks.rs` says what they are).
-//! - `reference [--defect code-reuse]`: against the reference portal (`tests/portal`) in a world
+//! - `reference [--defect code-reuse|receipt-unchecked]`: against the reference portal (`tests/portal`) in a world
 //!   of its own; `--defect` starts it deliberately broken, to show the suite notices.
 //! - `reference-hooks HOOK`: the reference portal's hooks (what `reference` passes as COMMAND).
 //!
@@ -51,7 +51,8 @@ enum Action {
     },
     /// Against the reference portal in a world of its own.
     Reference {
-        /// Start the reference portal with a deliberate defect (test mode): `code-reuse`.
+        /// Start the reference portal with a deliberate defect (test mode): `code-reuse`,
+        /// `receipt-unchecked`.
         #[arg(long)]
         defect: Option<String>,
         /// Issue the world's cards from the CA in this folder (as `run --ca-dir`).

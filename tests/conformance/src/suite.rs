@@ -3,6 +3,8 @@
 //! last the throttle (which leaves this client throttled for a while).
 
 use anyhow::{bail, ensure, Context, Result};
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
 
@@ -379,11 +381,15 @@ impl<'a> Run<'a> {
             unlocked["state"]["unblocked"] == json!(true),
             "the host did not unblock the card with the portal's authorization: {unlocked}"
         );
+        // A forgery only a signature check catches: the same outcome, still valid JSON and
+        // base64url, written with other bytes (so the card's signature is not over them).
         let mut forged = unlocked["receipt"].clone();
-        forged["outcome"] = json!(format!(
-            "{}A",
-            forged["outcome"].as_str().unwrap_or_default()
-        ));
+        let outcome: Value = URL_SAFE_NO_PAD
+            .decode(forged["outcome"].as_str().unwrap_or_default())
+            .ok()
+            .and_then(|bytes| serde_json::from_slice(&bytes).ok())
+            .context("the host's receipt outcome is base64url JSON")?;
+        forged["outcome"] = json!(URL_SAFE_NO_PAD.encode(serde_json::to_vec_pretty(&outcome)?));
         self.portal
             .post(
                 paths::UNLOCK_RESULT,

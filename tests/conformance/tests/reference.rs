@@ -86,3 +86,18 @@ fn a_portal_running_on_its_own_is_checked_through_its_hooks() {
     assert!(passed, "{table}");
     assert!(table.contains("8 passed, 0 failed"), "{table}");
 }
+
+/// A portal that takes a receipt without checking the card's signature would move its PUK
+/// record on a forgery: the suite's forged receipt is valid JSON and base64url (only the
+/// signature is wrong), so only that check refuses it.
+#[test]
+fn a_portal_that_skips_the_receipt_signature_fails_the_unlock_check_and_only_that() {
+    let (passed, table) = conformance(&["reference", "--defect", "receipt-unchecked"]);
+    assert!(!passed, "{table}");
+    let unlock = row(&table, "unlock");
+    assert!(
+        unlock.contains("FAIL") && unlock.contains("a receipt the card did not sign: accepted"),
+        "{unlock}"
+    );
+    assert!(table.contains("7 passed, 1 failed"), "{table}");
+}

@@ -42,6 +42,9 @@ pub struct PortalConfig {
 pub enum TestDefect {
     /// An unlock code is accepted again after it was used (it should be single use).
     CodeReuse,
+    /// A receipt is taken without checking the card's signature over it (it must be checked
+    /// against the pinned 9E key before the PUK record moves).
+    ReceiptUnchecked,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
