@@ -1,3 +1,4 @@
+import { codeDeadline, secondsLeft } from "../src/lib/code_time";
 import { test, before } from "node:test";
 import assert from "node:assert/strict";
 import { RegisterJourney } from "../src/lib/register";
@@ -253,21 +254,42 @@ test("an expired code offers a new one", async () => {
       { error: { code: "code-expired", message: "This code has expired. Ask for a new code." } },
     ],
   });
+  // This PC's clock, standing still, nowhere near the portal's (which says 1 and 901).
+  let clock = 1_790_000_000_000;
   const journey = new UnlockJourney(
     new FakeHost({ "find-card": () => card("blocked"), "prove-possession": () => proof }),
     client,
     "RA",
+    { now: () => clock },
   );
   await journey.start();
   journey.confirmWarning();
-  await journey.submitAnswers([
+  const sent = await journey.submitAnswers([
     { questionId: "first-car", answer: "a1" },
     { questionId: "first-pet", answer: "a2" },
   ]);
+  // The code's 15 minutes count from when the portal's answer arrived, on this PC's clock.
+  assert.deepEqual(sent, { step: "code", sentTo: "j***@nhs.net", deadline: clock + 900_000 });
+  clock += 60_000;
   const expired = await journey.submitCode("171887");
+  // The portal says expired: no time is left, whatever the countdown said, and the way on is
+  // the "Send a new code" button.
+  assert.equal(expired.step === "code" && expired.deadline, clock);
   assert.equal(expired.step === "code" && expired.problem?.action, "new-code");
+  assert.equal(expired.step === "code" && expired.problem?.field, "send-new-code");
   const fresh = await journey.newCode();
-  assert.deepEqual(fresh, { step: "code", sentTo: "j***@nhs.net", expiresAt: 902 });
+  assert.deepEqual(fresh, { step: "code", sentTo: "j***@nhs.net", deadline: clock + 900_000 });
+});
+
+test("a code's time left does not depend on this PC's clock agreeing with the portal's", () => {
+  const sent = { issuedAt: 1_790_000_000, expiresAt: 1_790_000_900 };
+  for (const skewSeconds of [-600, -300, 0, 300, 840, 3600]) {
+    const receivedAt = (sent.issuedAt + skewSeconds) * 1000;
+    const deadline = codeDeadline(sent, receivedAt);
+    assert.equal(secondsLeft(deadline, receivedAt), 900, `skew ${skewSeconds}`);
+    assert.equal(secondsLeft(deadline, receivedAt + 899_500), 1);
+    assert.equal(secondsLeft(deadline, receivedAt + 900_000), 0);
+  }
 });
 
 test("a card pulled during the unlock is reported, and finishes when it comes back", async () => {

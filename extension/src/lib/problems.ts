@@ -8,6 +8,9 @@ import { choiceRejectionText, codeFormatText, emailRejectionText, passcodeRuleTe
 import { PortalError } from "./portal";
 import type { CodeFormatRejection } from "./rules";
 
+/** The id of the code steps' "Send a new code" button. */
+export const NEW_CODE_BUTTON = "send-new-code";
+
 export interface Problem {
   /** A stable code, the host's or the portal's (tests and styles key on it). */
   code: string;
@@ -159,16 +162,23 @@ function portalProblem(error: PortalError, raContact: string): Problem {
         field: "code",
         action: "retry",
       };
+    // The way on is a new code, so the error summary links to that button, not the code box.
     case "code-expired":
       return {
         code,
         title: t("new_code_title"),
         message: t("code_expired_ask_new"),
-        field: "code",
+        field: NEW_CODE_BUTTON,
         action: "new-code",
       };
     case "code-spent":
-      return { code, title: t("new_code_title"), message: t("code_spent_message"), field: "code", action: "new-code" };
+      return {
+        code,
+        title: t("new_code_title"),
+        message: t("code_spent_message"),
+        field: NEW_CODE_BUTTON,
+        action: "new-code",
+      };
     case "code-format":
       return codeFormatProblem(detail.reason);
     case "email-rejected":

@@ -7,6 +7,7 @@ import type { HostApi } from "./host";
 import type { PortalClient } from "./portal";
 import { t } from "./i18n";
 import { choiceRejectionText, emailRejectionText } from "./messages";
+import { codeDeadline } from "./code_time";
 import { codeFormatProblem, problemFrom, type Problem } from "./problems";
 import type { CardStatus, QuestionAnswer, StatusResult } from "./rules";
 import { rules } from "./rules";
@@ -17,7 +18,8 @@ export type RegisterView =
   | { step: "passcode"; card: CardInReader; problem?: Problem }
   | { step: "questions"; holder: string; problem?: Problem }
   | { step: "email"; emailOnFile?: string; problem?: Problem }
-  | { step: "code"; sentTo: string; expiresAt: number; problem?: Problem }
+  /** `deadline`: when the code expires, in ms on this PC's clock (lib/code_time.ts). */
+  | { step: "code"; sentTo: string; deadline: number; problem?: Problem }
   | { step: "done" };
 
 export class RegisterJourney {
@@ -32,6 +34,8 @@ export class RegisterJourney {
     private readonly host: HostApi,
     private readonly portal: PortalClient,
     private readonly raContact: string,
+    /** This PC's clock in ms (tests stand it still). */
+    private readonly now: () => number = () => Date.now(),
   ) {}
 
   private fail(error: unknown): Problem {
@@ -148,7 +152,7 @@ export class RegisterJourney {
     try {
       const sent = await this.portal.post(API_PATHS.REGISTRATION_EMAIL, { flowId: this.flowId, email });
       this.email = email;
-      this.view = { step: "code", sentTo: sent.sentTo, expiresAt: sent.expiresAt };
+      this.view = { step: "code", sentTo: sent.sentTo, deadline: codeDeadline(sent, this.now()) };
     } catch (error) {
       return here(this.fail(error));
     }
@@ -172,7 +176,12 @@ export class RegisterJourney {
       await this.portal.post(API_PATHS.REGISTRATION_CONFIRM, { flowId: this.flowId, code: verdict.value });
       this.view = { step: "done" };
     } catch (error) {
-      if (current) this.view = { ...current, problem: this.fail(error) };
+      if (current) {
+        const problem = this.fail(error);
+        // The portal's word is final: an expired or spent code has no time left.
+        const deadline = problem.action === "new-code" ? this.now() : current.deadline;
+        this.view = { ...current, deadline, problem };
+      }
     }
     return this.view;
   }

@@ -18,13 +18,15 @@ import type {
 } from "./rules";
 import { rules } from "./rules";
 import { findCard, type CardInReader } from "./cards";
+import { codeDeadline } from "./code_time";
 
 export type UnlockView =
   | { step: "card"; problem?: Problem }
   /** `finishing`: the card is unblocked by an unlock that did not set the passcode (DESIGN §4.3.3). */
   | { step: "warning"; holder: string; finishing: boolean }
   | { step: "questions"; holder: string; questionIds: string[]; roundsLeft: number; problem?: Problem }
-  | { step: "code"; sentTo: string; expiresAt: number; problem?: Problem }
+  /** `deadline`: when the code expires, in ms on this PC's clock (lib/code_time.ts). */
+  | { step: "code"; sentTo: string; deadline: number; problem?: Problem }
   | { step: "passcode"; rule: PasscodeRule; problem?: Problem }
   | { step: "reinsert-to-finish"; problem: Problem }
   /** The card was pulled and the unlock has not finished in time: what the card holds now. */
@@ -40,6 +42,8 @@ export interface UnlockJourneyOptions {
   stuckAfterMs?: number;
   setTimer?: (f: () => void, ms: number) => unknown;
   clearTimer?: (handle: unknown) => void;
+  /** This PC's clock in ms (tests stand it still). */
+  now?: () => number;
 }
 
 /** Long enough to put a card back; short enough that nobody is left staring at a page. */
@@ -62,6 +66,7 @@ export class UnlockJourney {
   private readonly stuckAfterMs: number;
   private readonly setTimer: (f: () => void, ms: number) => unknown;
   private readonly clearTimer: (handle: unknown) => void;
+  private readonly now: () => number;
 
   constructor(
     private readonly host: HostApi,
@@ -72,6 +77,7 @@ export class UnlockJourney {
     this.stuckAfterMs = options.stuckAfterMs ?? STUCK_AFTER_MS;
     this.setTimer = options.setTimer ?? ((f, ms) => setTimeout(f, ms));
     this.clearTimer = options.clearTimer ?? ((h) => clearTimeout(h as ReturnType<typeof setTimeout>));
+    this.now = options.now ?? (() => Date.now());
     host.onEvent((event) => void this.onHostEvent(event.event));
   }
 
@@ -217,7 +223,7 @@ export class UnlockJourney {
     }
     try {
       const sent = await this.portal.post(API_PATHS.UNLOCK_ANSWERS, { flowId: this.flowId, answers });
-      return this.set({ step: "code", sentTo: sent.sentTo, expiresAt: sent.expiresAt });
+      return this.set({ step: "code", sentTo: sent.sentTo, deadline: codeDeadline(sent, this.now()) });
     } catch (error) {
       const problem = this.fail(error);
       if (problem.code === "self-service-locked") return this.set({ step: "locked", problem });
@@ -230,7 +236,7 @@ export class UnlockJourney {
     const current = this.view.step === "code" ? this.view : null;
     try {
       const sent = await this.portal.post(API_PATHS.UNLOCK_CODE_RESEND, { flowId: this.flowId });
-      return this.set({ step: "code", sentTo: sent.sentTo, expiresAt: sent.expiresAt });
+      return this.set({ step: "code", sentTo: sent.sentTo, deadline: codeDeadline(sent, this.now()) });
     } catch (error) {
       return current ? this.set({ ...current, problem: this.fail(error) }) : this.view;
     }
@@ -247,7 +253,11 @@ export class UnlockJourney {
       await this.portal.post(API_PATHS.UNLOCK_CODE, { flowId: this.flowId, code: verdict.value });
       return this.set({ step: "passcode", rule: this.passcodeRule() });
     } catch (error) {
-      return this.set({ ...current, problem: this.fail(error) });
+      const problem = this.fail(error);
+      // The portal's word is final: an expired or spent code has no time left, whatever the
+      // countdown said.
+      const deadline = problem.action === "new-code" ? this.now() : current.deadline;
+      return this.set({ ...current, deadline, problem });
     }
   }
 

@@ -8,7 +8,7 @@ import { HostRelay } from "../lib/relay";
 import { RegisterJourney, type RegisterView } from "../lib/register";
 import { loadRules, rules, type QuestionAnswer } from "../lib/rules";
 import { button, field, form, h, paragraph, show, submit } from "./ui";
-import { codeTimer } from "./shared";
+import { codeStep } from "./shared";
 import { startPage } from "./language";
 
 const QUESTION_COUNT = 4;
@@ -97,15 +97,15 @@ function renderStep(main: HTMLElement, journey: RegisterJourney, view: RegisterV
           minutes: Math.round(rules.codeLifetimeSeconds() / 60),
         }),
       });
-      const timer = h("p", { class: "nhsuk-body", id: "time-left", "aria-live": "off" });
-      codeTimer(timer, view.expiresAt);
       show(
         main,
         t("register_code_title"),
         view.problem,
-        timer,
-        form(() => go(journey.submitCode(code.input.value)), code.group, submit(t("confirm"))),
-        button(t("send_new_code"), () => void go(journey.newCode()), true),
+        ...codeStep(
+          view,
+          form(() => go(journey.submitCode(code.input.value)), code.group, submit(t("confirm"))),
+          () => void go(journey.newCode()),
+        ),
       );
       return;
     }

@@ -9,7 +9,7 @@ import { UnlockJourney, type UnlockView } from "../lib/unlock";
 import { loadRules, rules } from "../lib/rules";
 import { startPage } from "./language";
 import { button, field, form, h, paragraph, show, submit } from "./ui";
-import { codeTimer } from "./shared";
+import { codeStep } from "./shared";
 
 async function main(): Promise<void> {
   const [{ config, raContact }] = await Promise.all([
@@ -120,15 +120,15 @@ function renderStep(main: HTMLElement, journey: UnlockJourney, view: UnlockView)
         problem: view.problem,
         hint: t("unlock_code_hint", { address: view.sentTo }),
       });
-      const timer = h("p", { class: "nhsuk-body", id: "time-left" });
-      codeTimer(timer, view.expiresAt);
       show(
         main,
         t("unlock_code_title"),
         view.problem,
-        timer,
-        form(() => go(journey.submitCode(code.input.value)), code.group, submit(t("next"))),
-        button(t("send_new_code"), () => void go(journey.newCode()), true),
+        ...codeStep(
+          view,
+          form(() => go(journey.submitCode(code.input.value)), code.group, submit(t("next"))),
+          () => void go(journey.newCode()),
+        ),
       );
       return;
     }

@@ -44,8 +44,31 @@ async fn unlock_journey_on(browser: Browser, card: &str, scenario: &str) -> Resu
     session.fill("#code", &code).await?;
     submit(&session).await?;
     session.wait_text(".nhsuk-error-summary", "expired").await?;
+    // The portal's word is final: no "minutes left" beside "expired" (the countdown runs on
+    // this PC's clock from the code's arrival, and stops when the portal says expired), and
+    // "Send a new code" is the one way on, where the error summary links.
+    ensure!(
+        session
+            .client
+            .find(fantoccini::Locator::Css("#time-left"))
+            .await
+            .is_err(),
+        "a countdown beside an expired code"
+    );
+    let link = session
+        .client
+        .find(fantoccini::Locator::Css(".nhsuk-error-summary a"))
+        .await?
+        .attr("href")
+        .await?;
+    ensure!(
+        link.as_deref() == Some("#send-new-code"),
+        "the error links to {link:?}"
+    );
     session.step(&shots, "unlock-4c-expired-code").await?;
-    session.click(".nhsuk-button--secondary").await?;
+    session
+        .click("#send-new-code:not(.nhsuk-button--secondary)")
+        .await?;
     session
         .wait_text("#step-heading", "Smartcard Unlock Code")
         .await?;
