@@ -147,9 +147,10 @@ function unlockPortal(overrides: Record<string, (body: any) => unknown> = {}) {
   });
 }
 
-test("unlock warns with the holder's name, then questions, code, new passcode, done", async () => {
-  const host = new FakeHost({
-    "find-card": () => card("blocked"),
+/** A host that finds `found`, proves it, and unlocks it completely. */
+function unlockingHost(found: () => unknown): FakeHost {
+  return new FakeHost({
+    "find-card": found,
     "prove-possession": () => proof,
     unlock: () => ({
       state: { unblocked: true, passcodeSet: true, pukRotated: true },
@@ -157,6 +158,10 @@ test("unlock warns with the holder's name, then questions, code, new passcode, d
       receipt: { outcome: "o", signature: "s", algorithm: "ES256" },
     }),
   });
+}
+
+test("unlock warns with the holder's name, then questions, code, new passcode, done", async () => {
+  const host = unlockingHost(() => card("blocked"));
   const { client, calls } = unlockPortal();
   const journey = new UnlockJourney(host, client, "RA");
   assert.deepEqual(await journey.start(), { step: "warning", holder: "Mr John Rigby", finishing: false });
@@ -343,15 +348,7 @@ test("a card an interrupted unlock left unblocked is taken through the unlock to
     const found = card("usable");
     return { ...found, card: { ...found.card, unlockUnfinished: true } };
   };
-  const host = new FakeHost({
-    "find-card": unfinished,
-    "prove-possession": () => proof,
-    unlock: () => ({
-      state: { unblocked: true, passcodeSet: true, pukRotated: true },
-      passcode: { state: "usable", retriesLeft: 3 },
-      receipt: { outcome: "o", signature: "s", algorithm: "ES256" },
-    }),
-  });
+  const host = unlockingHost(unfinished);
   const { client, calls } = unlockPortal();
   const journey = new UnlockJourney(host, client, "RA");
   assert.deepEqual(await journey.start(), { step: "warning", holder: "Mr John Rigby", finishing: true });

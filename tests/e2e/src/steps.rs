@@ -187,3 +187,37 @@ pub async fn registered_and_locked(
     lock_the_card(&session, &world, &shots).await?;
     Ok((world, session, shots))
 }
+
+/// The unlock's code step: the code typed and accepted, up to the new passcode's rule.
+pub async fn enter_unlock_code(session: &Session, code: &str) -> Result<()> {
+    session
+        .wait_text("#step-heading", "Smartcard Unlock Code")
+        .await?;
+    session.fill("#code", code).await?;
+    submit(session).await?;
+    session.wait_text("#passcode-rule", "numbers").await?;
+    Ok(())
+}
+
+/// The new passcode, typed twice and confirmed.
+pub async fn set_new_passcode(session: &Session, passcode: &str) -> Result<()> {
+    session.fill("#new-passcode", passcode).await?;
+    session.fill("#confirm-passcode", passcode).await?;
+    submit(session).await
+}
+
+/// The new passcode confirmed with the card armed to be pulled at the command `ins` (hex);
+/// returns once the page asks for the card back and the pull has happened.
+pub async fn pulled_mid_unlock(
+    session: &Session,
+    world: &World,
+    ins: &str,
+    passcode: &str,
+) -> Result<()> {
+    world.card_control(&["fault", "remove-after-ins", ins])?;
+    set_new_passcode(session, passcode).await?;
+    session
+        .wait_text("#reinsert", "Put it back in the reader")
+        .await?;
+    world.wait_fault_fired()
+}

@@ -4,7 +4,8 @@
 
 use anyhow::{ensure, Result};
 use selfservice_e2e::steps::{
-    answer_questions, open_unlock, register, registered_and_locked, submit, NEW_PASSCODE, PASSCODE,
+    answer_questions, enter_unlock_code, open_unlock, pulled_mid_unlock, register,
+    registered_and_locked, set_new_passcode, submit, NEW_PASSCODE, PASSCODE,
 };
 use selfservice_e2e::{catalogue_message, screenshot_dir, Browser, Session, World};
 use std::path::Path;
@@ -103,14 +104,7 @@ async fn unlock_journey_on(browser: Browser, card: &str, scenario: &str) -> Resu
     // (by INS): 24 CHANGE REFERENCE DATA (the PIN, then the PUK), 2C RESET RETRY COUNTER,
     // CB GET DATA; the host's record of unlock attempts knows which PUK the card holds
     // after each, so no PUK try is spent.
-    world.card_control(&["fault", "remove-after-ins", "24"])?;
-    session.fill("#new-passcode", NEW_PASSCODE).await?;
-    session.fill("#confirm-passcode", NEW_PASSCODE).await?;
-    submit(&session).await?;
-    session
-        .wait_text("#reinsert", "Put it back in the reader")
-        .await?;
-    world.wait_fault_fired()?;
+    pulled_mid_unlock(&session, &world, "24", NEW_PASSCODE).await?;
     session.step(&shots, "unlock-6-card-removed").await?;
     // Each next pull is armed while the card is out; it fires in the unlock the page starts
     // by itself when the card is back.
@@ -213,20 +207,8 @@ async fn finish_after_the_browser_closed(browser: Browser) -> Result<()> {
     world.portal_clock_to_now()?;
     open_unlock(&session, &world, &shots).await?;
     answer_questions(&session, true).await?;
-    session
-        .wait_text("#step-heading", "Smartcard Unlock Code")
-        .await?;
-    session.fill("#code", &world.code(2)?).await?;
-    submit(&session).await?;
-    session.wait_text("#passcode-rule", "numbers").await?;
-    world.card_control(&["fault", "remove-after-ins", "2c"])?;
-    session.fill("#new-passcode", NEW_PASSCODE).await?;
-    session.fill("#confirm-passcode", NEW_PASSCODE).await?;
-    submit(&session).await?;
-    session
-        .wait_text("#reinsert", "Put it back in the reader")
-        .await?;
-    world.wait_fault_fired()?;
+    enter_unlock_code(&session, &world.code(2)?).await?;
+    pulled_mid_unlock(&session, &world, "2c", NEW_PASSCODE).await?;
     // The browser goes, and its host with it.
     session.close().await?;
     world.card_control(&["insert"])?;
@@ -261,17 +243,8 @@ async fn finish_after_the_browser_closed(browser: Browser) -> Result<()> {
         .await?;
     let mails_before = world.mails().len();
     answer_questions(&session, true).await?;
-    session
-        .wait_text("#step-heading", "Smartcard Unlock Code")
-        .await?;
-    session
-        .fill("#code", &world.code(mails_before + 1)?)
-        .await?;
-    submit(&session).await?;
-    session.wait_text("#passcode-rule", "numbers").await?;
-    session.fill("#new-passcode", FINISHED_PASSCODE).await?;
-    session.fill("#confirm-passcode", FINISHED_PASSCODE).await?;
-    submit(&session).await?;
+    enter_unlock_code(&session, &world.code(mails_before + 1)?).await?;
+    set_new_passcode(&session, FINISHED_PASSCODE).await?;
     session
         .wait_text("#success", "Your Smartcard has been successfully unlocked.")
         .await?;
