@@ -19,9 +19,6 @@ use serde_json::{json, Value};
 const NEW_PASSCODE: &str = "860245";
 const NEW_PUK: &str = "55443322";
 const READER: &str = "Virtual PCD 00 00";
-/// SELECT, GET DATA CHUID, VERIFY status, RESET RETRY COUNTER, CHANGE PIN, CHANGE PUK, VERIFY,
-/// GET DATA 9E certificate, GENERAL AUTHENTICATE (the receipt), VERIFY logout, VERIFY status.
-const UNLOCK_APDUS: u32 = 11;
 /// Long enough for a loaded machine; a pass takes well under a second.
 const EVENT_DEADLINE: Duration = Duration::from_secs(20);
 
@@ -134,8 +131,27 @@ fn pulled_looked_at_and_put_back(
     Ok(())
 }
 
+/// The APDUs of an unlock nothing interrupts, counted on the card.
+fn clean_unlock_apdus() -> u64 {
+    let mut world = World::new();
+    world.insert("locked", 0);
+    let mut host = world.host();
+    host.hello();
+    host.wait_for_card(0);
+    let authorization = world.authorization(&mut host, 0, "auth-clean", NEW_PUK);
+    let before = world.card(0).running.status().apdus;
+    let reply = unlock(&mut host, &authorization);
+    assert!(reply.get("result").is_some(), "{reply}");
+    world.card(0).running.status().apdus - before
+}
+
 /// Every APDU, pulled before and after it runs, each case in its own world, side by side.
 fn every_apdu(out_for: Duration) {
+    assert_eq!(
+        clean_unlock_apdus(),
+        u64::from(UNLOCK_APDUS),
+        "the unlock's APDU count changed: the walk would test less than the unlock sends"
+    );
     let cases: Vec<Fault> = (1..=UNLOCK_APDUS)
         .flat_map(|apdu| [Fault::RemoveBefore { apdu }, Fault::RemoveAfter { apdu }])
         // Pulled after the last APDU: the unlock completed; nothing to finish.

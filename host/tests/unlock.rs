@@ -175,12 +175,6 @@ fn a_legacy_rule_card_accepts_a_printable_passcode() {
 
 /// The unblock transaction's APDUs on a locked card, counted from the unlock request: SELECT,
 /// GET DATA CHUID, VERIFY status (the PIN is down already, so the reset can be judged),
-/// RESET RETRY COUNTER, CHANGE PIN, CHANGE PUK, VERIFY, GET DATA 9E certificate with its GET
-/// RESPONSE rounds, GENERAL AUTHENTICATE (the receipt), VERIFY logout, VERIFY status. (The
-/// record of attempts reads the card first only after a cut-off reset.) The walk counts them
-/// on a clean run first and checks each fault fired, so a change in this sequence fails it
-/// rather than quietly testing less.
-const UNLOCK_APDUS: u32 = 13;
 const RESET_RETRY_COUNTER_APDU: u32 = 4;
 const CHANGE_PIN_APDU: u32 = 5;
 const CHANGE_PUK_APDU: u32 = 6;

@@ -88,6 +88,13 @@ pub fn service_here() -> &'static str {
         "running"
     }
 }
+/// The unlock's APDUs on a locked card: SELECT, GET DATA CHUID, VERIFY status, RESET RETRY
+/// COUNTER, CHANGE PIN, CHANGE PUK, VERIFY, GET DATA 9E certificate with its GET RESPONSE
+/// rounds, GENERAL AUTHENTICATE (the receipt), VERIFY logout, VERIFY status. (The record of
+/// attempts reads the card first only after a cut-off reset.) Each walk counts them on a clean
+/// run first and checks each fault fired, so a change in this sequence fails the walks rather
+/// than quietly testing less.
+pub const UNLOCK_APDUS: u32 = 13;
 pub const ORIGIN: &str = "https://portal.test";
 pub const NONCE: &str = "q2Fy9Yk3qv5oVx1oZ0lZb1pQm9yq1S3dXr8W0vT6kYc";
 pub const PORTAL_KEY: [u8; 32] = [42; 32];
