@@ -163,9 +163,14 @@ fn nothing_but_frames_reaches_stdout() {
     host.hello();
     host.request(json!({"type": "status"}));
     host.close_input();
-    // Every frame parsed as JSON (the reader thread would have panicked otherwise), and the
-    // trace log went to stderr.
+    // Read to the end: every frame JSON, and the stream ends on a frame boundary (a stray
+    // line at exit would be a torn or non-JSON frame here), and the trace log on stderr.
     while host.next(2 * SECOND).is_some() {}
+    assert_eq!(
+        host.stdout_end(),
+        Some(Ok(())),
+        "stdout carries frames only"
+    );
     assert!(
         host.stderr_at_exit().contains("request"),
         "logs go to stderr"

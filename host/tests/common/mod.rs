@@ -396,6 +396,33 @@ pub struct Host {
     /// Frames read but not yet asked for (events while waiting for a reply, and so on).
     backlog: Vec<Value>,
     pub next_id: u32,
+    /// How stdout ended, once it has: `Ok` at a frame boundary, else what was wrong.
+    stdout_end: std::sync::Arc<std::sync::Mutex<Option<Result<(), String>>>>,
+}
+
+/// Reads one frame: `Ok(None)` at the end of the stream on a frame boundary; `Err` for a
+/// stream torn inside a frame or a frame that is not JSON (anything but frames on stdout).
+fn read_frame_from(stdout: &mut impl Read) -> Result<Option<Value>, String> {
+    let mut header = [0u8; 4];
+    let mut got = 0;
+    while got < header.len() {
+        match stdout.read(&mut header[got..]) {
+            Ok(0) if got == 0 => return Ok(None),
+            Ok(0) => return Err(format!("stdout ended {got} bytes into a frame header")),
+            Ok(n) => got += n,
+            Err(error) => return Err(format!("stdout: {error}")),
+        }
+    }
+    let mut body = vec![0u8; u32::from_ne_bytes(header) as usize];
+    stdout
+        .read_exact(&mut body)
+        .map_err(|e| format!("stdout ended inside a frame of {} bytes: {e}", body.len()))?;
+    serde_json::from_slice(&body).map(Some).map_err(|e| {
+        format!(
+            "a frame that is not JSON ({e}): {:?}",
+            String::from_utf8_lossy(&body[..body.len().min(200)])
+        )
+    })
 }
 
 impl Host {
@@ -405,20 +432,22 @@ impl Host {
         let mut stdout = child.stdout.take().expect("stdout");
         let mut stderr_pipe = child.stderr.take().expect("stderr");
         let (sender, frames) = std::sync::mpsc::channel();
+        let stdout_end = std::sync::Arc::new(std::sync::Mutex::new(None));
+        let end = std::sync::Arc::clone(&stdout_end);
         std::thread::spawn(move || loop {
-            let mut header = [0u8; 4];
-            if stdout.read_exact(&mut header).is_err() {
-                let _ = sender.send(None);
-                return;
-            }
-            let mut body = vec![0u8; u32::from_ne_bytes(header) as usize];
-            if stdout.read_exact(&mut body).is_err() {
-                let _ = sender.send(None);
-                return;
-            }
-            let value: Value = serde_json::from_slice(&body).expect("host frames are JSON");
-            if sender.send(Some(value)).is_err() {
-                return;
+            match read_frame_from(&mut stdout) {
+                Ok(Some(value)) => {
+                    if sender.send(Some(value)).is_err() {
+                        return;
+                    }
+                }
+                outcome => {
+                    if let Ok(mut end) = end.lock() {
+                        *end = Some(outcome.map(|_| ()));
+                    }
+                    let _ = sender.send(None);
+                    return;
+                }
             }
         });
         let stderr = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
@@ -438,7 +467,14 @@ impl Host {
             stderr_reader: Some(stderr_reader),
             backlog: Vec::new(),
             next_id: 1,
+            stdout_end,
         }
+    }
+
+    /// How stdout ended: `None` while it is open; `Ok` at a frame boundary; else what reached
+    /// stdout that was not a whole frame.
+    pub fn stdout_end(&self) -> Option<Result<(), String>> {
+        self.stdout_end.lock().ok().and_then(|end| end.clone())
     }
 
     pub fn write_raw(&mut self, bytes: &[u8]) {
