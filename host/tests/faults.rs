@@ -22,13 +22,29 @@ fn change() -> Value {
     json!({"type": "change-passcode", "oldPasscode": PASSCODE, "newPasscode": NEW_PASSCODE})
 }
 
-/// The APDUs an operation sends on a clean run.
-fn apdus_of(request: &Value, template: &str) -> u64 {
+/// The command APDUs an operation sends on a clean run.
+fn apdus_of(request: &Value, template: &str) -> Vec<Vec<u8>> {
     let (world, mut host) = World::with_card(template);
-    let before = world.card(0).running.status().apdus;
+    world.card(0).running.start_recording();
     let reply = host.request(request.clone());
     assert!(reply.get("result").is_some(), "{reply}");
-    world.card(0).running.status().apdus - before
+    world.card(0).running.take_recording()
+}
+
+/// The APDU (from 1) that does the operation's work: the signature for a proof (GENERAL
+/// AUTHENTICATE, 87), the change for a passcode change (CHANGE REFERENCE DATA, 24). Before it
+/// has run, a result would claim work the card never did.
+fn essential_apdu(request: &Value, apdus: &[Vec<u8>]) -> u32 {
+    let ins = if request["type"] == "change-passcode" {
+        0x24
+    } else {
+        0x87
+    };
+    let at = apdus
+        .iter()
+        .rposition(|apdu| apdu.get(1) == Some(&ins))
+        .unwrap_or_else(|| panic!("no INS {ins:02X} in a clean {}", request["type"]));
+    u32::try_from(at + 1).expect("index")
 }
 
 fn pull_at_every_apdu(request: Value, changes_pin: bool) -> u32 {
@@ -36,8 +52,10 @@ fn pull_at_every_apdu(request: Value, changes_pin: bool) -> u32 {
 }
 
 fn pull_at_every_apdu_of(request: Value, template: &str, changes_pin: bool) -> u32 {
-    let count = apdus_of(&request, template);
+    let clean = apdus_of(&request, template);
+    let count = clean.len();
     assert!(count >= 4, "{count}");
+    let essential = essential_apdu(&request, &clean);
     let mut faults = 0;
     for apdu in 1..=u32::try_from(count).expect("count") {
         for after in [false, true] {
@@ -59,8 +77,19 @@ fn pull_at_every_apdu_of(request: Value, template: &str, changes_pin: bool) -> u
             assert_eq!(status.fault, None, "{case}: the fault never fired");
             assert!(!status.inserted, "{case}");
             faults += 1;
+            // A result only once the work is done on the card; before that, card-removed.
+            let work_done = if after {
+                apdu >= essential
+            } else {
+                apdu > essential
+            };
             if reply.get("result").is_none() {
                 assert_eq!(reply["error"]["code"], "card-removed", "{case}: {reply}");
+            } else {
+                assert!(
+                    work_done,
+                    "{case}: a result before APDU {essential} ran: {reply}"
+                );
             }
             let file = card.file();
             let tries = if template == "locked" { 0 } else { 3 };
