@@ -162,8 +162,24 @@ impl Wine {
             }))
     }
 
+    /// Whether a key exists: absent only on reg's own "not found" (Wine: "reg: Unable to find
+    /// the specified registry key"; Windows: "ERROR: The system was unable to find the
+    /// specified registry key or value."), never on any other failure.
     fn key_exists(&self, key: &str) -> Result<bool> {
-        Ok(self.run(&["reg", "query", key])?.status.success())
+        let output = self.run(&["reg", "query", key])?;
+        if output.status.success() {
+            return Ok(true);
+        }
+        ensure!(
+            output.status.code() == Some(1)
+                && text(&output)
+                    .to_ascii_lowercase()
+                    .contains("unable to find the specified registry key"),
+            "reg query {key} failed without saying the key is absent: {:?} {}",
+            output.status.code(),
+            text(&output)
+        );
+        Ok(false)
     }
 
     /// A Windows path (`C:\...`) inside this prefix.
@@ -628,7 +644,15 @@ fn msi(wine: &Wine, root: &Path, exe: &Path) -> Result<()> {
 
     wine.step("MSI downgrade refused");
     let downgrade = msiexec(wine, &["/i", &old_z])?;
-    ensure!(!downgrade.status.success(), "a downgrade was allowed");
+    // MajorUpgrade's DowngradeErrorMessage ends the install with ERROR_INSTALL_FAILURE (1603);
+    // any other failure (a missing file, a broken package) is not a refused downgrade. Wine
+    // hands a Windows exit code to Unix as its low byte: 1603 arrives as 67.
+    ensure!(
+        downgrade.status.code() == Some(1603 & 0xFF),
+        "the downgrade: exit {:?}, not the refusal 1603: {}",
+        downgrade.status.code(),
+        text(&downgrade)
+    );
     ensure!(
         installed_version(wine)?.as_deref() == Some(newer.as_str()),
         "the downgrade changed the product"
@@ -663,21 +687,27 @@ fn installed_version(wine: &Wine) -> Result<Option<String>> {
         "/s",
     ])?;
     let listing = String::from_utf8_lossy(&output.stdout).into_owned();
-    let mut version = None;
-    for block in listing
+    // Every Uninstall entry of the product: two side by side (an upgrade that did not remove
+    // the old one) is a failure, not whichever came last.
+    let versions: Vec<String> = listing
         .split("\nHKEY_")
         .filter(|b| b.contains("Smartcard Self-Service"))
-    {
-        version = block.lines().find_map(|line| {
-            let rest = line
-                .trim_start()
-                .strip_prefix("DisplayVersion")?
-                .trim_start();
-            rest.split_once(char::is_whitespace)
-                .map(|(_, v)| v.trim().to_string())
-        });
-    }
-    Ok(version)
+        .filter_map(|block| {
+            block.lines().find_map(|line| {
+                let rest = line
+                    .trim_start()
+                    .strip_prefix("DisplayVersion")?
+                    .trim_start();
+                rest.split_once(char::is_whitespace)
+                    .map(|(_, v)| v.trim().to_string())
+            })
+        })
+        .collect();
+    ensure!(
+        versions.len() <= 1,
+        "more than one Smartcard Self-Service installed: {versions:?}"
+    );
+    Ok(versions.into_iter().next())
 }
 
 /// Says how long the stage took, however it ended.
