@@ -131,24 +131,11 @@ fn pulled_looked_at_and_put_back(
     Ok(())
 }
 
-/// The APDUs of an unlock nothing interrupts, counted on the card.
-fn clean_unlock_apdus() -> u64 {
-    let mut world = World::new();
-    world.insert("locked", 0);
-    let mut host = world.host();
-    host.hello();
-    host.wait_for_card(0);
-    let authorization = world.authorization(&mut host, 0, "auth-clean", NEW_PUK);
-    let before = world.card(0).running.status().apdus;
-    let reply = unlock(&mut host, &authorization);
-    assert!(reply.get("result").is_some(), "{reply}");
-    world.card(0).running.status().apdus - before
-}
-
 /// Every APDU, pulled before and after it runs, each case in its own world, side by side.
 fn every_apdu(out_for: Duration) {
+    let (world, mut host) = World::with_card("locked");
     assert_eq!(
-        clean_unlock_apdus(),
+        world.clean_unlock_apdus(&mut host, 0),
         u64::from(UNLOCK_APDUS),
         "the unlock's APDU count changed: the walk would test less than the unlock sends"
     );

@@ -164,18 +164,11 @@ function portalProblem(error: PortalError, raContact: string): Problem {
       };
     // The way on is a new code, so the error summary links to that button, not the code box.
     case "code-expired":
-      return {
-        code,
-        title: t("new_code_title"),
-        message: t("code_expired_ask_new"),
-        field: NEW_CODE_BUTTON,
-        action: "new-code",
-      };
     case "code-spent":
       return {
         code,
         title: t("new_code_title"),
-        message: t("code_spent_message"),
+        message: t(code === "code-expired" ? "code_expired_ask_new" : "code_spent_message"),
         field: NEW_CODE_BUTTON,
         action: "new-code",
       };

@@ -94,13 +94,15 @@ fn read_card(
         ),
         (None, None) => (None, None),
     };
-    // A record that cannot be read says nothing here; `doctor` and the unlock report it.
-    let unlock_unfinished = host
-        .journal
-        .card(&identity.guid_hex())
-        .load()
-        .inspect_err(|error| tracing::warn!(%error, "the record of unlock attempts"))
-        .is_ok_and(|knowledge| crate::unblock::unlock_unfinished(&knowledge, retries));
+    // A record that cannot be read says nothing here; `doctor` and the unlock report it. A
+    // blocked card is never unfinished, so most reads of a locked card skip the file.
+    let unlock_unfinished = retries != crate::piv::PinRetries::Blocked
+        && host
+            .journal
+            .card(&identity.guid_hex())
+            .load()
+            .inspect_err(|error| tracing::warn!(%error, "the record of unlock attempts"))
+            .is_ok_and(|knowledge| crate::unblock::unlock_unfinished(&knowledge, retries));
     let today = time::OffsetDateTime::now_utc().date();
     Ok(CardStatus {
         profile: profile.name,

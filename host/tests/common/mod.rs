@@ -245,30 +245,32 @@ impl World {
     /// Runs the host under test (natively or under Wine) as IT would, `doctor` for example,
     /// with this world's PC/SC service and configuration; waits for it.
     pub fn run_host(&self, args: &[&str]) -> std::process::Output {
-        let at = |path: &Path| selfservice_vcard::pcscd::inside(wine10_root().as_deref(), path);
-        host_command()
+        let mut command = host_command();
+        self.machine_env(&mut command);
+        command
             .args(args)
-            .env("PCSCLITE_CSOCK_NAME", at(&self.socket()))
-            .env(
-                "SMARTCARD_SELFSERVICE_CONFIG",
-                at(&self.dir.path().join("config.json")),
-            )
             .stdin(Stdio::null())
             .output()
             .expect("the host runs")
     }
 
+    /// This world's PC/SC service and machine configuration for a host command, as the host
+    /// sees their paths (under Wine 10, inside its root).
+    fn machine_env(&self, command: &mut Command) {
+        let at = |path: &Path| selfservice_vcard::pcscd::inside(wine10_root().as_deref(), path);
+        command.env("PCSCLITE_CSOCK_NAME", at(&self.socket())).env(
+            "SMARTCARD_SELFSERVICE_CONFIG",
+            at(&self.dir.path().join("config.json")),
+        );
+    }
+
     pub fn host_with(&self, env: &[(&str, &str)]) -> Host {
         let mut command = host_command();
+        self.machine_env(&mut command);
         // Paths as the host sees them (under Wine 10, inside its root).
         let at = |path: &Path| selfservice_vcard::pcscd::inside(wine10_root().as_deref(), path);
         command
             .arg(selfservice_rules::names::chromium_extension_origin())
-            .env("PCSCLITE_CSOCK_NAME", at(&self.socket()))
-            .env(
-                "SMARTCARD_SELFSERVICE_CONFIG",
-                at(&self.dir.path().join("config.json")),
-            )
             .env("SMARTCARD_SELFSERVICE_STATE_DIR", at(&self.state_dir()))
             .env("SMARTCARD_SELFSERVICE_LOG_FILE", at(&self.log_path()))
             .stdin(Stdio::piped())
@@ -278,6 +280,18 @@ impl World {
             command.env(k, v);
         }
         Host::spawn(command)
+    }
+
+    /// The APDUs an unlock nothing interrupts sends to the card in `slot`, counted on the card
+    /// (the walks check [`UNLOCK_APDUS`] against it).
+    pub fn clean_unlock_apdus(&self, host: &mut Host, slot: u8) -> u64 {
+        let authorization = self.authorization(host, slot, "auth-clean", "55443322");
+        let card = &self.card(slot).running;
+        let before = card.status().apdus;
+        let reply = host.request(json!({"type": "unlock", "origin": ORIGIN,
+            "authorization": authorization, "newPasscode": "860245"}));
+        assert!(reply.get("result").is_some(), "{reply}");
+        card.status().apdus - before
     }
 
     /// An authorization for the card in `slot` as the portal first issues it (the PUK the
